@@ -1,0 +1,1 @@
+"""hwms central package."""

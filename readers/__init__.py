@@ -1,0 +1,1 @@
+"""hwms readers package."""

@@ -1,0 +1,1 @@
+"""hwms rules package."""
