@@ -2,6 +2,61 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 
-def main() -> None:
-    raise SystemExit(0)
+from rules.epc import EpcError, decode, raw_uri
+
+
+def _epc_decode(args: argparse.Namespace) -> int:
+    status = 0
+    for hex_str in args.hex:
+        try:
+            e = decode(hex_str)
+            out = {
+                "hex": e.hex,
+                "scheme": e.scheme,
+                "uri": e.uri,
+                "tag_uri": e.tag_uri,
+                "filter": e.filter,
+                "company_prefix": e.company_prefix,
+                "gtin": e.gtin,
+                "serial": e.serial,
+            }
+        except EpcError as exc:
+            status = 1
+            out = {"hex": hex_str, "error": str(exc), "raw_uri": raw_uri(hex_str) if hex_str.strip() else None}
+        print(json.dumps(out))
+    return status
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from edge import demo
+
+    return demo.main(as_json=args.json, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hwms", description="Hospital RFID and IoT edge gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    epc = sub.add_parser("epc", help="EPC tools").add_subparsers(dest="epc_command", required=True)
+    dec = epc.add_parser("decode", help="decode EPC hex to GS1 identities (one JSON object per EPC)")
+    dec.add_argument("hex", nargs="+")
+    dec.set_defaults(func=_epc_decode)
+
+    demo = sub.add_parser("demo", help="run the demo")
+    demo.add_argument("--json", action="store_true", help="print events as JSON lines")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""The events that leave the edge, their versioned JSON form and their EPCIS 2.0 form.
+
+Every event carries an envelope (`site`, `gateway`, `seq`, `event_id`). `event_id` is a
+UUIDv5 of the event's content, so replaying the same observations yields the same ids and
+the ledger can drop duplicates. JSON times are RFC 3339 strings with microseconds; inside
+Python they are integer microseconds since the epoch (fields ending in `_us`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from functools import cache
+from typing import Any, ClassVar, Final, Literal
+
+from pydantic import TypeAdapter, ValidationError
+
+SCHEMA_VERSION: Final = 1
+_EVENT_NAMESPACE: Final = uuid.UUID("6f1c7d0e-5a43-4f5e-9b8e-2f3a8e0d9c11")
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ENVELOPE: Final = ("site", "gateway", "seq", "event_id")
+
+
+class EventSchemaError(ValueError):
+    """A JSON payload is not a valid hwms event of a known schema version."""
+
+
+class Direction(StrEnum):
+    IN = "IN"
+    OUT = "OUT"
+    UNKNOWN = "UNKNOWN"
+
+
+class AlarmState(StrEnum):
+    NORMAL = "NORMAL"
+    PENDING = "PENDING"
+    ACTIVE = "ACTIVE"
+    CLEARED = "CLEARED"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Batch:
+    """What a group of tags is: GTIN and lot (None when unknown), expiry as ISO date."""
+
+    gtin: str | None
+    lot: str | None
+    expiry: str | None = None
+    company_prefix_length: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchMovement:
+    """One batch moved through a portal or between zones: a cart pass yields one per batch."""
+
+    kind: ClassVar[str] = "batch_movement"
+    occurred_at_us: int
+    read_point: str
+    direction: Direction
+    from_zone: str | None
+    to_zone: str | None
+    biz_step: str | None
+    batch: Batch
+    quantity: int
+    epcs: tuple[str, ...]
+    first_seen_us: int
+    last_seen_us: int
+    confidence: float
+    uncommissioned: bool
+    site: str = ""
+    gateway: str = ""
+    seq: int = 0
+    event_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CabinetMovement:
+    """Items of one batch taken from or returned to a smart cabinet in one door cycle."""
+
+    kind: ClassVar[str] = "cabinet_movement"
+    occurred_at_us: int
+    cabinet: str
+    zone: str
+    action: Literal["take", "return"]
+    batch: Batch
+    quantity: int
+    epcs: tuple[str, ...]
+    user_id: str | None
+    case_id: str | None
+    session_id: str | None
+    attributed: bool
+    uncommissioned: bool
+    site: str = ""
+    gateway: str = ""
+    seq: int = 0
+    event_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CabinetAlert:
+    """Something about a cabinet cycle that needs a person: door ajar, failed scan, suspects."""
+
+    kind: ClassVar[str] = "cabinet_alert"
+    occurred_at_us: int
+    cabinet: str
+    reason: Literal["door_ajar", "scan_failed", "suspect_missing", "unattributed_change"]
+    detail: str
+    epcs: tuple[str, ...] = ()
+    user_id: str | None = None
+    site: str = ""
+    gateway: str = ""
+    seq: int = 0
+    event_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColdChainTransition:
+    """A cold-chain condition of a unit changed state (e.g. high alarm PENDING -> ACTIVE)."""
+
+    kind: ClassVar[str] = "coldchain_transition"
+    occurred_at_us: int
+    unit: str
+    sensor: str
+    condition: Literal[
+        "high_alarm", "low_alarm", "high_warn", "low_warn", "freeze", "cumulative"
+    ]
+    from_state: AlarmState
+    to_state: AlarmState
+    value_c: float | None
+    threshold_c: float | None
+    excursion_started_us: int | None
+    site: str = ""
+    gateway: str = ""
+    seq: int = 0
+    event_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SensorStatus:
+    """A temperature sensor became ok, faulty (error, sentinel, impossible value) or silent."""
+
+    kind: ClassVar[str] = "sensor_status"
+    occurred_at_us: int
+    sensor: str
+    unit: str
+    status: Literal["ok", "fault", "offline"]
+    reason: str
+    site: str = ""
+    gateway: str = ""
+    seq: int = 0
+    event_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReaderStatusEvent:
+    kind: ClassVar[str] = "reader_status"
+    occurred_at_us: int
+    reader: str
+    state: Literal["connecting", "up", "down"]
+    reason: str
+    site: str = ""
+    gateway: str = ""
+    seq: int = 0
+    event_id: str = ""
+
+
+Event = (
+    BatchMovement
+    | CabinetMovement
+    | CabinetAlert
+    | ColdChainTransition
+    | SensorStatus
+    | ReaderStatusEvent
+)
+EVENT_TYPES: Final[dict[str, type[Event]]] = {
+    cls.kind: cls
+    for cls in (
+        BatchMovement,
+        CabinetMovement,
+        CabinetAlert,
+        ColdChainTransition,
+        SensorStatus,
+        ReaderStatusEvent,
+    )
+}
+
+
+# --- time ----------------------------------------------------------------------------------
+
+
+def us_to_iso(t_us: int) -> str:
+    """RFC 3339 UTC with microseconds, e.g. 2026-11-24T05:00:00.000000Z."""
+    return (_EPOCH + timedelta(microseconds=t_us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def iso_to_us(text: str) -> int:
+    try:
+        dt = datetime.fromisoformat(text)
+    except (TypeError, ValueError) as exc:
+        raise EventSchemaError(f"bad timestamp {text!r}") from exc
+    if dt.tzinfo is None:
+        raise EventSchemaError(f"timestamp {text!r} has no time zone")
+    return (dt - _EPOCH) // timedelta(microseconds=1)
+
+
+# --- identity and JSON ---------------------------------------------------------------------
+
+
+def _body(event: Event) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for f in dataclasses.fields(event):
+        if f.name in _ENVELOPE or f.name == "occurred_at_us":
+            continue
+        value = getattr(event, f.name)
+        if f.name.endswith("_us"):
+            body[f.name[:-3]] = None if value is None else us_to_iso(value)
+        elif isinstance(value, Batch):
+            body[f.name] = dataclasses.asdict(value)
+        elif isinstance(value, tuple):
+            body[f.name] = list(value)
+        else:
+            body[f.name] = value
+    return body
+
+
+def content_id(event: Event) -> str:
+    """Stable id from what the event says (not from seq): same inputs, same id."""
+    canonical = json.dumps(
+        [event.kind, event.site, event.gateway, event.occurred_at_us, _body(event)],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return str(uuid.uuid5(_EVENT_NAMESPACE, canonical))
+
+
+def stamp(event: Event, *, site: str, gateway: str, seq: int) -> Event:
+    """Fill the envelope: where the event comes from, its sequence number and its id."""
+    event = dataclasses.replace(event, site=site, gateway=gateway, seq=seq, event_id="")
+    return dataclasses.replace(event, event_id=content_id(event))
+
+
+def to_json(event: Event) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": event.kind,
+        "event_id": event.event_id,
+        "site": event.site,
+        "gateway": event.gateway,
+        "seq": event.seq,
+        "occurred_at": us_to_iso(event.occurred_at_us),
+        "body": _body(event),
+    }
+
+
+def dumps(event: Event) -> bytes:
+    return json.dumps(to_json(event), separators=(",", ":"), sort_keys=True).encode()
+
+
+@cache
+def _adapter(cls: type[Event]) -> TypeAdapter[Any]:
+    return TypeAdapter(cls)
+
+
+def from_json(data: Any) -> Event:
+    """Parse and validate a JSON event (as produced by `to_json`); raise EventSchemaError."""
+    if not isinstance(data, dict):
+        raise EventSchemaError("event must be a JSON object")
+    if data.get("schema") != SCHEMA_VERSION:
+        raise EventSchemaError(f"unknown schema version {data.get('schema')!r}")
+    cls = EVENT_TYPES.get(data.get("kind"))  # type: ignore[arg-type]
+    if cls is None:
+        raise EventSchemaError(f"unknown event kind {data.get('kind')!r}")
+    body = data.get("body")
+    if not isinstance(body, dict):
+        raise EventSchemaError("event body must be a JSON object")
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in _ENVELOPE:
+            if f.name not in data:
+                raise EventSchemaError(f"missing envelope field {f.name!r}")
+            fields[f.name] = data[f.name]
+        elif f.name == "occurred_at_us":
+            fields[f.name] = iso_to_us(data.get("occurred_at"))  # type: ignore[arg-type]
+        elif f.name.endswith("_us"):
+            key = f.name[:-3]
+            if key not in body:
+                raise EventSchemaError(f"missing body field {key!r}")
+            fields[f.name] = None if body[key] is None else iso_to_us(body[key])
+        else:
+            if f.name not in body and f.default is dataclasses.MISSING:
+                raise EventSchemaError(f"missing body field {f.name!r}")
+            if f.name in body:
+                fields[f.name] = body[f.name]
+    extra = set(body) - {f.name[:-3] if f.name.endswith("_us") else f.name for f in dataclasses.fields(cls)}
+    if extra:
+        raise EventSchemaError(f"unknown body fields {sorted(extra)}")
+    try:
+        event: Event = _adapter(cls).validate_python(fields)
+    except ValidationError as exc:
+        raise EventSchemaError(f"invalid {cls.kind}: {exc.errors(include_url=False)}") from exc
+    return event
+
+
+def loads(payload: bytes) -> Event:
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EventSchemaError(f"payload is not JSON: {exc}") from exc
+    return from_json(data)
