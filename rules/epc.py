@@ -22,7 +22,7 @@ class EpcError(ValueError):
     """The EPC bank content is not a valid GS1 EPC of a supported scheme."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Epc:
     """A decoded GS1 EPC. `uri` is the pure identity (what information systems use)."""
 
@@ -119,19 +119,26 @@ SGTIN96_MAX_SERIAL: Final = (1 << 38) - 1
 
 def gs1_check_digit(body: str) -> str:
     """GS1 mod-10 check digit: weights 3,1,3,1... from the right of `body`."""
-    total = 0
-    weight = 3
-    for ch in reversed(body):
-        total += (ord(ch) - 48) * weight
-        weight = 4 - weight
-    return str((10 - total % 10) % 10)
+    rev = body[::-1]
+    total = 3 * sum(map(int, rev[0::2])) + sum(map(int, rev[1::2]))
+    return _DIGITS[-total % 10]
+
+
+_DIGITS: Final = "0123456789"
 
 
 def escape_uri_component(value: str) -> str:
     """Escape a serial/reference for an EPC URI as TDS §5 requires (`/` -> `%2F`)."""
-    if not any(ch in _URI_ESCAPES for ch in value):
+    if value.isalnum():
         return value
     return "".join(_URI_ESCAPES.get(ch, ch) for ch in value)
+
+
+def _new_epc(**fields: object) -> Epc:
+    """Build an `Epc` without the frozen dataclass `__init__` (a third of a decode's time)."""
+    obj = object.__new__(Epc)
+    obj.__dict__.update(fields)
+    return obj
 
 
 def raw_uri(hex_str: str) -> str:
@@ -219,7 +226,7 @@ def _sgtin(v: int, bits: int, scheme: str, serial: str, hex_str: str) -> Epc:
     item = _digits(ref, ref_digits, "item reference", scheme)
     body = item[0] + cp + item[1:]
     esc = escape_uri_component(serial)
-    return Epc(
+    return _new_epc(
         scheme=scheme,
         uri=f"urn:epc:id:sgtin:{cp}.{item}.{esc}",
         tag_uri=f"urn:epc:tag:{scheme}:{filt}.{cp}.{item}.{esc}",
@@ -231,9 +238,47 @@ def _sgtin(v: int, bits: int, scheme: str, serial: str, hex_str: str) -> Epc:
     )
 
 
+_POW10: Final = tuple(10**i for i in range(20))
+_MASK38: Final = (1 << 38) - 1
+# partition + company prefix + item bits -> (company prefix, item reference, GTIN):
+# a hospital holds a few thousand GTINs, so the digit work is done once per GTIN.
+_GTIN_CACHE: dict[int, tuple[str, str, str]] = {}
+
+
 def _decode_sgtin96(value: int, total: int, hex_str: str) -> Epc:
-    v = _fit(value, total, 96, "sgtin-96", hex_str)
-    return _sgtin(v, 96, "sgtin-96", str(v & SGTIN96_MAX_SERIAL), hex_str)
+    """The hot path: shifts, masks and a per-GTIN cache; errors go through the generic code."""
+    v = value if total == 96 else _fit(value, total, 96, "sgtin-96", hex_str)
+    key = (v >> 38) & 0x7FFFFFFFFFFF  # partition, company prefix and item reference
+    parts = _GTIN_CACHE.get(key)
+    if parts is None:
+        part = key >> 44
+        if part == 7:
+            return _sgtin(v, 96, "sgtin-96", str(v & _MASK38), hex_str)  # raises
+        cp_bits, cp_digits, ref_bits, ref_digits = _SGTIN_PARTITIONS[part]
+        cpv = (v >> (38 + ref_bits)) & ((1 << cp_bits) - 1)
+        ref = (v >> 38) & ((1 << ref_bits) - 1)
+        if cpv >= _POW10[cp_digits] or ref >= _POW10[ref_digits]:
+            return _sgtin(v, 96, "sgtin-96", str(v & _MASK38), hex_str)  # raises
+        cp = str(cpv).zfill(cp_digits)
+        item = str(ref).zfill(ref_digits)
+        body = item[0] + cp + item[1:]
+        parts = (cp, item, body + gs1_check_digit(body))
+        if len(_GTIN_CACHE) >= 65_536:
+            _GTIN_CACHE.clear()
+        _GTIN_CACHE[key] = parts
+    cp, item, gtin = parts
+    serial = str(v & _MASK38)
+    filt = (v >> 85) & 7
+    return _new_epc(
+        scheme="sgtin-96",
+        uri=f"urn:epc:id:sgtin:{cp}.{item}.{serial}",
+        tag_uri=f"urn:epc:tag:sgtin-96:{filt}.{cp}.{item}.{serial}",
+        filter=filt,
+        company_prefix=cp,
+        hex=hex_str,
+        gtin=gtin,
+        serial=serial,
+    )
 
 
 def _decode_sgtin198(value: int, total: int, hex_str: str) -> Epc:
