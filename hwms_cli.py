@@ -26,7 +26,11 @@ def _epc_decode(args: argparse.Namespace) -> int:
             }
         except EpcError as exc:
             status = 1
-            out = {"hex": hex_str, "error": str(exc), "raw_uri": raw_uri(hex_str) if hex_str.strip() else None}
+            out = {
+                "hex": hex_str,
+                "error": str(exc),
+                "raw_uri": raw_uri(hex_str) if hex_str.strip() else None,
+            }
         print(json.dumps(out))
     return status
 
@@ -42,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     epc = sub.add_parser("epc", help="EPC tools").add_subparsers(dest="epc_command", required=True)
-    dec = epc.add_parser("decode", help="decode EPC hex to GS1 identities (one JSON object per EPC)")
+    dec = epc.add_parser(
+        "decode", help="decode EPC hex to GS1 identities (one JSON object per EPC)"
+    )
     dec.add_argument("hex", nargs="+")
     dec.set_defaults(func=_epc_decode)
 

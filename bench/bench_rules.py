@@ -43,8 +43,15 @@ def hospital_stream(items: int, max_reads: int, seed: int = 1) -> list[TagRead]:
         pool = [e for group in products for e in group]
         cart = rng.sample(pool, min(size, len(pool)))
         # ~20 reads/s per tag and antenna group, a cart every 2.2 s: ~1 000 reads/s per portal
-        batch = cart_pass(rng, gate, cart, start_us=clock[p], direction=rng.choice(["IN", "OUT"]),
-                          reads_per_s=20.0, miss_rate=0.2)
+        batch = cart_pass(
+            rng,
+            gate,
+            cart,
+            start_us=clock[p],
+            direction=rng.choice(["IN", "OUT"]),
+            reads_per_s=20.0,
+            miss_rate=0.2,
+        )
         reads.extend(batch)
         clock[p] += int(2.2 * SECOND)
     reads.sort(key=lambda r: r.t_us)
@@ -83,8 +90,10 @@ def main() -> None:
     args = parser.parse_args()
     reads = hospital_stream(args.items, args.reads)
     span_s = (reads[-1].t_us - reads[0].t_us) / SECOND
-    print(f"stream: {len(reads)} reads over {span_s:.0f} s of portal time "
-          f"({len(reads) / span_s / PORTALS:.0f} reads/s per portal), {args.items} items")
+    print(
+        f"stream: {len(reads)} reads over {span_s:.0f} s of portal time "
+        f"({len(reads) / span_s / PORTALS:.0f} reads/s per portal), {args.items} items"
+    )
 
     def bare() -> int:
         n = 0
@@ -110,8 +119,10 @@ def main() -> None:
     bare_s, _ = timed(bare)
     pipe_s, events = timed(pipeline)
     print(f"bare loop:        {len(reads) / bare_s:>12,.0f} reads/s")
-    print(f"rules pipeline:   {len(reads) / pipe_s:>12,.0f} reads/s  ({events} batch events; "
-          f"{pipe_s / bare_s:.1f}x the bare loop's time)")
+    print(
+        f"rules pipeline:   {len(reads) / pipe_s:>12,.0f} reads/s  ({events} batch events; "
+        f"{pipe_s / bare_s:.1f}x the bare loop's time)"
+    )
 
     unique = list(dict.fromkeys(r.epc_hex for r in reads))[:20_000]
 
@@ -123,19 +134,21 @@ def main() -> None:
     ours_s, _ = timed(ours)
     print(f"EPC decode hwms:  {len(unique) / ours_s:>12,.0f} decodes/s")
     try:
-        import epcpy
+        from epcpy import hex_to_tag_encodable  # type: ignore[attr-defined]
     except ImportError:
         print("EPC decode epcpy:  not installed")
         return
 
     def theirs() -> int:
         for h in unique:
-            epcpy.hex_to_tag_encodable(h).epc_uri  # noqa: B018
+            hex_to_tag_encodable(h).epc_uri  # noqa: B018
         return len(unique)
 
     theirs_s, _ = timed(theirs)
-    print(f"EPC decode epcpy: {len(unique) / theirs_s:>12,.0f} decodes/s  "
-          f"(hwms is {theirs_s / ours_s:.1f}x faster)")
+    print(
+        f"EPC decode epcpy: {len(unique) / theirs_s:>12,.0f} decodes/s  "
+        f"(hwms is {theirs_s / ours_s:.1f}x faster)"
+    )
 
 
 if __name__ == "__main__":

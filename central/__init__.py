@@ -1,1 +1,1 @@
-"""hwms central package."""
+"""hwms central ledger package (not built yet)."""

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from readers.gate_stream import GateLayout, cart_pass, make_epcs, stray_reads
-from rules.epc import decode
 from rules.config import PortalConfig, RulesConfig, ZoneConfig, ZoneRule
+from rules.epc import decode
 from rules.events import BatchMovement, Event, to_json, us_to_iso
 from rules.gateway import GatewayRules
 from rules.identity import CommissionRecord
@@ -87,13 +87,20 @@ def recorded_stream(seed: int = 7) -> tuple[list[TagRead], dict[str, CommissionR
     t += 40 * SECOND
     loose = make_epcs("04012345000054", 1, 2, 7)
     reads += cart_pass(
-        rng, GATE, stock[PRODUCTS[2].gtin] + stock[PRODUCTS[3].gtin] + loose + ["E2801160600002084E5E8A31"],
-        start_us=t, direction="IN",
+        rng,
+        GATE,
+        stock[PRODUCTS[2].gtin] + stock[PRODUCTS[3].gtin] + loose + ["E2801160600002084E5E8A31"],
+        start_us=t,
+        direction="IN",
     )
     # 3. a ward cart leaves with 6 saline and 4 gloves
     t += 60 * SECOND
     reads += cart_pass(
-        rng, GATE, stock[PRODUCTS[0].gtin][:6] + stock[PRODUCTS[3].gtin][:4], start_us=t, direction="OUT"
+        rng,
+        GATE,
+        stock[PRODUCTS[0].gtin][:6] + stock[PRODUCTS[3].gtin][:4],
+        start_us=t,
+        direction="OUT",
     )
     # 4. stray reads of stock parked near the door all along
     reads += stray_reads(rng, GATE, stock[PRODUCTS[1].gtin], start_us=START_US, end_us=t, count=6)
@@ -135,7 +142,9 @@ def main(out: TextIO = sys.stdout, as_json: bool = False, seed: int = 7) -> int:
     reads, commissioning = recorded_stream(seed)
     rules = GatewayRules(demo_config(), commissioning)
     names = {p.gtin: p.name for p in PRODUCTS}
-    print(f"hwms gate demo: {len(reads)} tag reads at the central store door (seed {seed})", file=out)
+    print(
+        f"hwms gate demo: {len(reads)} tag reads at the central store door (seed {seed})", file=out
+    )
     count = 0
     for ev in run_stream(rules, reads):
         count += 1

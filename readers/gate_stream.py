@@ -24,7 +24,9 @@ class GateLayout:
 
 def make_epcs(gtin: str, first_serial: int, count: int, company_prefix_length: int) -> list[str]:
     return [
-        encode_sgtin96(gtin, first_serial + i, filter=1, company_prefix_length=company_prefix_length)
+        encode_sgtin96(
+            gtin, first_serial + i, filter=1, company_prefix_length=company_prefix_length
+        )
         for i in range(count)
     ]
 
@@ -42,7 +44,9 @@ def cart_pass(
 ) -> list[TagRead]:
     """Reads of one cart crossing `gate`, sorted by time."""
     dur = int(duration_s * SECOND)
-    first, second = (gate.outside, gate.inside) if direction == "IN" else (gate.inside, gate.outside)
+    first, second = (
+        (gate.outside, gate.inside) if direction == "IN" else (gate.inside, gate.outside)
+    )
     windows = ((first, 0, int(dur * 0.6)), (second, int(dur * 0.4), dur))
     reads: list[TagRead] = []
     for epc in epcs:

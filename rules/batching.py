@@ -102,7 +102,11 @@ class BatchAggregator:
         by_batch: dict[tuple[Batch, bool], list[TagTransition]] = defaultdict(list)
         for tr in group.members.values():
             by_batch[self._resolver.batch(tr.ident)].append(tr)
-        step = self._zone_rules.biz_step(from_zone, to_zone) if direction != Direction.UNKNOWN else None
+        step = (
+            self._zone_rules.biz_step(from_zone, to_zone)
+            if direction != Direction.UNKNOWN
+            else None
+        )
         out = []
         for (batch, uncommissioned), members in sorted(
             by_batch.items(), key=lambda kv: (kv[0][0].gtin or "", kv[0][0].lot or "")

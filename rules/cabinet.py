@@ -45,7 +45,10 @@ class _Cycle:
 
 class CabinetCycle:
     def __init__(
-        self, cfg: CabinetConfig, resolver: IdentityResolver, inventory: frozenset[str] | None = None
+        self,
+        cfg: CabinetConfig,
+        resolver: IdentityResolver,
+        inventory: frozenset[str] | None = None,
     ) -> None:
         self.cfg = cfg
         self._resolver = resolver
@@ -84,7 +87,11 @@ class CabinetCycle:
                 )
             )
         s = self._session
-        if s is not None and self._door_open_since is None and now_us - s.started_us > self._timeout_us:
+        if (
+            s is not None
+            and self._door_open_since is None
+            and now_us - s.started_us > self._timeout_us
+        ):
             self._session = None
         return out
 

@@ -148,7 +148,11 @@ class ColdChainMonitor:
         ):
             self.status = "offline"
             at = self.last_valid_us + self._offline_us
-            out.append(self._status(at, "offline", f"no valid sample for {self.profile.offline_after_s:.0f} s"))
+            out.append(
+                self._status(
+                    at, "offline", f"no valid sample for {self.profile.offline_after_s:.0f} s"
+                )
+            )
         return out
 
     def states(self) -> dict[str, AlarmState]:
@@ -211,7 +215,7 @@ class ColdChainMonitor:
 
     def _escalate(self, now_us: int) -> list[ColdChainTransition]:
         """PENDING -> ACTIVE for excursions whose delay ran out while the sensor was live."""
-        out = []
+        out: list[ColdChainTransition] = []
         if self.last_valid_us is None:
             return out
         live_until = self.last_valid_us + self._offline_us
@@ -285,8 +289,12 @@ class ColdChainMonitor:
         cond.state = to
         return ev
 
-    def _status(self, t: int, status: Literal["ok", "fault", "offline"], reason: str) -> SensorStatus:
-        return SensorStatus(occurred_at_us=t, sensor=self.sensor, unit=self.unit, status=status, reason=reason)
+    def _status(
+        self, t: int, status: Literal["ok", "fault", "offline"], reason: str
+    ) -> SensorStatus:
+        return SensorStatus(
+            occurred_at_us=t, sensor=self.sensor, unit=self.unit, status=status, reason=reason
+        )
 
 
 # --- reports ---------------------------------------------------------------------------------

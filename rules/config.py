@@ -31,7 +31,8 @@ class MobilityProfile:
     def offset_db(self, dt_ms: float) -> float:
         return min(
             self.threshold_db,
-            self.slope_db_per_ms * dt_ms + (self.threshold_db - self.slope_db_per_ms * self.holdoff_ms),
+            self.slope_db_per_ms * dt_ms
+            + (self.threshold_db - self.slope_db_per_ms * self.holdoff_ms),
         )
 
 

@@ -107,8 +107,18 @@ _HEADER_NAMES: Final = {
 }
 
 # GS1 AI encodable character set 82, and the characters the TDS escapes in URIs.
-_AI82: Final = frozenset("!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz")
-_URI_ESCAPES: Final = {'"': "%22", "%": "%25", "&": "%26", "/": "%2F", "<": "%3C", ">": "%3E", "?": "%3F"}
+_AI82: Final = frozenset(
+    "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+)
+_URI_ESCAPES: Final = {
+    '"': "%22",
+    "%": "%25",
+    "&": "%26",
+    "/": "%2F",
+    "<": "%3C",
+    ">": "%3E",
+    "?": "%3F",
+}
 _HEX_RE: Final = re.compile(r"[0-9A-Fa-f]+")
 
 SGTIN96_MAX_SERIAL: Final = (1 << 38) - 1
@@ -443,7 +453,9 @@ def _gtin_parts(gtin: str, company_prefix_length: int) -> tuple[str, str]:
         raise EpcError(f"GTIN {gtin!r} must have 8, 12, 13 or 14 digits")
     gtin = gtin.zfill(14)
     if gs1_check_digit(gtin[:13]) != gtin[13]:
-        raise EpcError(f"GTIN {gtin} has a wrong check digit (expected {gs1_check_digit(gtin[:13])})")
+        raise EpcError(
+            f"GTIN {gtin} has a wrong check digit (expected {gs1_check_digit(gtin[:13])})"
+        )
     cp = gtin[1 : 1 + company_prefix_length]
     item = gtin[0] + gtin[1 + company_prefix_length : 13]
     return cp, item
@@ -470,7 +482,9 @@ def encode_sgtin96(
     """SGTIN-96 hex for a GTIN and a numeric serial (< 2^38, no leading zeros)."""
     _check_filter(filter)
     cp, item = _gtin_parts(gtin, company_prefix_length)
-    part, cp_bits, ref_bits, _ = _split_partition(company_prefix_length, _SGTIN_PARTITIONS, "sgtin-96")
+    part, cp_bits, ref_bits, _ = _split_partition(
+        company_prefix_length, _SGTIN_PARTITIONS, "sgtin-96"
+    )
     text = str(serial)
     _require_digits(text, "SGTIN-96 serial")
     if (len(text) > 1 and text[0] == "0") or int(text) > SGTIN96_MAX_SERIAL:
@@ -483,23 +497,27 @@ def encode_sgtin198(gtin: str, serial: str, *, filter: int = 1, company_prefix_l
     """SGTIN-198 hex (13 words, 52 hex digits) for an alphanumeric serial of up to 20 chars."""
     _check_filter(filter)
     cp, item = _gtin_parts(gtin, company_prefix_length)
-    part, cp_bits, ref_bits, _ = _split_partition(company_prefix_length, _SGTIN_PARTITIONS, "sgtin-198")
+    part, cp_bits, ref_bits, _ = _split_partition(
+        company_prefix_length, _SGTIN_PARTITIONS, "sgtin-198"
+    )
     _check_chars(serial, 20, "SGTIN-198 serial")
     value = _header_fields(0x36, filter, part, cp, cp_bits, int(item), ref_bits)
     return _to_hex((value << 140) | _chars7_int(serial, 20), 198)
 
 
-def encode_sscc96(
-    company_prefix: str, serial_reference: str, *, filter: int = 0
-) -> str:
+def encode_sscc96(company_prefix: str, serial_reference: str, *, filter: int = 0) -> str:
     """SSCC-96 hex; `serial_reference` is the extension digit plus serial (17 - L digits)."""
     _check_filter(filter)
     _require_digits(company_prefix, "company prefix")
     _require_digits(serial_reference, "serial reference")
-    part, cp_bits, ref_bits, ref_digits = _split_partition(len(company_prefix), _SSCC_PARTITIONS, "sscc-96")
+    part, cp_bits, ref_bits, ref_digits = _split_partition(
+        len(company_prefix), _SSCC_PARTITIONS, "sscc-96"
+    )
     if len(serial_reference) != ref_digits:
         raise EpcError(f"serial reference must have {ref_digits} digits for this company prefix")
-    value = _header_fields(0x31, filter, part, company_prefix, cp_bits, int(serial_reference), ref_bits)
+    value = _header_fields(
+        0x31, filter, part, company_prefix, cp_bits, int(serial_reference), ref_bits
+    )
     return _to_hex(value << 24, 96)
 
 
@@ -508,7 +526,9 @@ def encode_sgln96(
 ) -> str:
     _check_filter(filter)
     _require_digits(company_prefix, "company prefix")
-    part, cp_bits, ref_bits, ref_digits = _split_partition(len(company_prefix), _SGLN_PARTITIONS, "sgln-96")
+    part, cp_bits, ref_bits, ref_digits = _split_partition(
+        len(company_prefix), _SGLN_PARTITIONS, "sgln-96"
+    )
     if len(location_reference) != ref_digits or (ref_digits and not location_reference.isdigit()):
         raise EpcError(f"location reference must have {ref_digits} digits for this company prefix")
     if not 0 <= extension < (1 << 41):
@@ -521,10 +541,14 @@ def encode_sgln96(
 def _grai_head(header: int, company_prefix: str, asset_type: str, filter: int) -> int:
     _check_filter(filter)
     _require_digits(company_prefix, "company prefix")
-    part, cp_bits, ref_bits, ref_digits = _split_partition(len(company_prefix), _GRAI_PARTITIONS, "grai")
+    part, cp_bits, ref_bits, ref_digits = _split_partition(
+        len(company_prefix), _GRAI_PARTITIONS, "grai"
+    )
     if len(asset_type) != ref_digits or (ref_digits and not asset_type.isdigit()):
         raise EpcError(f"asset type must have {ref_digits} digits for this company prefix")
-    return _header_fields(header, filter, part, company_prefix, cp_bits, int(asset_type or 0), ref_bits)
+    return _header_fields(
+        header, filter, part, company_prefix, cp_bits, int(asset_type or 0), ref_bits
+    )
 
 
 def encode_grai96(company_prefix: str, asset_type: str, serial: int, *, filter: int = 0) -> str:
@@ -542,16 +566,22 @@ def encode_grai170(company_prefix: str, asset_type: str, serial: str, *, filter:
 def encode_giai96(company_prefix: str, asset_reference: int, *, filter: int = 0) -> str:
     _check_filter(filter)
     _require_digits(company_prefix, "company prefix")
-    part, cp_bits, ref_bits, ref_digits = _split_partition(len(company_prefix), _GIAI96_PARTITIONS, "giai-96")
+    part, cp_bits, ref_bits, ref_digits = _split_partition(
+        len(company_prefix), _GIAI96_PARTITIONS, "giai-96"
+    )
     if not 0 <= asset_reference < min(10**ref_digits, 1 << ref_bits):
         raise EpcError(f"GIAI-96 asset reference {asset_reference} does not fit this partition")
-    return _to_hex(_header_fields(0x34, filter, part, company_prefix, cp_bits, asset_reference, ref_bits), 96)
+    return _to_hex(
+        _header_fields(0x34, filter, part, company_prefix, cp_bits, asset_reference, ref_bits), 96
+    )
 
 
 def encode_giai202(company_prefix: str, asset_reference: str, *, filter: int = 0) -> str:
     _check_filter(filter)
     _require_digits(company_prefix, "company prefix")
-    part, cp_bits, ref_bits, nchars = _split_partition(len(company_prefix), _GIAI202_PARTITIONS, "giai-202")
+    part, cp_bits, ref_bits, nchars = _split_partition(
+        len(company_prefix), _GIAI202_PARTITIONS, "giai-202"
+    )
     _check_chars(asset_reference, nchars, "GIAI-202 asset reference")
     ref = _chars7_int(asset_reference, nchars) << (ref_bits - 7 * nchars)
     return _to_hex(_header_fields(0x38, filter, part, company_prefix, cp_bits, ref, ref_bits), 202)

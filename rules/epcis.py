@@ -58,7 +58,8 @@ def _quantity(batch: Batch, quantity: int) -> list[dict[str, Any]]:
     if batch.lot is not None and batch.company_prefix_length is not None:
         n = batch.company_prefix_length
         g = batch.gtin
-        cls = f"urn:epc:class:lgtin:{g[1 : 1 + n]}.{g[0]}{g[1 + n : 13]}.{escape_uri_component(batch.lot)}"
+        lot = escape_uri_component(batch.lot)
+        cls = f"urn:epc:class:lgtin:{g[1 : 1 + n]}.{g[0]}{g[1 + n : 13]}.{lot}"
     elif batch.lot is not None:
         cls = f"https://id.gs1.org/01/{batch.gtin}/10/{escape_uri_component(batch.lot)}"
     else:
@@ -133,7 +134,9 @@ def to_epcis_event(event: Event, tz_offset: str = "+00:00") -> dict[str, Any] | 
     return None
 
 
-def epcis_document(events: list[Event], created_us: int, tz_offset: str = "+00:00") -> dict[str, Any]:
+def epcis_document(
+    events: list[Event], created_us: int, tz_offset: str = "+00:00"
+) -> dict[str, Any]:
     body = [e for e in (to_epcis_event(ev, tz_offset) for ev in events) if e is not None]
     return {
         "@context": [EPCIS_CONTEXT, {"hwms": HWMS_PREFIX}],

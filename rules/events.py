@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from functools import cache
 from typing import Any, ClassVar, Final, Literal
 
 from pydantic import TypeAdapter, ValidationError
@@ -124,9 +123,7 @@ class ColdChainTransition:
     occurred_at_us: int
     unit: str
     sensor: str
-    condition: Literal[
-        "high_alarm", "low_alarm", "high_warn", "low_warn", "freeze", "cumulative"
-    ]
+    condition: Literal["high_alarm", "low_alarm", "high_warn", "low_warn", "freeze", "cumulative"]
     from_state: AlarmState
     to_state: AlarmState
     value_c: float | None
@@ -259,9 +256,14 @@ def dumps(event: Event) -> bytes:
     return json.dumps(to_json(event), separators=(",", ":"), sort_keys=True).encode()
 
 
-@cache
+_ADAPTERS: Final[dict[str, TypeAdapter[Any]]] = {}
+
+
 def _adapter(cls: type[Event]) -> TypeAdapter[Any]:
-    return TypeAdapter(cls)
+    adapter = _ADAPTERS.get(cls.kind)
+    if adapter is None:
+        adapter = _ADAPTERS[cls.kind] = TypeAdapter(cls)
+    return adapter
 
 
 def from_json(data: Any) -> Event:
@@ -294,7 +296,9 @@ def from_json(data: Any) -> Event:
                 raise EventSchemaError(f"missing body field {f.name!r}")
             if f.name in body:
                 fields[f.name] = body[f.name]
-    extra = set(body) - {f.name[:-3] if f.name.endswith("_us") else f.name for f in dataclasses.fields(cls)}
+    extra = set(body) - {
+        f.name[:-3] if f.name.endswith("_us") else f.name for f in dataclasses.fields(cls)
+    }
     if extra:
         raise EventSchemaError(f"unknown body fields {sorted(extra)}")
     try:

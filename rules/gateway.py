@@ -8,7 +8,7 @@ content-derived `event_id`. No IO, no threads, no clock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rules.batching import BatchAggregator, TagTransition, ZoneRules
@@ -57,7 +57,9 @@ class GatewayRules:
         zones = {z.name: z for z in cfg.zones}
         self.areas = AreaTracker(zones)
         self.portals = {p.name: PortalTracker(p) for p in cfg.portals}
-        self._antennas: dict[tuple[str, int], tuple[ReadPointConfig | None, PortalTracker | None, int]] = {}
+        self._antennas: dict[
+            tuple[str, int], tuple[ReadPointConfig | None, PortalTracker | None, int]
+        ] = {}
         for rp in cfg.read_points:
             for ant in rp.antennas:
                 self._antennas[ant] = (rp, None, 0)
@@ -69,10 +71,15 @@ class GatewayRules:
                 self._antennas[ant] = (None, tracker, OUTSIDE)
         settle = max([int(p.pass_gap_s * SECOND) for p in cfg.portals] or [0])
         self.aggregator = BatchAggregator(
-            self.resolver, ZoneRules(cfg.zone_rules), cart_gap_us=int(cfg.cart_gap_s * SECOND), settle_us=settle
+            self.resolver,
+            ZoneRules(cfg.zone_rules),
+            cart_gap_us=int(cfg.cart_gap_s * SECOND),
+            settle_us=settle,
         )
         self.cabinets = {c.name: CabinetCycle(c, self.resolver) for c in cfg.cabinets}
-        self.cold = {u.sensor: ColdChainMonitor(u.unit, u.sensor, u.profile) for u in cfg.cold_units}
+        self.cold = {
+            u.sensor: ColdChainMonitor(u.unit, u.sensor, u.profile) for u in cfg.cold_units
+        }
         self._last_housekeeping_us = 0
 
     def set_commissioning(self, commissioning: Mapping[str, CommissionRecord]) -> None:
@@ -99,12 +106,14 @@ class GatewayRules:
             return self._stamp(
                 [
                     ReaderStatusEvent(
-                        occurred_at_us=obs.t_us, reader=obs.reader, state=obs.state.value, reason=obs.reason
+                        occurred_at_us=obs.t_us,
+                        reader=obs.reader,
+                        state=obs.state.value,
+                        reason=obs.reason,
                     )
                 ]
             )
-        self.stats.unknown_observations_total += 1
-        return []
+        raise TypeError(f"not an observation: {obs!r}")
 
     def tick(self, now_us: int) -> list[Event]:
         transitions: list[TagTransition] = []
@@ -151,9 +160,9 @@ class GatewayRules:
             out.extend(self.aggregator.add(tr))
         return self._stamp(out)
 
-    def _stamp(self, events: list[Event] | list[object]) -> list[Event]:
+    def _stamp(self, events: Sequence[Event]) -> list[Event]:
         out: list[Event] = []
         for ev in events:
             self.seq += 1
-            out.append(stamp(ev, site=self.cfg.site, gateway=self.cfg.gateway, seq=self.seq))  # type: ignore[arg-type]
+            out.append(stamp(ev, site=self.cfg.site, gateway=self.cfg.gateway, seq=self.seq))
         return out

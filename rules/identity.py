@@ -58,7 +58,11 @@ class IdentityResolver:
         except EpcError as exc:
             self.non_gs1_total += 1
             found = TagIdent(
-                uri=raw_uri(epc_hex), gtin=None, company_prefix_length=None, non_gs1=True, error=str(exc)
+                uri=raw_uri(epc_hex),
+                gtin=None,
+                company_prefix_length=None,
+                non_gs1=True,
+                error=str(exc),
             )
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
@@ -72,7 +76,9 @@ class IdentityResolver:
         """The tag's batch and whether it is uncommissioned (lot unknown)."""
         rec = self.commissioning.get(ident.uri)
         if rec is None:
-            return Batch(gtin=ident.gtin, lot=None, company_prefix_length=ident.company_prefix_length), True
+            return Batch(
+                gtin=ident.gtin, lot=None, company_prefix_length=ident.company_prefix_length
+            ), True
         return (
             Batch(
                 gtin=ident.gtin or rec.gtin,
@@ -88,10 +94,20 @@ def ident_from_uri(uri: str) -> TagIdent:
     """Identity from a pure-identity URI (what persisted state keeps), GTIN for SGTINs."""
     if uri.startswith("urn:epc:id:sgtin:"):
         parts = uri[len("urn:epc:id:sgtin:") :].split(".")
-        if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit() and len(parts[0] + parts[1]) == 13:
+        if (
+            len(parts) == 3
+            and parts[0].isdigit()
+            and parts[1].isdigit()
+            and len(parts[0] + parts[1]) == 13
+        ):
             cp, item = parts[0], parts[1]
             body = item[0] + cp + item[1:]
             return TagIdent(
-                uri=uri, gtin=body + gs1_check_digit(body), company_prefix_length=len(cp), non_gs1=False
+                uri=uri,
+                gtin=body + gs1_check_digit(body),
+                company_prefix_length=len(cp),
+                non_gs1=False,
             )
-    return TagIdent(uri=uri, gtin=None, company_prefix_length=None, non_gs1=uri.startswith("urn:epc:raw:"))
+    return TagIdent(
+        uri=uri, gtin=None, company_prefix_length=None, non_gs1=uri.startswith("urn:epc:raw:")
+    )

@@ -52,9 +52,15 @@ class PortalTracker:
         self.suppressed_passes_total = 0
         self.below_floor_total = 0
 
-    def feed(self, ident: TagIdent, side: int, t_us: int, rssi_dbm: float | None) -> list[TagTransition]:
+    def feed(
+        self, ident: TagIdent, side: int, t_us: int, rssi_dbm: float | None
+    ) -> list[TagTransition]:
         cfg = self.cfg
-        if cfg.rssi_floor_dbm is not None and rssi_dbm is not None and rssi_dbm < cfg.rssi_floor_dbm:
+        if (
+            cfg.rssi_floor_dbm is not None
+            and rssi_dbm is not None
+            and rssi_dbm < cfg.rssi_floor_dbm
+        ):
             self.below_floor_total += 1
             return []
         out: list[TagTransition] = []
@@ -105,6 +111,8 @@ class PortalTracker:
             return []
         self._last_decided[p.ident.uri] = p.last_us
         direction, confidence = self._decide(p)
+        from_zone: str | None
+        to_zone: str | None
         if direction == Direction.IN:
             from_zone, to_zone = cfg.outside_zone, cfg.inside_zone
         elif direction == Direction.OUT:

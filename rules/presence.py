@@ -62,7 +62,11 @@ class AreaTracker:
         self, ident: TagIdent, rp: ReadPointConfig, reader: str, t_us: int, rssi_dbm: float | None
     ) -> list[TagTransition]:
         zone = self._zones[rp.zone]
-        if zone.rssi_floor_dbm is not None and rssi_dbm is not None and rssi_dbm < zone.rssi_floor_dbm:
+        if (
+            zone.rssi_floor_dbm is not None
+            and rssi_dbm is not None
+            and rssi_dbm < zone.rssi_floor_dbm
+        ):
             self.below_floor_total += 1
             return []
         tag = self._tags.get(ident.uri)
@@ -96,11 +100,7 @@ class AreaTracker:
         # Read at another place while confirmed elsewhere: the tag is present; maybe moved.
         tag.absence_base_us = max(tag.absence_base_us, t)
         cur_stats = tag.places.get(current.name)
-        if (
-            cur_stats is None
-            or not cur_stats.rssi
-            or len(stats.rssi) < zone.mobility.min_samples
-        ):
+        if cur_stats is None or not cur_stats.rssi or len(stats.rssi) < zone.mobility.min_samples:
             return []
         dt_ms = (t - cur_stats.last_us) / 1000.0
         if stats.mean() <= cur_stats.mean() + zone.mobility.offset_db(dt_ms):

@@ -16,7 +16,11 @@ def test_demo_stream_yields_expected_batches() -> None:
     reads, commissioning = demo.recorded_stream()
     rules = GatewayRules(demo.demo_config(), commissioning)
     events = [e for e in demo.run_stream(rules, reads) if isinstance(e, BatchMovement)]
-    confident = {(e.direction, e.batch.gtin, e.batch.lot): e.quantity for e in events if e.direction != Direction.UNKNOWN}
+    confident = {
+        (e.direction, e.batch.gtin, e.batch.lot): e.quantity
+        for e in events
+        if e.direction != Direction.UNKNOWN
+    }
     saline, cefazolin, implant, gloves = demo.PRODUCTS
     assert confident[(Direction.IN, saline.gtin, saline.lot)] == 24
     assert confident[(Direction.IN, cefazolin.gtin, cefazolin.lot)] == 24
@@ -47,5 +51,7 @@ def test_cli_epc_decode() -> None:
         check=False,
     )
     first, second = (json.loads(line) for line in proc.stdout.splitlines())
-    assert first["uri"] == "urn:epc:id:sgtin:0614141.812345.6789" and first["gtin"] == "80614141123458"
+    assert (
+        first["uri"] == "urn:epc:id:sgtin:0614141.812345.6789" and first["gtin"] == "80614141123458"
+    )
     assert "error" in second and proc.returncode == 1

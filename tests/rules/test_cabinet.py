@@ -15,25 +15,36 @@ from rules.observations import SECOND, BadgeEvent, CabinetScan, DoorEvent
 T0 = 1_800_000_000 * SECOND
 ITEMS = make_epcs("04012345000016", 1, 6, 7)
 URIS = [decode(e).uri for e in ITEMS]
-COMM = {u: CommissionRecord(gtin="04012345000016", lot="LOT1", expiry="2030-01-01") for u in URIS[:4]}
+COMM = {
+    u: CommissionRecord(gtin="04012345000016", lot="LOT1", expiry="2030-01-01") for u in URIS[:4]
+}
 
 
 def cabinet(scans_after_close: int = 2) -> CabinetCycle:
     cab = CabinetCycle(
-        CabinetConfig(name="or-1", zone="or", scans_after_close=scans_after_close), IdentityResolver(COMM)
+        CabinetConfig(name="or-1", zone="or", scans_after_close=scans_after_close),
+        IdentityResolver(COMM),
     )
     cab.feed(CabinetScan(cabinet="or-1", epcs=frozenset(ITEMS[:5]), t_us=T0))  # baseline
     return cab
 
 
 def scan(epcs: list[str], s: float, ok: bool = True) -> CabinetScan:
-    return CabinetScan(cabinet="or-1", epcs=frozenset(epcs), t_us=T0 + int(s * SECOND), ok=ok, error="" if ok else "CRC")
+    return CabinetScan(
+        cabinet="or-1",
+        epcs=frozenset(epcs),
+        t_us=T0 + int(s * SECOND),
+        ok=ok,
+        error="" if ok else "CRC",
+    )
 
 
 def cycle(cab: CabinetCycle, scans: list[CabinetScan], badge: bool = True) -> list[object]:
     out: list[object] = []
     if badge:
-        out += cab.feed(BadgeEvent(cabinet="or-1", user_id="nurse-7", case_id="case-1", t_us=T0 + SECOND))
+        out += cab.feed(
+            BadgeEvent(cabinet="or-1", user_id="nurse-7", case_id="case-1", t_us=T0 + SECOND)
+        )
     out += cab.feed(DoorEvent(cabinet="or-1", is_open=True, t_us=T0 + 2 * SECOND))
     out += cab.feed(DoorEvent(cabinet="or-1", is_open=False, t_us=T0 + 10 * SECOND))
     for s in scans:
@@ -43,7 +54,9 @@ def cycle(cab: CabinetCycle, scans: list[CabinetScan], badge: bool = True) -> li
 
 def moves(events: list[object]) -> list[tuple[str, int, str | None, bool]]:
     return sorted(
-        (e.action, e.quantity, e.batch.lot, e.attributed) for e in events if isinstance(e, CabinetMovement)
+        (e.action, e.quantity, e.batch.lot, e.attributed)
+        for e in events
+        if isinstance(e, CabinetMovement)
     )
 
 

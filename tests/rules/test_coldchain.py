@@ -67,7 +67,11 @@ CASES = {
     "low alarm": ("low_alarm", steady(0, 20, 1.5), [(N, P, 0), (P, A, 15)]),
     "cumulative: 14-min excursions add up to 60 min": (
         "cumulative",
-        [p for k in range(5) for p in steady(20 * k, 20 * k + 14, 9.0) + steady(20 * k + 14, 20 * k + 20, 5.0)],
+        [
+            p
+            for k in range(5)
+            for p in steady(20 * k, 20 * k + 14, 9.0) + steady(20 * k + 14, 20 * k + 20, 5.0)
+        ],
         [(N, A, 84)],
     ),
 }
@@ -91,7 +95,10 @@ def test_cumulative_excursions_never_reach_single_alarm() -> None:
 @pytest.mark.parametrize(
     ("sample", "reason"),
     [
-        (TemperatureSample(sensor="s1", t_us=T0, value_c=None, fault="modbus exception 4"), "modbus"),
+        (
+            TemperatureSample(sensor="s1", t_us=T0, value_c=None, fault="modbus exception 4"),
+            "modbus",
+        ),
         (TemperatureSample(sensor="s1", t_us=T0, value_c=-3276.8), "sentinel"),
         (TemperatureSample(sensor="s1", t_us=T0, value_c=250.0), "physically impossible"),
         (TemperatureSample(sensor="s1", t_us=T0, value_c=float("nan")), "no value"),
@@ -106,11 +113,15 @@ def test_sensor_fault(sample: TemperatureSample, reason: str) -> None:
 
 def test_fault_does_not_count_as_in_range() -> None:
     mon = ColdChainMonitor("fridge-1", "s1", preset("fridge"))
-    series: list[tuple[int, float | None]] = steady(0, 5, 9.0) + [(m, None) for m in range(5, 8)] + steady(8, 25, 9.0)
+    series: list[tuple[int, float | None]] = (
+        steady(0, 5, 9.0) + [(m, None) for m in range(5, 8)] + steady(8, 25, 9.0)
+    )
     events = feed_series(mon, series)
     # the fault minutes neither cleared the pending excursion nor restarted its delay
     assert transitions(events, "high_alarm") == [(N, P, 0), (P, A, 15)]
-    statuses = [(e.status, (e.occurred_at_us - T0) // MINUTE) for e in events if isinstance(e, SensorStatus)]
+    statuses = [
+        (e.status, (e.occurred_at_us - T0) // MINUTE) for e in events if isinstance(e, SensorStatus)
+    ]
     assert statuses == [("fault", 5), ("ok", 8)]
 
 
@@ -135,8 +146,12 @@ def test_late_sample_is_ignored() -> None:
 
 
 def test_mkt_worked_values() -> None:
-    assert mean_kinetic_temperature([(22 * 3600, 5.0), (2 * 3600, 25.0)]) == pytest.approx(9.83, abs=0.01)
-    assert mean_kinetic_temperature([(23 * 3600, 5.0), (3600, 15.0)]) == pytest.approx(5.76, abs=0.01)
+    assert mean_kinetic_temperature([(22 * 3600, 5.0), (2 * 3600, 25.0)]) == pytest.approx(
+        9.83, abs=0.01
+    )
+    assert mean_kinetic_temperature([(23 * 3600, 5.0), (3600, 15.0)]) == pytest.approx(
+        5.76, abs=0.01
+    )
     assert mean_kinetic_temperature([(12, 20.0), (12, 30.0)]) == pytest.approx(26.26, abs=0.01)
 
 
@@ -155,7 +170,9 @@ def test_mkt_between_mean_and_max(samples: list[tuple[float, float]]) -> None:
 
 def test_window_stats_keeps_gaps_as_gaps() -> None:
     samples = [(T0 + m * MINUTE, 5.0) for m in range(0, 60)] + [(T0 + 120 * MINUTE, 9.0)]
-    stats = window_stats(samples, start_us=T0, end_us=T0 + 180 * MINUTE, low=2.0, high=8.0, max_gap_s=600)
+    stats = window_stats(
+        samples, start_us=T0, end_us=T0 + 180 * MINUTE, low=2.0, high=8.0, max_gap_s=600
+    )
     assert stats is not None
     assert (stats.min_c, stats.max_c) == (5.0, 9.0)
     assert stats.time_out_of_range_s == 600  # the last sample holds for at most the max gap

@@ -59,8 +59,12 @@ def gate_config(**portal: object) -> RulesConfig:
     )
 
 
-def read(reader: str, antenna: int, dt_s: float, rssi: float | None = -50.0, epc: str = EPC_A) -> TagRead:
-    return TagRead(reader=reader, antenna=antenna, epc_hex=epc, t_us=T0 + int(dt_s * SECOND), rssi_dbm=rssi)
+def read(
+    reader: str, antenna: int, dt_s: float, rssi: float | None = -50.0, epc: str = EPC_A
+) -> TagRead:
+    return TagRead(
+        reader=reader, antenna=antenna, epc_hex=epc, t_us=T0 + int(dt_s * SECOND), rssi_dbm=rssi
+    )
 
 
 def run(rules: GatewayRules, reads: list[TagRead], until_s: float = 60.0) -> list[Event]:
@@ -91,8 +95,14 @@ DOOR_CASES = {
     "single stray read vanishes": ([(1, 0.0)], None),
     "one side only is unknown": ([(2, 0.0), (2, 0.5), (2, 1.0)], Direction.UNKNOWN),
     "orders disagree is unknown": ([(2, 0.0), (1, 0.4), (1, 0.8), (2, 1.2)], Direction.UNKNOWN),
-    "too close to tell is unknown": ([(2, 0.00), (1, 0.02), (2, 0.03), (1, 0.05)], Direction.UNKNOWN),
-    "lingering then in": ([(2, 0.0), *[(1 + (i % 2), 0.3 + 0.5 * i) for i in range(20)], (1, 11.0)], Direction.IN),
+    "too close to tell is unknown": (
+        [(2, 0.00), (1, 0.02), (2, 0.03), (1, 0.05)],
+        Direction.UNKNOWN,
+    ),
+    "lingering then in": (
+        [(2, 0.0), *[(1 + (i % 2), 0.3 + 0.5 * i) for i in range(20)], (1, 11.0)],
+        Direction.IN,
+    ),
 }
 
 
@@ -136,9 +146,14 @@ def test_cart_is_one_movement_per_batch_with_commissioned_lots() -> None:
     unknown = make_epcs("04012345000030", 1, 5, 7)
     from rules.epc import decode
 
-    comm = {decode(e).uri: CommissionRecord(gtin="04012345000016", lot="LA", expiry="2030-01-01") for e in a}
+    comm = {
+        decode(e).uri: CommissionRecord(gtin="04012345000016", lot="LA", expiry="2030-01-01")
+        for e in a
+    }
     comm |= {decode(e).uri: CommissionRecord(gtin="04012345000023", lot="LB") for e in b}
-    reads = cart_pass(rng, GATE, a + b + unknown, start_us=T0 + SECOND, direction="IN", miss_rate=0.1)
+    reads = cart_pass(
+        rng, GATE, a + b + unknown, start_us=T0 + SECOND, direction="IN", miss_rate=0.1
+    )
     events = movements(run(GatewayRules(gate_config(), comm), reads))
     got = {(e.batch.gtin, e.batch.lot, e.quantity, e.uncommissioned) for e in events}
     assert got == {
@@ -164,7 +179,9 @@ def test_two_carts_apart_are_two_passes() -> None:
 def test_non_gs1_tag_is_reported_not_dropped() -> None:
     raw = "E2801160600002084E5E8A31"
     pattern = [(2, 0.0), (2, 0.3), (1, 0.8), (1, 1.1)]
-    events = movements(run(GatewayRules(gate_config()), [read("r1", a, t, epc=raw) for a, t in pattern]))
+    events = movements(
+        run(GatewayRules(gate_config()), [read("r1", a, t, epc=raw) for a, t in pattern])
+    )
     assert len(events) == 1
     assert events[0].epcs == ("urn:epc:raw:96.xE2801160600002084E5E8A31",)
     assert events[0].batch.gtin is None and events[0].uncommissioned
@@ -185,12 +202,16 @@ def test_area_arrival_needs_min_reads_in_window() -> None:
     assert movements(run(rules, [read("r3", 1, 0.0), read("r3", 1, 3.0)], until_s=10)) == []
     rules = GatewayRules(gate_config())
     evs = movements(run(rules, [read("r3", 1, 0.0), read("r3", 1, 1.0)], until_s=10))
-    assert [(e.direction, e.to_zone, e.biz_step) for e in evs] == [(Direction.IN, "ward", "arriving")]
+    assert [(e.direction, e.to_zone, e.biz_step) for e in evs] == [
+        (Direction.IN, "ward", "arriving")
+    ]
 
 
 def test_area_departure_after_absence_timeout_at_deterministic_time() -> None:
     rules = GatewayRules(gate_config())
-    evs = movements(run(rules, [read("r3", 1, 0.0), read("r3", 1, 1.0), read("r3", 1, 5.0)], until_s=90))
+    evs = movements(
+        run(rules, [read("r3", 1, 0.0), read("r3", 1, 1.0), read("r3", 1, 5.0)], until_s=90)
+    )
     assert [e.direction for e in evs] == [Direction.IN, Direction.OUT]
     assert evs[1].occurred_at_us == T0 + 65 * SECOND  # last read + 60 s, whatever the tick rate
 
@@ -264,7 +285,10 @@ def test_no_event_in_the_past_and_no_lost_confirmed_tag(
         for a, ms, e, r in raw
     ]
     arrival = sorted(
-        reads, key=lambda r: r.t_us + ((r.t_us // 1000 * 7919 + int(r.epc_hex[-2:], 16)) % (jitter_ms + 1)) * 1000
+        reads,
+        key=lambda r: (
+            r.t_us + ((r.t_us // 1000 * 7919 + int(r.epc_hex[-2:], 16)) % (jitter_ms + 1)) * 1000
+        ),
     )
     events: list[Event] = []
     t = T0
@@ -282,8 +306,12 @@ def test_no_event_in_the_past_and_no_lost_confirmed_tag(
             assert ev.occurred_at_us >= last_seen.get(uri, 0), "event in the past of an emitted one"
             last_seen[uri] = ev.occurred_at_us
     # every tag that arrived in an area either is still present or has a departure event
-    arrived = {u for ev in movements(events) if ev.from_zone is None and ev.to_zone for u in ev.epcs}
-    departed = {u for ev in movements(events) if ev.to_zone is None and ev.from_zone for u in ev.epcs}
+    arrived = {
+        u for ev in movements(events) if ev.from_zone is None and ev.to_zone for u in ev.epcs
+    }
+    departed = {
+        u for ev in movements(events) if ev.to_zone is None and ev.from_zone for u in ev.epcs
+    }
     assert arrived <= departed | set(rules.areas.present())
     # sequence numbers are gap-free and ids unique
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
