@@ -42,6 +42,17 @@ class AlarmState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Envelope:
+    """What every event carries besides its content: origin, order and identity."""
+
+    occurred_at_us: int
+    site: str = ""
+    gateway: str = ""
+    seq: int = 0
+    event_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Batch:
     """What a group of tags is: GTIN and lot (None when unknown), expiry as ISO date."""
 
@@ -52,11 +63,10 @@ class Batch:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BatchMovement:
+class BatchMovement(Envelope):
     """One batch moved through a portal or between zones: a cart pass yields one per batch."""
 
     kind: ClassVar[str] = "batch_movement"
-    occurred_at_us: int
     read_point: str
     direction: Direction
     from_zone: str | None
@@ -69,18 +79,13 @@ class BatchMovement:
     last_seen_us: int
     confidence: float
     uncommissioned: bool
-    site: str = ""
-    gateway: str = ""
-    seq: int = 0
-    event_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CabinetMovement:
+class CabinetMovement(Envelope):
     """Items of one batch taken from or returned to a smart cabinet in one door cycle."""
 
     kind: ClassVar[str] = "cabinet_movement"
-    occurred_at_us: int
     cabinet: str
     zone: str
     action: Literal["take", "return"]
@@ -92,35 +97,25 @@ class CabinetMovement:
     session_id: str | None
     attributed: bool
     uncommissioned: bool
-    site: str = ""
-    gateway: str = ""
-    seq: int = 0
-    event_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CabinetAlert:
+class CabinetAlert(Envelope):
     """Something about a cabinet cycle that needs a person: door ajar, failed scan, suspects."""
 
     kind: ClassVar[str] = "cabinet_alert"
-    occurred_at_us: int
     cabinet: str
     reason: Literal["door_ajar", "scan_failed", "suspect_missing", "unattributed_change"]
     detail: str
     epcs: tuple[str, ...] = ()
     user_id: str | None = None
-    site: str = ""
-    gateway: str = ""
-    seq: int = 0
-    event_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ColdChainTransition:
+class ColdChainTransition(Envelope):
     """A cold-chain condition of a unit changed state (e.g. high alarm PENDING -> ACTIVE)."""
 
     kind: ClassVar[str] = "coldchain_transition"
-    occurred_at_us: int
     unit: str
     sensor: str
     condition: Literal["high_alarm", "low_alarm", "high_warn", "low_warn", "freeze", "cumulative"]
@@ -129,39 +124,25 @@ class ColdChainTransition:
     value_c: float | None
     threshold_c: float | None
     excursion_started_us: int | None
-    site: str = ""
-    gateway: str = ""
-    seq: int = 0
-    event_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SensorStatus:
+class SensorStatus(Envelope):
     """A temperature sensor became ok, faulty (error, sentinel, impossible value) or silent."""
 
     kind: ClassVar[str] = "sensor_status"
-    occurred_at_us: int
     sensor: str
     unit: str
     status: Literal["ok", "fault", "offline"]
     reason: str
-    site: str = ""
-    gateway: str = ""
-    seq: int = 0
-    event_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReaderStatusEvent:
+class ReaderStatusEvent(Envelope):
     kind: ClassVar[str] = "reader_status"
-    occurred_at_us: int
     reader: str
     state: Literal["connecting", "up", "down"]
     reason: str
-    site: str = ""
-    gateway: str = ""
-    seq: int = 0
-    event_id: str = ""
 
 
 Event = (

@@ -86,7 +86,10 @@ class GatewayRules:
         """Swap in a new commissioning map (from the ledger); applies to batches closed later."""
         self.resolver.commissioning = commissioning
 
-    def feed(self, obs: Observation) -> list[Event]:
+    def feed(self, obs: Observation, now_us: int | None = None) -> list[Event]:
+        """Events caused by `obs`; with `now_us`, first those that time caused until then."""
+        if now_us is not None:
+            return self.tick(now_us) + self.feed(obs)
         if isinstance(obs, TagRead):
             return self._read(obs)
         if isinstance(obs, TemperatureSample):
