@@ -1,0 +1,295 @@
+"""Smart-cabinet IO: the serial reader client and the controller around door, lock and badge.
+
+`CabinetReaderClient.scan()` runs one full inventory over every shelf and returns a
+`CabinetScan` observation. It never returns an empty inventory because a scan failed: a
+timeout, a partial list or an antenna error gives `ok=False` with the reason, which the
+rules core treats as "inventory unknown".
+
+`CabinetController.poll(now_us)` reads the badge reader and the door contact, drives the
+lock, and after the door closes runs the K scans the rules core asks for; it returns the
+observations (`BadgeEvent`, `DoorEvent`, `CabinetScan`) for `rules/`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol as TypingProtocol
+
+import serial
+import structlog
+
+from readers import cabinet_protocol as cp
+from readers.cabinet_protocol import Frame, FrameDecoder, InventoryFormatError, Protocol
+from rules.observations import SECOND, BadgeEvent, CabinetScan, DoorEvent
+
+log = structlog.get_logger(__name__)
+
+
+class ReaderTimeoutError(Exception):
+    """The reader did not answer (FEIG does not answer a corrupted request either)."""
+
+
+@dataclass(slots=True)
+class CabinetReaderClient:
+    url: str
+    protocol: Protocol
+    address: int = 0
+    shelves: tuple[int, ...] = ()  # FEIG antenna masks, one per shelf; () = all antennas
+    timeout_s: float = 1.0
+    retries: int = 2
+    baudrate: int | None = None
+    cabinet: str = "cabinet"
+    clock_us: Callable[[], int] = field(default=lambda: time.time_ns() // 1000)
+    _port: serial.SerialBase | None = None
+    decoder: FrameDecoder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.decoder = FrameDecoder(self.protocol, responses=True)
+
+    # --- connection --------------------------------------------------------------------
+
+    def _open(self) -> serial.SerialBase:
+        if self._port is None:
+            if self.protocol == Protocol.FEIG:
+                baud, parity = self.baudrate or 38400, serial.PARITY_EVEN
+            else:
+                baud, parity = self.baudrate or 57600, serial.PARITY_NONE
+            self._port = serial.serial_for_url(self.url, baudrate=baud, parity=parity, timeout=0.02)
+        return self._port
+
+    def close(self) -> None:
+        if self._port is not None:
+            self._port.close()
+            self._port = None
+
+    # --- request / response ------------------------------------------------------------
+
+    def _exchange(self, req: Frame, until: Callable[[Frame], bool]) -> list[Frame]:
+        """Send `req`, collect answer frames until `until(frame)`; retry on silence.
+
+        An answer during which a corrupted frame looked like part of it is not trusted
+        (a lost frame of a multi-frame inventory would look like taken items): retry.
+        """
+        error = "no answer"
+        for attempt in range(self.retries + 1):
+            port = self._open()
+            self.decoder.gap()
+            self.decoder.expect = (self.address, req.command)
+            corrupted_before = self.decoder.expected_crc_errors_total
+            port.reset_input_buffer()
+            port.write(cp.encode(self.protocol, req))
+            got = self._collect(port, req, until)
+            if got is None:
+                error = (
+                    f"no complete answer to command 0x{req.command:02X} within {self.timeout_s} s"
+                )
+            elif self.decoder.expected_crc_errors_total != corrupted_before:
+                error = "a frame of the answer was corrupted"
+            else:
+                return got
+            log.warning(
+                "cabinet reader retry", cabinet=self.cabinet, attempt=attempt + 1, error=error
+            )
+        raise ReaderTimeoutError(error)
+
+    def _collect(
+        self, port: serial.SerialBase, req: Frame, until: Callable[[Frame], bool]
+    ) -> list[Frame] | None:
+        deadline = time.monotonic() + self.timeout_s
+        got: list[Frame] = []
+        while time.monotonic() < deadline:
+            data = port.read(512)
+            for frame in self.decoder.feed(data) if data else self.decoder.gap():
+                if frame.command != req.command or frame.address not in (req.address, self.address):
+                    continue
+                got.append(frame)
+                if until(frame):
+                    return got
+        return None
+
+    def scan(self) -> CabinetScan:
+        t = self.clock_us()
+        try:
+            epcs = self._scan_feig() if self.protocol == Protocol.FEIG else self._scan_chafon()
+        except (
+            ReaderTimeoutError,
+            InventoryFormatError,
+            ScanFailedError,
+            serial.SerialException,
+            OSError,
+        ) as exc:
+            log.warning("cabinet scan failed", cabinet=self.cabinet, error=str(exc))
+            if isinstance(exc, serial.SerialException | OSError):
+                self.close()
+            return CabinetScan(
+                cabinet=self.cabinet, epcs=frozenset(), t_us=t, ok=False, error=str(exc)
+            )
+        return CabinetScan(
+            cabinet=self.cabinet, epcs=frozenset(e.hex().upper() for e in epcs), t_us=t
+        )
+
+    def _scan_feig(self) -> set[bytes]:
+        reset = self._exchange(Frame(self.address, cp.FEIG_RF_RESET, None, b""), lambda f: True)
+        if reset[0].status != cp.FEIG_OK:
+            raise ScanFailedError(f"RF reset refused with status 0x{reset[0].status or 0:02X}")
+        tags: set[bytes] = set()
+        for mask in self.shelves or (None,):
+            more = False
+            while True:
+                req = cp.feig_inventory_request(self.address, more=more, antennas=mask)
+                (frame,) = self._exchange(req, lambda f: True)
+                status = frame.status
+                if status == cp.FEIG_NO_TRANSPONDER:
+                    break  # an empty shelf, not an error
+                if status not in (cp.FEIG_OK, cp.FEIG_MORE_DATA):  # RF/antenna/ISO errors, overflow
+                    raise ScanFailedError(f"inventory status 0x{status or 0:02X}")
+                tags.update(cp.parse_feig_inventory(frame.data))
+                if status != cp.FEIG_MORE_DATA:
+                    break
+                more = True
+        return tags
+
+    def _scan_chafon(self) -> set[bytes]:
+        final = {cp.CHAFON_DONE, cp.CHAFON_TIMEOUT, cp.CHAFON_MEMORY_FULL, cp.CHAFON_ANTENNA_ERROR}
+        frames = self._exchange(
+            Frame(self.address, cp.CHAFON_INVENTORY, None, b""), lambda f: f.status in final
+        )
+        last = frames[-1].status
+        if last == cp.CHAFON_ANTENNA_ERROR:
+            raise ScanFailedError("antenna error (status 0xF8)")
+        if last in (cp.CHAFON_TIMEOUT, cp.CHAFON_MEMORY_FULL):
+            raise ScanFailedError(f"partial inventory (status 0x{last:02X})")
+        tags: set[bytes] = set()
+        for f in frames:
+            tags.update(cp.parse_chafon_inventory(f.data))
+        return tags
+
+
+class ScanFailedError(Exception):
+    """The reader answered, but the inventory is not complete."""
+
+
+# --- door, lock and badge adapters ------------------------------------------------------------
+
+
+class DoorSensor(TypingProtocol):
+    def is_open(self) -> bool: ...
+
+
+class Lock(TypingProtocol):
+    def set_unlocked(self, unlocked: bool) -> None: ...
+
+
+class BadgeSource(TypingProtocol):
+    def read_badges(self) -> list[tuple[str, str | None]]: ...
+
+
+@dataclass(slots=True)
+class GpioFile:
+    """A sysfs-style GPIO value file: "1" means open (door) or unlocked (lock)."""
+
+    path: Path
+
+    def is_open(self) -> bool:
+        try:
+            return self.path.read_text().strip() == "1"
+        except OSError:
+            return False
+
+    def set_unlocked(self, unlocked: bool) -> None:
+        self.path.write_text("1" if unlocked else "0")
+
+
+@dataclass(slots=True)
+class SerialLineSignals:
+    """Door contact on a modem input line (CTS/DSR/CD) and lock relay on RTS or DTR."""
+
+    port: serial.SerialBase
+    door_line: str = "cts"
+    lock_line: str = "rts"
+
+    def is_open(self) -> bool:
+        return bool(getattr(self.port, self.door_line))
+
+    def set_unlocked(self, unlocked: bool) -> None:
+        setattr(self.port, self.lock_line, unlocked)
+
+
+@dataclass(slots=True)
+class LineBadgeReader:
+    """A serial badge reader (or keyboard-wedge bridge) printing `user[,case]` per line."""
+
+    url: str
+    baudrate: int = 9600
+    _port: serial.SerialBase = field(init=False)
+    _buf: bytearray = field(default_factory=bytearray)
+
+    def __post_init__(self) -> None:
+        # open at once: opening a port flushes what arrived before it was open
+        self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0)
+
+    def read_badges(self) -> list[tuple[str, str | None]]:
+        self._buf += self._port.read(4096)
+        out: list[tuple[str, str | None]] = []
+        while b"\n" in self._buf:
+            raw, _, rest = self._buf.partition(b"\n")
+            self._buf = bytearray(rest)
+            line = raw.decode("ascii", "replace").strip()
+            if not line:
+                continue
+            user, _, case = line.partition(",")
+            out.append((user.strip(), case.strip() or None))
+        if len(self._buf) > 1024:
+            self._buf.clear()
+        return out
+
+    def close(self) -> None:
+        self._port.close()
+
+
+@dataclass(slots=True)
+class CabinetController:
+    """Badge -> unlock -> door -> on close, K scans. Returns observations for `rules/`."""
+
+    name: str
+    reader: CabinetReaderClient
+    door: DoorSensor
+    lock: Lock
+    badges: BadgeSource
+    scans_after_close: int = 2
+    scan_delay_s: float = 0.2
+    unlock_s: float = 5.0
+    _door_open: bool = False
+    _unlocked_until: int = 0
+    _scans_due: int = 0
+    _next_scan_us: int = 0
+
+    def poll(self, now_us: int) -> list[BadgeEvent | DoorEvent | CabinetScan]:
+        out: list[BadgeEvent | DoorEvent | CabinetScan] = []
+        for user, case in self.badges.read_badges():
+            out.append(BadgeEvent(cabinet=self.name, user_id=user, case_id=case, t_us=now_us))
+            self.lock.set_unlocked(True)
+            self._unlocked_until = now_us + int(self.unlock_s * SECOND)
+        if self._unlocked_until and now_us >= self._unlocked_until and not self._door_open:
+            self.lock.set_unlocked(False)
+            self._unlocked_until = 0
+        is_open = self.door.is_open()
+        if is_open != self._door_open:
+            self._door_open = is_open
+            out.append(DoorEvent(cabinet=self.name, is_open=is_open, t_us=now_us))
+            if is_open:
+                self._scans_due = 0  # the door opened again: the earlier cycle is over
+            else:
+                self.lock.set_unlocked(False)
+                self._unlocked_until = 0
+                self._scans_due = self.scans_after_close
+                self._next_scan_us = now_us + int(self.scan_delay_s * SECOND)
+        if self._scans_due and not self._door_open and now_us >= self._next_scan_us:
+            self._scans_due -= 1
+            scan = self.reader.scan()
+            out.append(scan)
+            self._next_scan_us = now_us + int(self.scan_delay_s * SECOND)
+        return out

@@ -1,0 +1,132 @@
+"""Cabinet reader client and controller against the emulator over a real pty and TCP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from readers.cabinet import CabinetController, CabinetReaderClient, GpioFile, LineBadgeReader
+from readers.cabinet_emulator import CabinetEmulator, ReaderModel
+from readers.cabinet_protocol import Protocol
+from readers.gate_stream import make_epcs
+from rules.cabinet import CabinetConfig, CabinetCycle
+from rules.events import CabinetMovement
+from rules.identity import IdentityResolver
+from rules.observations import CabinetScan
+
+ITEMS = [bytes.fromhex(h) for h in make_epcs("04012345000016", 1, 30, 7)]
+
+
+@pytest.fixture(params=list(Protocol))
+def emulator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CabinetEmulator]:
+    model = ReaderModel(protocol=request.param, shelves={1: set(ITEMS[:12]), 2: set(ITEMS[12:20])})
+    emu = CabinetEmulator(model, tmp_path, tcp_port=0).start()
+    yield emu
+    emu.close()
+
+
+def client(emu: CabinetEmulator, url: str | None = None, **kw: object) -> CabinetReaderClient:
+    shelves = (0b01, 0b10) if emu.model.protocol == Protocol.FEIG else ()
+    return CabinetReaderClient(
+        url=url or emu.url,
+        protocol=emu.model.protocol,
+        shelves=shelves,
+        timeout_s=0.5,
+        cabinet="or-1",
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+def hexes(items: list[bytes]) -> frozenset[str]:
+    return frozenset(i.hex().upper() for i in items)
+
+
+def test_full_scan_over_pty_with_multiple_frames(emulator: CabinetEmulator) -> None:
+    c = client(emulator)
+    scan = c.scan()
+    assert scan.ok and scan.epcs == hexes(ITEMS[:20])
+    c.close()
+
+
+def test_full_scan_over_tcp_socket_url(emulator: CabinetEmulator) -> None:
+    c = client(emulator, url=f"socket://127.0.0.1:{emulator.tcp_port}")
+    assert c.scan().epcs == hexes(ITEMS[:20])
+    c.close()
+
+
+def test_empty_cabinet_is_an_ok_empty_scan(emulator: CabinetEmulator) -> None:
+    emulator.model.shelves = {1: set(), 2: set()}
+    scan = client(emulator).scan()
+    assert scan.ok and scan.epcs == frozenset()
+
+
+def test_silent_reader_is_a_failed_scan_not_an_empty_one(emulator: CabinetEmulator) -> None:
+    emulator.model.faults.silent = True
+    c = client(emulator, retries=1)
+    scan = c.scan()
+    assert not scan.ok and "no complete answer" in scan.error
+    emulator.model.faults.silent = False
+    assert c.scan().ok  # recovers when the reader answers again
+
+
+def test_antenna_error_is_a_failed_scan(emulator: CabinetEmulator) -> None:
+    emulator.model.faults.antenna_error = True
+    scan = client(emulator).scan()
+    assert not scan.ok
+
+
+def test_corrupted_reply_and_line_noise_are_survived(emulator: CabinetEmulator) -> None:
+    emulator.model.faults.corrupt_next = 1
+    emulator.model.faults.garbage_before = b"\x00\xff\x13\x37"
+    c = client(emulator)
+    scan = c.scan()
+    assert scan.ok and scan.epcs == hexes(ITEMS[:20])
+    assert c.decoder.crc_errors_total + c.decoder.discarded_bytes_total > 0
+
+
+def test_controller_scenario_end_to_end(emulator: CabinetEmulator, tmp_path: Path) -> None:
+    """Nurse badges, takes 3 items, returns 1, closes: the rules core sees 2 taken."""
+    reader = client(emulator)
+    badges = LineBadgeReader(emulator.badge_device)
+    ctl = CabinetController(
+        name="or-1",
+        reader=reader,
+        door=GpioFile(emulator.door_path),
+        lock=GpioFile(emulator.lock_path),
+        badges=badges,
+        scans_after_close=2,
+        scan_delay_s=0.05,
+    )
+    cycle = CabinetCycle(CabinetConfig(name="or-1", zone="or"), IdentityResolver())
+    baseline = reader.scan()
+    cycle.feed(baseline)
+
+    def pump(seconds: float) -> list[object]:
+        out: list[object] = []
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            for obs in ctl.poll(time.time_ns() // 1000):
+                out.append(obs)
+                out += cycle.feed(obs)
+            time.sleep(0.01)
+        return out
+
+    emulator.run_scenario([{"badge": "nurse-7", "case": "case-9"}])
+    events = pump(0.3)
+    assert emulator.lock_path.read_text() == "1"  # badge unlocked the door
+    emulator.run_scenario([{"door": "open"}, {"take": 3}, {"return": 1}])
+    events += pump(0.2)
+    emulator.run_scenario([{"door": "close"}])
+    events += pump(1.0)
+    scans = [e for e in events if isinstance(e, CabinetScan)]
+    assert len(scans) == 2 and all(s.ok for s in scans)
+    moves = [e for e in events if isinstance(e, CabinetMovement)]
+    assert [(m.action, m.quantity, m.user_id, m.case_id) for m in moves] == [
+        ("take", 2, "nurse-7", "case-9")
+    ]
+    assert emulator.lock_path.read_text() == "0"
+    badges.close()
+    reader.close()
