@@ -1,0 +1,280 @@
+"""LLRP RFID portals through sllurp, with the connection supervision sllurp lacks.
+
+sllurp 3.0.5 reconnects after a fixed 60 s and gives up after 5 tries, never times
+keepalives, can lose its thread to a malformed frame with the socket left open, and hangs
+on a refused session. So hwms owns supervision: a fresh `LLRPReaderClient` per connection
+(`reconnect=False`), keepalives requested every `keepalive_s`, silence for `dead_after_s`
+(half-open TCP included) or a dead reader thread means the connection is dead, a jittered
+exponential backoff that resets after a healthy session, and configuration plus ROSpec
+re-applied on every connect (sllurp deletes and re-adds them). Reader state changes become
+`ReaderStatus` observations; tag reports become `TagRead`s. Callbacks run on sllurp's thread
+and only hand data to `sink`, which must not block.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sllurp.llrp import LLRPReaderClient, LLRPReaderConfig, LLRPReaderState
+
+from readers.backoff import Backoff
+from rules.observations import Observation, ReaderState, ReaderStatus, TagRead
+
+log = structlog.get_logger(__name__)
+
+IMPINJ_VENDOR = 25882
+MAX_CLOCK_SKEW_US = 5_000_000  # beyond this the reader clock is not trusted (unsynced readers)
+
+# Report antenna, RSSI and times: sllurp's default content selector switches them off.
+TAG_CONTENT = {
+    "EnableROSpecID": True,
+    "EnableSpecIndex": False,
+    "EnableInventoryParameterSpecID": False,
+    "EnableAntennaID": True,
+    "EnableChannelIndex": False,
+    "EnablePeakRSSI": True,
+    "EnableFirstSeenTimestamp": True,
+    "EnableLastSeenTimestamp": True,
+    "EnableTagSeenCount": True,
+    "EnableAccessSpecID": False,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LlrpSettings:
+    reader_id: str
+    host: str
+    port: int = 5084
+    antennas: tuple[int, ...] = (1,)
+    tx_power_dbm: float | None = None  # None = the reader's maximum
+    mode_identifier: int | None = None
+    session: int = 2
+    tag_population: int = 32
+    report_every_n_tags: int = 1
+    impinj_search_mode: int | None = None  # only for Impinj readers
+    keepalive_s: float = 30.0
+    dead_after_s: float = 60.0
+    setup_timeout_s: float = 10.0
+    healthy_after_s: float = 60.0
+    connect_timeout_s: float = 5.0
+
+    def sllurp_config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {
+            "antennas": list(self.antennas),
+            "report_every_n_tags": self.report_every_n_tags,
+            "tag_content_selector": dict(TAG_CONTENT),
+            "keepalive_interval": int(self.keepalive_s * 1000),
+            "session": self.session,
+            "tag_population": self.tag_population,
+            "reconnect": False,
+            "start_inventory": True,
+            "reset_on_connect": True,
+        }
+        if self.tx_power_dbm is not None:
+            cfg["tx_power_dbm"] = float(self.tx_power_dbm)
+        if self.mode_identifier is not None:
+            cfg["mode_identifier"] = self.mode_identifier
+        if self.impinj_search_mode is not None:
+            cfg["impinj_search_mode"] = self.impinj_search_mode
+            cfg["impinj_tag_content_selector"] = {
+                "EnableRFPhaseAngle": False,
+                "EnablePeakRSSI": True,
+                "EnableRFDopplerFrequency": False,
+            }
+        return cfg
+
+
+def tag_reads(reader_id: str, tags: list[dict[str, Any]], received_us: int) -> list[TagRead]:
+    """sllurp tag dicts -> TagReads on the gateway's clock.
+
+    Reader timestamps are kept when the reader clock agrees with ours; otherwise (an unsynced
+    reader reporting year-2000 times, or uptime clocks) every read of the report is shifted
+    so that its newest read lands at receipt time (EdgeX's origin adjustment).
+    """
+    stamps = [
+        t.get("LastSeenTimestampUTC")
+        or t.get("FirstSeenTimestampUTC")
+        or t.get("LastSeenTimestampUptime")
+        or 0
+        for t in tags
+    ]
+    newest = max(stamps, default=0)
+    shift = 0 if newest and abs(received_us - newest) <= MAX_CLOCK_SKEW_US else received_us - newest
+    out = []
+    for tag, ts in zip(tags, stamps, strict=True):
+        raw = tag.get("EPC") or tag.get("EPC-96") or b""
+        epc = raw.decode("ascii") if isinstance(raw, bytes) else str(raw)
+        if "ImpinjPeakRSSI" in tag:
+            rssi: float | None = int(tag["ImpinjPeakRSSI"]) / 100.0  # centi-dBm
+        elif "PeakRSSI" in tag:
+            rssi = float(tag["PeakRSSI"])
+        else:
+            rssi = None
+        out.append(
+            TagRead(
+                reader=reader_id,
+                antenna=int(tag.get("AntennaID", 0)),
+                epc_hex=epc.upper(),
+                t_us=(ts + shift) if ts else received_us,
+                rssi_dbm=rssi,
+                seen_count=int(tag.get("TagSeenCount", 1)),
+            )
+        )
+    return out
+
+
+@dataclass(slots=True)
+class LlrpReader:
+    """Supervises one LLRP reader in a thread of its own; `start()` / `stop()`."""
+
+    settings: LlrpSettings
+    sink: Callable[[Observation], None]
+    rng: random.Random = field(default_factory=random.Random)
+    clock_us: Callable[[], int] = field(default=lambda: time.time_ns() // 1000)
+    watchdog_period_s: float = 0.05
+    state: ReaderState = ReaderState.DOWN
+    reconnects_total: int = 0
+    reads_total: int = 0
+    failures_total: Counter[str] = field(default_factory=Counter)
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    backoff: Backoff = field(init=False)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _last_heard: float = 0.0
+    _refused: str = ""
+    _lost: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.backoff = Backoff(rng=self.rng)
+
+    def start(self) -> LlrpReader:
+        self._thread = threading.Thread(
+            target=self._run, daemon=True, name=f"llrp-{self.settings.reader_id}"
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # --- supervision ----------------------------------------------------------------
+
+    def _status(self, state: ReaderState, reason: str = "") -> None:
+        self.state = state
+        log.info(
+            "llrp reader status", reader=self.settings.reader_id, state=state.value, reason=reason
+        )
+        self.sink(
+            ReaderStatus(
+                reader=self.settings.reader_id, state=state, t_us=self.clock_us(), reason=reason
+            )
+        )
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            reason = self._session()
+            if self._stop.is_set():
+                break
+            self.failures_total[reason.split(":")[0]] += 1
+            self._status(ReaderState.DOWN, reason)
+            if time.monotonic() - started >= self.settings.healthy_after_s:
+                self.backoff.reset()
+            delay = self.backoff.next_delay()
+            self.reconnects_total += 1
+            log.info(
+                "llrp reconnect scheduled", reader=self.settings.reader_id, delay_s=round(delay, 3)
+            )
+            self._stop.wait(delay)
+        self._status(ReaderState.DOWN, "stopped")
+
+    def _session(self) -> str:
+        """One connection from connect to failure; returns why it ended."""
+        s = self.settings
+        self._status(ReaderState.CONNECTING)
+        self._refused = ""
+        self._lost.clear()
+        client = LLRPReaderClient(
+            s.host, s.port, LLRPReaderConfig(s.sllurp_config()), timeout=s.connect_timeout_s
+        )
+        client.add_tag_report_callback(self._on_tags)
+        for name in ("KEEPALIVE", "RO_ACCESS_REPORT", "READER_EVENT_NOTIFICATION"):
+            client.add_message_callback(name, self._on_message)
+        client.add_disconnected_callback(lambda _reader: self._lost.set())
+        try:
+            client.connect()
+        except Exception as exc:  # sllurp raises socket errors and its own config errors
+            return f"connect failed: {exc}"
+        try:
+            return self._supervise(client)
+        finally:
+            try:
+                client.hard_disconnect()
+            except Exception as exc:  # a dead client may fail to close; nothing to keep
+                log.debug("llrp hard disconnect failed", error=str(exc))
+
+    def _supervise(self, client: LLRPReaderClient) -> str:
+        s = self.settings
+        self._last_heard = time.monotonic()
+        deadline = time.monotonic() + s.setup_timeout_s
+        up = False
+        while not self._stop.is_set():
+            if self._refused:
+                return self._refused
+            if self._lost.is_set():
+                return "connection closed"
+            if not client.is_alive():
+                return "reader thread died"
+            now = time.monotonic()
+            if not up:
+                if (
+                    client.llrp is not None
+                    and client.llrp.state == LLRPReaderState.STATE_INVENTORYING
+                ):
+                    up = True
+                    self.capabilities = dict(getattr(client.llrp, "capabilities", {}) or {})
+                    self._status(ReaderState.UP)
+                elif now > deadline:
+                    return f"setup timeout: not inventorying after {s.setup_timeout_s} s"
+            elif now - self._last_heard > s.dead_after_s:
+                return f"dead connection: no keepalive or report for {s.dead_after_s} s"
+            self._stop.wait(self.watchdog_period_s)
+        try:
+            client.disconnect(timeout=1)
+        except Exception as exc:  # best effort on shutdown
+            log.debug("llrp disconnect failed", error=str(exc))
+        return "stopped"
+
+    # --- callbacks (sllurp's thread: no blocking) ------------------------------------------
+
+    def _on_message(self, _reader: object, lmsg: Any) -> None:
+        self._last_heard = time.monotonic()
+        if lmsg.getName() != "READER_EVENT_NOTIFICATION":
+            return
+        data = lmsg.msgdict["READER_EVENT_NOTIFICATION"].get("ReaderEventNotificationData", {})
+        attempt = data.get("ConnectionAttemptEvent")
+        if attempt is not None and attempt.get("Status") != "Success":
+            status = str(attempt.get("Status"))
+            if "connection already exists" in status:
+                self._refused = f"reader already has a client ({status})"
+            else:
+                self._refused = f"session refused: {status}"
+        antenna = data.get("AntennaEvent")
+        if antenna is not None:
+            log.warning("llrp antenna event", reader=self.settings.reader_id, event=str(antenna))
+
+    def _on_tags(self, _reader: object, tags: list[dict[str, Any]]) -> None:
+        self._last_heard = time.monotonic()
+        reads = tag_reads(self.settings.reader_id, tags, self.clock_us())
+        self.reads_total += len(reads)
+        for read in reads:
+            self.sink(read)
