@@ -43,6 +43,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hwms", description="Hospital RFID and IoT edge gateway")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     sub = parser.add_subparsers(dest="command", required=True)
 
     epc = sub.add_parser("epc", help="EPC tools").add_subparsers(dest="epc_command", required=True)
@@ -56,11 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print events as JSON lines")
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=_demo)
+
+    from readers.cli import add_commands
+
+    add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
+    from edge.logs import configure
+
     args = build_parser().parse_args(argv)
+    configure(args.log_level)
     sys.exit(args.func(args))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from rules.epc import encode_sgtin96
 from rules.observations import SECOND, TagRead
@@ -29,6 +30,20 @@ def make_epcs(gtin: str, first_serial: int, count: int, company_prefix_length: i
         )
         for i in range(count)
     ]
+
+
+def epcs_from_spec(spec: dict[str, Any]) -> list[str]:
+    """EPCs of a scenario entry: `epcs: [hex, ...]` and/or
+    `items: [{gtin, first_serial, count, company_prefix_length}]`."""
+    out = [str(e) for e in spec.get("epcs", [])]
+    for item in spec.get("items", []):
+        out += make_epcs(
+            str(item["gtin"]),
+            int(item.get("first_serial", 1)),
+            int(item["count"]),
+            int(item.get("company_prefix_length", 7)),
+        )
+    return out
 
 
 def cart_pass(

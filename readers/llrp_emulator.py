@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from readers import llrp_codec as lc
-from readers.gate_stream import GateLayout, cart_pass, make_epcs
+from readers.gate_stream import GateLayout, cart_pass, epcs_from_spec
 
 log = structlog.get_logger(__name__)
 
@@ -37,20 +37,6 @@ class ScenarioRead:
     epc: bytes
     antenna: int
     rssi_dbm: int
-
-
-def _items(spec: dict[str, Any]) -> list[str]:
-    if "epcs" in spec:
-        return [str(e) for e in spec["epcs"]]
-    out: list[str] = []
-    for item in spec.get("items", []):
-        out += make_epcs(
-            str(item["gtin"]),
-            int(item.get("first_serial", 1)),
-            int(item["count"]),
-            int(item.get("company_prefix_length", 7)),
-        )
-    return out
 
 
 def scenario_reads(data: dict[str, Any]) -> list[ScenarioRead]:
@@ -69,7 +55,7 @@ def scenario_reads(data: dict[str, Any]) -> list[ScenarioRead]:
             for r in cart_pass(
                 rng,
                 gate,
-                _items(c),
+                epcs_from_spec(c),
                 start_us=at_us,
                 direction=str(c.get("direction", "IN")),
                 duration_s=float(c.get("duration", 2.0)),
@@ -88,7 +74,7 @@ def scenario_reads(data: dict[str, Any]) -> list[ScenarioRead]:
             s = ev["shelf"]
             every = int(float(s.get("every", 1.0)) * 1_000_000)
             until = int(float(s.get("until", 10.0)) * 1_000_000)
-            for epc in _items(s):
+            for epc in epcs_from_spec(s):
                 t = at_us
                 while t < at_us + until:
                     if rng.random() >= float(s.get("miss_rate", 0.1)):
