@@ -65,7 +65,9 @@ class LlrpSettings:
     healthy_after_s: float = 60.0
     connect_timeout_s: float = 5.0
 
-    def sllurp_config(self) -> dict[str, Any]:
+    def sllurp_config(self, impinj: bool = False) -> dict[str, Any]:
+        """sllurp settings; Impinj options only once the reader is known to be an Impinj one
+        (sllurp sends IMPINJ_ENABLE_EXTENSIONS first, and other readers drop the session)."""
         cfg: dict[str, Any] = {
             "antennas": list(self.antennas),
             "report_every_n_tags": self.report_every_n_tags,
@@ -81,7 +83,7 @@ class LlrpSettings:
             cfg["tx_power_dbm"] = float(self.tx_power_dbm)
         if self.mode_identifier is not None:
             cfg["mode_identifier"] = self.mode_identifier
-        if self.impinj_search_mode is not None:
+        if impinj and self.impinj_search_mode is not None:
             cfg["impinj_search_mode"] = self.impinj_search_mode
             cfg["impinj_tag_content_selector"] = {
                 "EnableRFPhaseAngle": False,
@@ -150,6 +152,7 @@ class LlrpReader:
     _last_heard: float = 0.0
     _refused: str = ""
     _lost: threading.Event = field(default_factory=threading.Event)
+    _impinj: bool | None = None  # None: vendor not known yet
 
     def __post_init__(self) -> None:
         self.backoff = Backoff(rng=self.rng)
@@ -185,8 +188,10 @@ class LlrpReader:
             reason = self._session()
             if self._stop.is_set():
                 break
-            self.failures_total[reason.split(":")[0]] += 1
             self._status(ReaderState.DOWN, reason)
+            if reason.startswith("reconfigure"):
+                continue  # not a failure: connect again at once with the new settings
+            self.failures_total[reason.split(":")[0]] += 1
             if time.monotonic() - started >= self.settings.healthy_after_s:
                 self.backoff.reset()
             delay = self.backoff.next_delay()
@@ -203,9 +208,8 @@ class LlrpReader:
         self._status(ReaderState.CONNECTING)
         self._refused = ""
         self._lost.clear()
-        client = LLRPReaderClient(
-            s.host, s.port, LLRPReaderConfig(s.sllurp_config()), timeout=s.connect_timeout_s
-        )
+        config = LLRPReaderConfig(s.sllurp_config(impinj=bool(self._impinj)))
+        client = LLRPReaderClient(s.host, s.port, config, timeout=s.connect_timeout_s)
         client.add_tag_report_callback(self._on_tags)
         for name in ("KEEPALIVE", "RO_ACCESS_REPORT", "READER_EVENT_NOTIFICATION"):
             client.add_message_callback(name, self._on_message)
@@ -242,6 +246,11 @@ class LlrpReader:
                 ):
                     up = True
                     self.capabilities = dict(getattr(client.llrp, "capabilities", {}) or {})
+                    problem = self._check_capabilities(
+                        list(getattr(client.llrp, "tx_power_table", []))
+                    )
+                    if problem:
+                        return problem
                     self._status(ReaderState.UP)
                 elif now > deadline:
                     return f"setup timeout: not inventorying after {s.setup_timeout_s} s"
@@ -253,6 +262,31 @@ class LlrpReader:
         except Exception as exc:  # best effort on shutdown
             log.debug("llrp disconnect failed", error=str(exc))
         return "stopped"
+
+    def _check_capabilities(self, power_table: list[float]) -> str:
+        """Validate settings against what the reader reported; '' when all is well."""
+        s = self.settings
+        table = [p for p in power_table[1:] if p]
+        if (
+            s.tx_power_dbm is not None
+            and table
+            and not min(table) - 0.5 <= s.tx_power_dbm <= max(table) + 0.5
+        ):
+            return (
+                f"config error: tx power {s.tx_power_dbm} dBm is outside the reader's power table "
+                f"{min(table)}..{max(table)} dBm"
+            )
+        vendor = self.capabilities.get("GeneralDeviceCapabilities", {}).get(
+            "DeviceManufacturerName"
+        )
+        if s.impinj_search_mode is not None and self._impinj is None:
+            self._impinj = vendor == IMPINJ_VENDOR
+            if self._impinj:
+                return "reconfigure: enabling Impinj extensions"
+            log.warning(
+                "impinj options ignored: not an Impinj reader", reader=s.reader_id, vendor=vendor
+            )
+        return ""
 
     # --- callbacks (sllurp's thread: no blocking) ------------------------------------------
 

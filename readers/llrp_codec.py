@@ -89,6 +89,11 @@ TV_SIZES: Final = {
     11: 2, 12: 2, 13: 12, 14: 2, 15: 2, 16: 4, 17: 2, 18: 4, 19: 2, 20: 2,
 }  # fmt: skip
 
+IMPINJ_VENDOR: Final = 25882
+IMPINJ_ENABLE_EXTENSIONS: Final = 21
+IMPINJ_ENABLE_EXTENSIONS_RESPONSE: Final = 22
+IMPINJ_PEAK_RSSI: Final = 57
+
 # connection attempt status
 CONNECTION_SUCCESS: Final = 0
 CONNECTION_FAILED_CLIENT_EXISTS: Final = 2
@@ -176,7 +181,7 @@ def capabilities(
     *,
     antennas: int,
     power_table_cdbm: list[int],
-    manufacturer: int = 25882,
+    manufacturer: int = IMPINJ_VENDOR,
     model: int = 2001002,
     firmware: str = "hwms-emu-1.0",
 ) -> bytes:
@@ -212,6 +217,22 @@ def capabilities(
     return response(request, extra=general + llrp_caps + regulatory + c1g2)
 
 
+def custom_message(vendor: int, subtype: int, msg_id: int, body: bytes = b"") -> bytes:
+    return message(CUSTOM_MESSAGE, msg_id, struct.pack("!IB", vendor, subtype) + body)
+
+
+def custom_param(vendor: int, subtype: int, payload: bytes) -> bytes:
+    return tlv(CUSTOM_MESSAGE, struct.pack("!II", vendor, subtype), payload)
+
+
+def custom_kind(msg: Message) -> tuple[int, int] | None:
+    """(vendor, subtype) of a CUSTOM_MESSAGE."""
+    if msg.type != CUSTOM_MESSAGE or len(msg.body) < 5:
+        return None
+    vendor, subtype = struct.unpack_from("!IB", msg.body)
+    return int(vendor), int(subtype)
+
+
 def keepalive(msg_id: int) -> bytes:
     return message(KEEPALIVE, msg_id)
 
@@ -224,6 +245,7 @@ class TagReport:
     first_seen_us: int
     last_seen_us: int
     seen_count: int = 1
+    impinj_rssi_cdbm: int | None = None  # ImpinjPeakRSSI, centi-dBm
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -271,6 +293,10 @@ def ro_access_report(
             fields.append(tv(4, struct.pack("!Q", t.last_seen_us)))
         if sel.seen_count:
             fields.append(tv(8, struct.pack("!H", t.seen_count)))
+        if t.impinj_rssi_cdbm is not None:
+            fields.append(
+                custom_param(IMPINJ_VENDOR, IMPINJ_PEAK_RSSI, struct.pack("!h", t.impinj_rssi_cdbm))
+            )
         body += tlv(P_TAG_REPORT_DATA, *fields)
     return message(RO_ACCESS_REPORT, msg_id, bytes(body))
 

@@ -114,7 +114,9 @@ class LlrpEmulator:
         speed: float = 1.0,
         report_interval_s: float = 0.05,
         loop: bool = False,
+        vendor: int = lc.IMPINJ_VENDOR,
     ) -> None:
+        self.vendor = vendor
         self.reads = scenario_reads(scenario or {})
         self.antennas = int((scenario or {}).get("reader", {}).get("antennas", antennas))
         self.speed = speed
@@ -235,6 +237,7 @@ class _Session:
         self.start_wall_us = 0
         self.cursor = 0
         self.next_report = 0
+        self.impinj = False
 
     def send(self, data: bytes) -> None:
         if not self.emu._silent.is_set():
@@ -261,8 +264,20 @@ class _Session:
             pass  # LLRP defines no response
         elif t == lc.GET_READER_CAPABILITIES:
             self.send(
-                lc.capabilities(msg, antennas=self.emu.antennas, power_table_cdbm=POWER_TABLE_CDBM)
+                lc.capabilities(
+                    msg,
+                    antennas=self.emu.antennas,
+                    power_table_cdbm=POWER_TABLE_CDBM,
+                    manufacturer=self.emu.vendor,
+                )
             )
+        elif lc.custom_kind(msg) == (lc.IMPINJ_VENDOR, lc.IMPINJ_ENABLE_EXTENSIONS) and (
+            self.emu.vendor == lc.IMPINJ_VENDOR
+        ):
+            self.impinj = True
+            status = lc.llrp_status()
+            kind = lc.IMPINJ_ENABLE_EXTENSIONS_RESPONSE
+            self.send(lc.custom_message(lc.IMPINJ_VENDOR, kind, msg.msg_id, status))
         elif t == lc.SET_READER_CONFIG:
             interval = lc.parse_keepalive_ms(msg.body)
             if interval is not None:
@@ -331,6 +346,7 @@ class _Session:
                     rssi_dbm=r.rssi_dbm,
                     first_seen_us=ts,
                     last_seen_us=ts,
+                    impinj_rssi_cdbm=r.rssi_dbm * 100 - 19 if self.impinj else None,
                 )
             )
         if self.emu.loop and self.cursor >= len(reads) and reads:

@@ -263,3 +263,34 @@ def test_fuzz_message_reader(data: bytes) -> None:
 def test_fuzz_request_parsers(body: bytes) -> None:
     lc.parse_add_rospec(body)
     lc.parse_keepalive_ms(body)
+
+
+def test_impinj_extensions_enabled_only_on_impinj_readers() -> None:
+    for vendor, expect_impinj in ((25882, True), (161, False)):
+        emu = LlrpEmulator(SCENARIO, vendor=vendor).start()
+        col = Collector()
+        reader = LlrpReader(
+            settings(emu.port, impinj_search_mode=2), col, rng=random.Random(1)
+        ).start()
+        try:
+            col.wait_for(lambda items: len([o for o in items if isinstance(o, TagRead)]) > 10)
+        finally:
+            reader.stop()
+            emu.close()
+        rssis = [r.rssi_dbm for r in col.reads()]
+        fractional = [x for x in rssis if x is not None and x != int(x)]
+        # Impinj peak RSSI arrives in centi-dBm (e.g. -58.19); plain PeakRSSI is whole dBm
+        assert bool(fractional) == expect_impinj
+        downs = [r for s, r in col.statuses() if s == ReaderState.DOWN and r != "stopped"]
+        assert downs == (["reconfigure: enabling Impinj extensions"] if expect_impinj else [])
+
+
+def test_tx_power_outside_the_power_table_is_reported(emulator: LlrpEmulator) -> None:
+    reader, col = run_reader(emulator, tx_power_dbm=36.0)
+    try:
+        col.wait_for(
+            lambda items: any("outside the reader's power table" in r for _, r in col.statuses())
+        )
+    finally:
+        reader.stop()
+    assert ups(col.items) == 0
