@@ -12,10 +12,13 @@ observations (`BadgeEvent`, `DoorEvent`, `CabinetScan`) for `rules/`.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from typing import Protocol as TypingProtocol
 
 import serial
@@ -233,21 +236,112 @@ class LineBadgeReader:
 
     def read_badges(self) -> list[tuple[str, str | None]]:
         self._buf += self._port.read(4096)
-        out: list[tuple[str, str | None]] = []
-        while b"\n" in self._buf:
-            raw, _, rest = self._buf.partition(b"\n")
-            self._buf = bytearray(rest)
-            line = raw.decode("ascii", "replace").strip()
-            if not line:
-                continue
-            user, _, case = line.partition(",")
-            out.append((user.strip(), case.strip() or None))
-        if len(self._buf) > 1024:
-            self._buf.clear()
-        return out
+        return _badge_lines(self._buf)
 
     def close(self) -> None:
         self._port.close()
+
+
+class MqttDoorLock:
+    """Door contact and lock relay through MQTT, for I/O modules that speak it.
+
+    The door topic carries `open`/`closed` (also `1`/`0`, `ON`/`OFF`), ideally retained;
+    unlocking publishes `unlock`/`lock` at QoS 1 on the lock topic. Until the first door
+    message arrives the door counts as closed.
+    """
+
+    OPEN = frozenset({"open", "1", "on", "true"})
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        door_topic: str,
+        lock_topic: str,
+        client_id: str,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        from paho.mqtt.client import Client
+        from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+        self.door_topic = door_topic
+        self.lock_topic = lock_topic
+        self._open = False
+        self.connected = threading.Event()
+        self._client = Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+        )
+        if username:
+            self._client.username_pw_set(username, password)
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._client.on_disconnect = lambda *_: self.connected.clear()
+        self._client.connect_async(host, port, keepalive=30)
+        self._client.loop_start()
+
+    def _on_connect(
+        self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("cabinet mqtt connect refused", reason=str(reason))
+            return
+        client.subscribe(self.door_topic, qos=1)
+        self.connected.set()
+
+    def _on_message(self, _client: Any, _userdata: Any, msg: Any) -> None:
+        text = msg.payload.decode("utf-8", "replace").strip().lower()
+        self._open = text in self.OPEN
+
+    def is_open(self) -> bool:
+        return self._open
+
+    def set_unlocked(self, unlocked: bool) -> None:
+        self._client.publish(self.lock_topic, "unlock" if unlocked else "lock", qos=1)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+@dataclass(slots=True)
+class FileLineBadgeReader:
+    """Badges from a FIFO or tty path that a keyboard-wedge bridge writes `user[,case]` to."""
+
+    path: Path
+    _fd: int = field(init=False)
+    _buf: bytearray = field(default_factory=bytearray)
+
+    def __post_init__(self) -> None:
+        self._fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+
+    def read_badges(self) -> list[tuple[str, str | None]]:
+        try:
+            while chunk := os.read(self._fd, 4096):
+                self._buf += chunk
+        except BlockingIOError:
+            pass
+        return _badge_lines(self._buf)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def _badge_lines(buf: bytearray) -> list[tuple[str, str | None]]:
+    """Complete `user[,case]` lines out of `buf` (consumed); control characters dropped."""
+    out: list[tuple[str, str | None]] = []
+    while b"\n" in buf:
+        raw, _, rest = bytes(buf).partition(b"\n")
+        buf[:] = rest
+        line = "".join(ch for ch in raw.decode("ascii", "replace") if ch.isprintable()).strip()
+        if not line:
+            continue
+        user, _, case = line.partition(",")
+        out.append((user.strip(), case.strip() or None))
+    if len(buf) > 1024:  # a line that never ends is noise
+        buf.clear()
+    return out
 
 
 @dataclass(slots=True)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from readers.cabinet import CabinetController, CabinetReaderClient, GpioFile, LineBadgeReader
+from readers.cabinet import (
+    CabinetController,
+    CabinetReaderClient,
+    FileLineBadgeReader,
+    GpioFile,
+    LineBadgeReader,
+    MqttDoorLock,
+)
 from readers.cabinet_emulator import CabinetEmulator, ReaderModel
 from readers.cabinet_protocol import Protocol
 from readers.gate_stream import make_epcs
@@ -16,6 +24,7 @@ from rules.cabinet import CabinetConfig, CabinetCycle
 from rules.events import CabinetMovement
 from rules.identity import IdentityResolver
 from rules.observations import CabinetScan
+from tests.conftest import Mosquitto
 
 ITEMS = [bytes.fromhex(h) for h in make_epcs("04012345000016", 1, 30, 7)]
 
@@ -130,3 +139,56 @@ def test_controller_scenario_end_to_end(emulator: CabinetEmulator, tmp_path: Pat
     assert emulator.lock_path.read_text() == "0"
     badges.close()
     reader.close()
+
+
+def test_mqtt_door_and_lock_adapter(mosquitto: Mosquitto) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    adapter = MqttDoorLock(
+        mosquitto.host,
+        mosquitto.port,
+        door_topic="site/or-1/door",
+        lock_topic="site/or-1/lock",
+        client_id="t-cab",
+    )
+    io = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="t-io")
+    got: list[str] = []
+    io.on_message = lambda _c, _u, m: got.append(m.payload.decode())
+    io.connect(mosquitto.host, mosquitto.port)
+    io.subscribe("site/or-1/lock", qos=1)
+    io.loop_start()
+    try:
+        assert adapter.connected.wait(5)
+        assert not adapter.is_open()
+        io.publish("site/or-1/door", "open", qos=1, retain=True).wait_for_publish(5)
+        deadline = time.monotonic() + 5
+        while not adapter.is_open() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert adapter.is_open()
+        adapter.set_unlocked(True)
+        adapter.set_unlocked(False)
+        deadline = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert got == ["unlock", "lock"]
+    finally:
+        io.loop_stop()
+        io.disconnect()
+        adapter.close()
+
+
+def test_keyboard_wedge_fifo_badges(tmp_path: Path) -> None:
+    fifo = tmp_path / "badge"
+    os.mkfifo(fifo)
+    reader = FileLineBadgeReader(fifo)
+    writer = os.open(fifo, os.O_WRONLY)
+    try:
+        os.write(writer, b"\x02004211337\x03\n")  # STX/ETX framing chars some wedges add
+        os.write(writer, b"nurse-9,case-77\r\nhalf")
+        assert reader.read_badges() == [("004211337", None), ("nurse-9", "case-77")]
+        os.write(writer, b"-line\n")
+        assert reader.read_badges() == [("half-line", None)]
+    finally:
+        os.close(writer)
+        reader.close()
