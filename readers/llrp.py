@@ -144,6 +144,8 @@ class LlrpReader:
     state: ReaderState = ReaderState.DOWN
     reconnects_total: int = 0
     reads_total: int = 0
+    antenna_events_total: int = 0
+    antennas_down: set[int] = field(default_factory=set)
     failures_total: Counter[str] = field(default_factory=Counter)
     capabilities: dict[str, Any] = field(default_factory=dict)
     backoff: Backoff = field(init=False)
@@ -304,7 +306,18 @@ class LlrpReader:
                 self._refused = f"session refused: {status}"
         antenna = data.get("AntennaEvent")
         if antenna is not None:
-            log.warning("llrp antenna event", reader=self.settings.reader_id, event=str(antenna))
+            self.antenna_events_total += 1
+            number = int(antenna.get("AntennaID", 0))
+            if antenna.get("EventType") == "Connected":
+                self.antennas_down.discard(number)
+            else:
+                self.antennas_down.add(number)
+            log.warning(
+                "llrp antenna event",
+                reader=self.settings.reader_id,
+                antenna=number,
+                event=str(antenna),
+            )
 
     def _on_tags(self, _reader: object, tags: list[dict[str, Any]]) -> None:
         self._last_heard = time.monotonic()

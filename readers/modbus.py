@@ -11,6 +11,7 @@ transparent serial server), `rtu:///dev/ttyUSB0?baudrate=9600&parity=N` (RS-485)
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -103,6 +104,19 @@ class ModbusPoller:
     clock_us: Callable[[], int] = field(default=lambda: time.time_ns() // 1000)
     errors_total: Counter[tuple[str, str]] = field(default_factory=Counter)
     _client: ModbusTcpClient | ModbusSerialClient | None = None
+
+    def run(
+        self, sink: Callable[[ChannelReading], None], interval_s: float, stop: threading.Event
+    ) -> None:
+        """The bus's poll loop: one poll every `interval_s` on a fixed schedule (a slow poll
+        delays the next one, polls never overlap) until `stop` is set."""
+        next_at = time.monotonic()
+        while not stop.is_set():
+            for reading in self.poll():
+                sink(reading)
+            next_at = max(next_at + interval_s, time.monotonic())
+            stop.wait(max(0.0, next_at - time.monotonic()))
+        self.close()
 
     def close(self) -> None:
         if self._client is not None:

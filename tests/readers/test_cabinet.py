@@ -16,6 +16,7 @@ from readers.cabinet import (
     GpioFile,
     LineBadgeReader,
     MqttDoorLock,
+    SerialLineSignals,
 )
 from readers.cabinet_emulator import CabinetEmulator, ReaderModel
 from readers.cabinet_protocol import Protocol
@@ -192,3 +193,15 @@ def test_keyboard_wedge_fifo_badges(tmp_path: Path) -> None:
     finally:
         os.close(writer)
         reader.close()
+
+
+def test_serial_line_signals_door_and_lock() -> None:
+    import serial
+
+    port = serial.serial_for_url("loop://", timeout=0)  # loop:// wires RTS to CTS
+    lines = SerialLineSignals(port, door_line="cts", lock_line="rts")
+    lines.set_unlocked(True)
+    assert lines.is_open()
+    lines.set_unlocked(False)
+    assert not lines.is_open()
+    port.close()

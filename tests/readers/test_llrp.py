@@ -294,3 +294,17 @@ def test_tx_power_outside_the_power_table_is_reported(emulator: LlrpEmulator) ->
     finally:
         reader.stop()
     assert ups(col.items) == 0
+
+
+def test_antenna_disconnect_event_is_recorded_and_reads_go_on(emulator: LlrpEmulator) -> None:
+    reader, col = run_reader(emulator)
+    try:
+        col.wait_for(lambda items: ups(items) == 1)
+        emulator.antenna_disconnect(3)
+        deadline = time.monotonic() + 5
+        while reader.antenna_events_total == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        reader.stop()
+    assert reader.antennas_down == {3}
+    assert ups(col.items) == 1  # an antenna fault is not a connection fault

@@ -191,3 +191,23 @@ def test_scenario_behaviours() -> None:
     )
     assert fr[0].temperature(3600) > 15.0
     assert fr[1].temperature(1200) == pytest.approx(15.0, abs=0.4)
+
+
+def test_poll_loop_runs_on_schedule_and_stops() -> None:
+    import threading
+    import time
+
+    emu = ModbusEmulator([Fridge(device_id=1)], port=free_port()).start()
+    stop = threading.Event()
+    got: list[object] = []
+    poller = ModbusPoller(name="bus", url=emu.url, sensors=sensors()[:1], timeout_s=0.3)
+    t = threading.Thread(target=poller.run, args=(got.append, 0.1, stop))
+    try:
+        t.start()
+        time.sleep(0.55)
+    finally:
+        stop.set()
+        t.join(timeout=5)
+        emu.close()
+    assert not t.is_alive()
+    assert 4 <= len(got) <= 7  # one reading per poll, every 0.1 s
