@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from rules.epc import EpcError, decode, raw_uri
 
@@ -41,6 +42,29 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.main(as_json=args.json, seed=args.seed)
 
 
+def _edge_run(args: argparse.Namespace) -> int:
+    from edge.config import ConfigError
+    from edge.daemon import run
+
+    try:
+        return run(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _edge_check(args: argparse.Namespace) -> int:
+    from edge.config import ConfigError, load
+
+    try:
+        cfg = load(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{args.config}: ok (site {cfg.site}, gateway {cfg.gateway})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hwms", description="Hospital RFID and IoT edge gateway")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
@@ -61,6 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     from readers.cli import add_commands
 
     add_commands(sub)
+
+    edge = sub.add_parser("edge", help="the edge daemon").add_subparsers(
+        dest="edge_command", required=True
+    )
+    run = edge.add_parser("run", help="run the edge daemon")
+    run.add_argument("--config", required=True, type=Path)
+    run.set_defaults(func=_edge_run)
+    check = edge.add_parser(
+        "check-config", help="validate a configuration file and exit (2 if invalid)"
+    )
+    check.add_argument("config", type=Path)
+    check.set_defaults(func=_edge_check)
     return parser
 
 

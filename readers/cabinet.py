@@ -360,9 +360,18 @@ class CabinetController:
     _unlocked_until: int = 0
     _scans_due: int = 0
     _next_scan_us: int = 0
+    _unlock_requested: bool = False
+
+    def request_unlock(self) -> None:
+        """Unlock at the next poll (a command from the centre); thread-safe by design."""
+        self._unlock_requested = True
 
     def poll(self, now_us: int) -> list[BadgeEvent | DoorEvent | CabinetScan]:
         out: list[BadgeEvent | DoorEvent | CabinetScan] = []
+        if self._unlock_requested:
+            self._unlock_requested = False
+            self.lock.set_unlocked(True)
+            self._unlocked_until = now_us + int(self.unlock_s * SECOND)
         for user, case in self.badges.read_badges():
             out.append(BadgeEvent(cabinet=self.name, user_id=user, case_id=case, t_us=now_us))
             self.lock.set_unlocked(True)

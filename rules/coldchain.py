@@ -15,7 +15,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from rules.events import AlarmState, ColdChainTransition, SensorStatus
 from rules.observations import HOUR, MINUTE, SECOND, TemperatureSample
@@ -154,6 +154,30 @@ class ColdChainMonitor:
                 )
             )
         return out
+
+    def export(self) -> dict[str, object]:
+        """The monitor's state as plain data, to survive a restart."""
+        return {
+            "conds": {
+                c.name: [c.state.value, c.since_us] for c in (*self._conds, self._cumulative)
+            },
+            "status": self.status,
+            "last_valid_us": self.last_valid_us,
+            "last_value": self.last_value,
+            "last_t_us": self._last_t_us,
+            "out": [list(iv) for iv in self._out_intervals],
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        for c in (*self._conds, self._cumulative):
+            saved = data.get("conds", {}).get(c.name)
+            if saved is not None:
+                c.state, c.since_us = AlarmState(saved[0]), saved[1]
+        self.status = data.get("status", "ok")
+        self.last_valid_us = data.get("last_valid_us")
+        self.last_value = data.get("last_value")
+        self._last_t_us = data.get("last_t_us")
+        self._out_intervals = deque((int(a), int(b)) for a, b in data.get("out", []))
 
     def states(self) -> dict[str, AlarmState]:
         return {c.name: c.state for c in (*self._conds, self._cumulative)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rules.batching import BatchAggregator, TagTransition, ZoneRules
 from rules.cabinet import CabinetCycle
@@ -81,6 +82,32 @@ class GatewayRules:
             u.sensor: ColdChainMonitor(u.unit, u.sensor, u.profile) for u in cfg.cold_units
         }
         self._last_housekeeping_us = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a restart must not forget, as JSON-able data."""
+        return {
+            "version": 1,
+            "seq": self.seq,
+            "areas": self.areas.export(),
+            "cabinets": {
+                name: None if cab.inventory is None else sorted(cab.inventory)
+                for name, cab in self.cabinets.items()
+            },
+            "cold": {sensor: mon.export() for sensor, mon in self.cold.items()},
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        if snap.get("version") != 1:
+            return
+        self.seq = max(self.seq, int(snap.get("seq", 0)))
+        places = {rp.name: rp for rp in self.cfg.read_points}
+        self.areas.restore(snap.get("areas", []), places)
+        for name, inventory in snap.get("cabinets", {}).items():
+            if name in self.cabinets and inventory is not None:
+                self.cabinets[name].inventory = frozenset(inventory)
+        for sensor, data in snap.get("cold", {}).items():
+            if sensor in self.cold:
+                self.cold[sensor].restore(data)
 
     def set_commissioning(self, commissioning: Mapping[str, CommissionRecord]) -> None:
         """Swap in a new commissioning map (from the ledger); applies to batches closed later."""

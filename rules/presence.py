@@ -16,11 +16,12 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from rules.batching import TagTransition
 from rules.config import ReadPointConfig, ZoneConfig
 from rules.events import Direction
-from rules.identity import TagIdent
+from rules.identity import TagIdent, ident_from_uri
 from rules.observations import SECOND
 
 
@@ -143,6 +144,29 @@ class AreaTracker:
         stale = [u for u, t in self._tags.items() if t.place is None and t.last_us < t_us]
         for uri in stale:
             del self._tags[uri]
+
+    def export(self) -> list[list[Any]]:
+        """Present tags as plain data, to survive a restart: [uri, place, last, base, arrived]."""
+        return [
+            [uri, t.place.name, t.last_us, t.absence_base_us, t.arrived_us]
+            for uri, t in self._tags.items()
+            if t.place is not None
+        ]
+
+    def restore(self, rows: list[list[Any]], places: dict[str, ReadPointConfig]) -> int:
+        """Load `export()` output; tags whose read point no longer exists are skipped."""
+        loaded = 0
+        for uri, place, last_us, base_us, arrived_us in rows:
+            rp = places.get(str(place))
+            if rp is None or rp.zone not in self._zones:
+                continue
+            tag = _Tag(
+                ident_from_uri(str(uri)), rp, {}, int(last_us), int(base_us), int(arrived_us)
+            )
+            self._tags[tag.ident.uri] = tag
+            heapq.heappush(self._deadlines, (self._deadline(tag), tag.ident.uri))
+            loaded += 1
+        return loaded
 
     # --- state queries --------------------------------------------------------------------
 

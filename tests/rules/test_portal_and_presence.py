@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -324,3 +325,21 @@ def test_replay_gives_identical_event_ids() -> None:
     ids1 = [e.event_id for e in run(GatewayRules(gate_config()), reads)]
     ids2 = [e.event_id for e in run(GatewayRules(gate_config()), reads)]
     assert ids1 == ids2 and ids1
+
+
+def test_snapshot_restore_keeps_present_tags_and_sequence() -> None:
+    rules = GatewayRules(gate_config())
+    events = run(rules, [read("r3", 1, 0.0), read("r3", 1, 1.0)], until_s=8)
+    assert [e.direction for e in movements(events)] == [Direction.IN]
+
+    snap = json.loads(json.dumps(rules.snapshot()))
+    again = GatewayRules(gate_config())
+    again.restore(snap)
+    assert again.areas.present() == rules.areas.present() == {URI_A: "ward-1"}
+    assert again.seq == rules.seq
+    # a read after the restart is not a new arrival; the departure still comes on time
+    later = again.feed(read("r3", 1, 10.0)) + again.tick(T0 + 80 * SECOND)
+    assert [(e.direction, e.occurred_at_us) for e in movements(later)] == [
+        (Direction.OUT, T0 + 70 * SECOND)
+    ]
+    assert later[0].seq == rules.seq + 1

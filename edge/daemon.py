@@ -1,0 +1,508 @@
+"""The edge daemon: readers -> rules -> durable outbox -> MQTT, for one site's gateway.
+
+Threads, each with one job:
+- reader threads (one per LLRP reader) and scheduler jobs (cabinet polls, Modbus polls)
+  put observations on one queue and never touch the rules;
+- the rules thread owns `GatewayRules`: it feeds observations, ticks time, and commits the
+  resulting events to the outbox (the commit point) in batches, together with the sequence
+  number; it also applies commands and commissioning updates, so the rules need no locks;
+- the publisher thread sends outbox rows to MQTT and deletes them on PUBACK;
+- the scheduler runs housekeeping, status heartbeats and rules-state snapshots;
+- the watchdog thread pings systemd only while every other thread shows a fresh heartbeat.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client import start_http_server
+
+from edge import sdnotify
+from edge.config import CabinetReaderConfig, EdgeConfig
+from edge.metrics import EdgeMetrics
+from edge.outbox import NewRow, Outbox
+from edge.publisher import Publisher
+from readers.cabinet import (
+    BadgeSource,
+    CabinetController,
+    CabinetReaderClient,
+    DoorSensor,
+    FileLineBadgeReader,
+    GpioFile,
+    LineBadgeReader,
+    Lock,
+    MqttDoorLock,
+)
+from readers.llrp import LlrpReader, LlrpSettings
+from readers.modbus import ModbusPoller, ModbusSensor
+from readers.modbus_profiles import PROFILES
+from rules import events as ev
+from rules.events import AlarmState, Event
+from rules.gateway import GatewayRules
+from rules.identity import CommissionRecord
+from rules.observations import CabinetScan, Observation, ReaderState, ReaderStatus, TagRead
+
+log = structlog.get_logger(__name__)
+VERSION = "0.1.0"
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class _NoBadges:
+    def read_badges(self) -> list[tuple[str, str | None]]:
+        return []
+
+
+@dataclass(slots=True)
+class _Command:
+    topic: str
+    payload: bytes
+
+
+class EdgeDaemon:
+    def __init__(self, cfg: EdgeConfig) -> None:
+        self.cfg = cfg
+        self.metrics = EdgeMetrics()
+        self.metrics.info.info({"version": VERSION, "site": cfg.site, "gateway": cfg.gateway})
+        self.outbox = Outbox(
+            cfg.outbox.path,
+            max_rows=cfg.outbox.max_rows,
+            max_telemetry_age_s=cfg.outbox.max_telemetry_age_s,
+        )
+        self.base = f"hwms/v1/{cfg.site}/{cfg.gateway}"
+        self.commissioning_topic = f"hwms/v1/{cfg.site}/commissioning"
+        self.commissioning_version = 0
+        self.rules = GatewayRules(cfg.rules_config(), self._load_commissioning())
+        self._restore_rules()
+        self.observations: queue.Queue[Observation] = queue.Queue(maxsize=200_000)
+        self.commands: queue.SimpleQueue[_Command] = queue.SimpleQueue()
+        self.publisher = Publisher(
+            cfg.mqtt,
+            client_id=cfg.client_id,
+            outbox=self.outbox,
+            base_topic=self.base,
+            subscriptions=[f"{self.base}/cmd/#", self.commissioning_topic],
+            on_message=lambda topic, payload: self.commands.put(_Command(topic, payload)),
+            metrics=self.metrics,
+        )
+        self.llrp = [
+            LlrpReader(
+                LlrpSettings(
+                    reader_id=r.id,
+                    host=r.host,
+                    port=r.port,
+                    antennas=tuple(r.antennas),
+                    tx_power_dbm=r.tx_power_dbm,
+                    mode_identifier=r.mode_identifier,
+                    session=r.session,
+                    impinj_search_mode=r.impinj_search_mode,
+                    keepalive_s=r.keepalive_s,
+                    dead_after_s=r.dead_after_s,
+                ),
+                self._put,
+            )
+            for r in cfg.readers.llrp
+        ]
+        self._llrp_ids = {r.id for r in cfg.readers.llrp}
+        self._antenna_labels = {(r.id, a): str(a) for r in cfg.readers.llrp for a in r.antennas}
+        self.cabinets = {c.id: self._cabinet(c) for c in cfg.readers.cabinets}
+        self.modbus = [
+            (
+                b,
+                ModbusPoller(
+                    name=b.id,
+                    url=b.url,
+                    timeout_s=b.timeout_s,
+                    retries=b.retries,
+                    sensors=tuple(
+                        ModbusSensor(
+                            sensor=s.id,
+                            device_id=s.device_id,
+                            profile=PROFILES[s.profile],
+                            channels=(s.channel,),
+                        )
+                        for s in b.sensors
+                    ),
+                ),
+            )
+            for b in cfg.readers.modbus
+        ]
+        self.scheduler = BackgroundScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+            timezone="UTC",
+        )
+        self._stop = threading.Event()
+        self._rules_thread = threading.Thread(target=self._rules_loop, daemon=True, name="rules")
+        self._watchdog_thread = threading.Thread(
+            target=self._watchdog, daemon=True, name="watchdog"
+        )
+        self.rules_heartbeat = time.monotonic()
+        self._pending: list[NewRow] = []
+        self._reader_errors_seen: dict[str, int] = {}
+
+    # --- construction helpers --------------------------------------------------------
+
+    def _cabinet(self, c: CabinetReaderConfig) -> CabinetController:
+        reader = CabinetReaderClient(
+            url=c.url,
+            protocol=c.protocol,
+            address=c.address,
+            shelves=tuple(c.shelves),
+            cabinet=c.id,
+        )
+        door: DoorSensor
+        lock: Lock
+        if c.door_mqtt_topic:
+            mqtt_io = MqttDoorLock(
+                self.cfg.mqtt.host,
+                self.cfg.mqtt.port,
+                door_topic=c.door_mqtt_topic,
+                lock_topic=c.lock_mqtt_topic or f"{c.door_mqtt_topic}/lock",
+                client_id=f"{self.cfg.client_id}-{c.id}-io",
+                username=self.cfg.mqtt.username,
+                password=self.cfg.mqtt.password(),
+            )
+            door = lock = mqtt_io
+        else:
+            assert c.door_gpio_file is not None
+            door = GpioFile(c.door_gpio_file)
+            lock = (
+                GpioFile(c.lock_gpio_file)
+                if c.lock_gpio_file
+                else GpioFile(c.door_gpio_file.with_name("lock"))
+            )
+        badges: BadgeSource
+        if c.badge_serial:
+            badges = LineBadgeReader(c.badge_serial)
+        elif c.badge_fifo:
+            badges = FileLineBadgeReader(c.badge_fifo)
+        else:
+            badges = _NoBadges()
+        return CabinetController(
+            name=c.id,
+            reader=reader,
+            door=door,
+            lock=lock,
+            badges=badges,
+            scans_after_close=c.scans_after_close,
+        )
+
+    def _load_commissioning(self) -> dict[str, CommissionRecord]:
+        raw = self.outbox.get_state("commissioning")
+        if raw is None:
+            return {}
+        data = json.loads(raw)
+        self.commissioning_version = int(data.get("version", 0))
+        return {uri: CommissionRecord(**rec) for uri, rec in data.get("records", {}).items()}
+
+    def _restore_rules(self) -> None:
+        raw = self.outbox.get_state("rules")
+        if raw is not None:
+            self.rules.restore(json.loads(raw))
+        seq = self.outbox.get_state("seq")
+        if seq is not None:
+            self.rules.seq = max(self.rules.seq, int(seq))
+        log.info(
+            "rules state restored", present=len(self.rules.areas.present()), seq=self.rules.seq
+        )
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.cfg.metrics.port:
+            start_http_server(
+                self.cfg.metrics.port, addr=self.cfg.metrics.host, registry=self.metrics.registry
+            )
+        self.publisher.start()
+        self._rules_thread.start()
+        for reader in self.llrp:
+            reader.start()
+        for c in self.cfg.readers.cabinets:
+            cab = self.cabinets[c.id]
+            self.scheduler.add_job(
+                self._poll_cabinet,
+                "interval",
+                args=[cab],
+                id=f"cabinet-{c.id}",
+                seconds=c.poll_interval_s,
+            )
+        for bus, poller in self.modbus:
+            self.scheduler.add_job(
+                self._poll_modbus,
+                "interval",
+                args=[poller],
+                id=f"modbus-{bus.id}",
+                seconds=bus.interval_s,
+                next_run_time=_soon(),
+            )
+        self.scheduler.add_job(
+            self._housekeeping, "interval", id="housekeeping", seconds=30, next_run_time=_soon()
+        )
+        self.scheduler.add_job(
+            self._heartbeat_status, "interval", id="status", seconds=60, next_run_time=_soon()
+        )
+        self.scheduler.start()
+        self._watchdog_thread.start()
+        sdnotify.notify("READY=1\nSTATUS=running")
+        log.info(
+            "edge daemon started", site=self.cfg.site, gateway=self.cfg.gateway, version=VERSION
+        )
+
+    def stop(self, drain_s: float = 10.0) -> None:
+        """Orderly stop: readers, final rules flush and commit, drain to MQTT, offline."""
+        sdnotify.notify("STOPPING=1")
+        log.info("edge daemon stopping")
+        for reader in self.llrp:
+            reader.stop(timeout=3)
+        self.scheduler.shutdown(wait=True)
+        self._stop.set()
+        self._rules_thread.join(timeout=10)
+        self._stage(self.rules.flush(now_us()))
+        self._commit()
+        self._save_snapshot()
+        drained = self.publisher.drain(drain_s)
+        self.publisher.stop("stopped")
+        for cab in self.cabinets.values():
+            cab.reader.close()
+            if isinstance(cab.door, MqttDoorLock):
+                cab.door.close()
+        for _, poller in self.modbus:
+            poller.close()
+        log.info("edge daemon stopped", outbox_left=self.outbox.depth(), drained=drained)
+        self.outbox.close()
+
+    # --- inputs ------------------------------------------------------------------------
+
+    def _put(self, obs: Observation) -> None:
+        try:
+            self.observations.put_nowait(obs)
+        except queue.Full:  # the rules thread is stuck; losing reads beats blocking readers
+            log.error("observation queue full; dropping", kind=type(obs).__name__)
+
+    def _poll_cabinet(self, cab: CabinetController) -> None:
+        before = cab.reader.decoder.crc_errors_total
+        for obs in cab.poll(now_us()):
+            if isinstance(obs, CabinetScan):
+                self.metrics.cabinet_scans.labels(
+                    cabinet=cab.name, result="ok" if obs.ok else "failed"
+                ).inc()
+            self._put(obs)
+        errors = cab.reader.decoder.crc_errors_total - before
+        if errors:
+            self.metrics.frame_errors.labels(cabinet=cab.name).inc(errors)
+
+    def _poll_modbus(self, poller: ModbusPoller) -> None:
+        for reading in poller.poll():
+            if reading.fault:
+                self.metrics.modbus_errors.labels(sensor=reading.sensor, kind=reading.fault).inc()
+            elif reading.kind == "temperature" and reading.value is not None:
+                self.metrics.temperature.labels(sensor=reading.sensor).set(reading.value)
+                self.metrics.sample_time.labels(sensor=reading.sensor).set(reading.t_us / 1e6)
+            if reading.kind == "temperature":
+                self._put(reading.to_temperature_sample())
+
+    # --- the rules thread -------------------------------------------------------------------
+
+    def _rules_loop(self) -> None:
+        tick_us = int(self.cfg.tick_s * 1_000_000)
+        next_tick = now_us()
+        next_snapshot = time.monotonic() + self.cfg.snapshot_interval_s
+        first_pending = 0.0
+        while not self._stop.is_set():
+            self.rules_heartbeat = time.monotonic()
+            timeout = max(0.0, min((next_tick - now_us()) / 1e6, 0.05))
+            try:
+                obs: Observation | None = self.observations.get(timeout=timeout)
+            except queue.Empty:
+                obs = None
+            out: list[Event] = []
+            if obs is not None:
+                self._observe_metrics(obs)
+                out += self.rules.feed(obs)
+            now = now_us()
+            if now >= next_tick:
+                out += self.rules.tick(now)
+                next_tick = now + tick_us
+                self._apply_commands()
+            if out:
+                if not self._pending:
+                    first_pending = time.monotonic()
+                self._stage(out)
+            if self._pending and (
+                len(self._pending) >= self.cfg.outbox.commit_batch
+                or time.monotonic() - first_pending > 0.02
+            ):
+                self._commit()
+            if time.monotonic() >= next_snapshot:
+                self._save_snapshot()
+                next_snapshot = time.monotonic() + self.cfg.snapshot_interval_s
+
+    def _observe_metrics(self, obs: Observation) -> None:
+        if isinstance(obs, TagRead):
+            label = self._antenna_labels.get((obs.reader, obs.antenna), "other")
+            self.metrics.reads.labels(reader=obs.reader, antenna=label).inc()
+        elif isinstance(obs, ReaderStatus) and obs.reader in self._llrp_ids:
+            self.metrics.reader_up.labels(reader=obs.reader).set(
+                1 if obs.state == ReaderState.UP else 0
+            )
+            if obs.state == ReaderState.CONNECTING:
+                self.metrics.reader_reconnects.labels(reader=obs.reader).inc()
+
+    def _stage(self, events: list[Event]) -> None:
+        for e in events:
+            self.metrics.events.labels(kind=e.kind).inc()
+            self._pending.append(
+                NewRow(
+                    event_id=e.event_id,
+                    kind=e.kind,
+                    topic=f"{self.base}/events/{e.kind}",
+                    payload=ev.dumps(e),
+                    created_us=now_us(),
+                )
+            )
+            if isinstance(e, ev.ReaderStatusEvent):
+                self.publisher.publish_retained(
+                    f"{self.base}/readers/{e.reader}/status",
+                    {"state": e.state, "reason": e.reason, "at": e.occurred_at_us},
+                )
+            elif isinstance(e, ev.ColdChainTransition):
+                self.metrics.coldchain_active.labels(unit=e.unit, condition=e.condition).set(
+                    1 if e.to_state == AlarmState.ACTIVE else 0
+                )
+
+    def _commit(self) -> None:
+        """The commit point: staged events and the sequence number, in one transaction."""
+        if not self._pending:
+            return
+        self.outbox.append(self._pending, {"seq": str(self.rules.seq).encode()})
+        self._pending = []
+        self.publisher.wakeup.set()
+
+    def _save_snapshot(self) -> None:
+        self.outbox.put_state("rules", json.dumps(self.rules.snapshot()).encode())
+
+    # --- commands and commissioning (applied on the rules thread) --------------------------
+
+    def _apply_commands(self) -> None:
+        while True:
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._command(cmd)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning(
+                    "bad command or commissioning message ignored", topic=cmd.topic, error=str(exc)
+                )
+
+    def _command(self, cmd: _Command) -> None:
+        if cmd.topic == self.commissioning_topic:
+            self._apply_commissioning(json.loads(cmd.payload))
+            return
+        action = cmd.topic.removeprefix(f"{self.base}/cmd/")
+        if action == "reload-commissioning":
+            self.publisher.client.unsubscribe(self.commissioning_topic)
+            self.publisher.client.subscribe(
+                self.commissioning_topic, qos=1
+            )  # the retained map comes again
+        elif action.startswith("cabinet/") and action.endswith("/unlock"):
+            name = action.split("/")[1]
+            cab = self.cabinets.get(name)
+            if cab is None:
+                raise KeyError(f"unknown cabinet {name!r}")
+            cab.request_unlock()
+            log.info("cabinet unlocked by command", cabinet=name)
+        else:
+            raise ValueError(f"unknown command {action!r}")
+
+    def _apply_commissioning(self, data: dict[str, Any]) -> None:
+        if data.get("schema") != 1:
+            raise ValueError(f"unknown commissioning schema {data.get('schema')!r}")
+        version = int(data["version"])
+        if version <= self.commissioning_version:
+            return
+        records = {uri: CommissionRecord(**rec) for uri, rec in data["records"].items()}
+        self.rules.set_commissioning(records)
+        self.commissioning_version = version
+        self.outbox.put_state(
+            "commissioning", json.dumps({"version": version, "records": data["records"]}).encode()
+        )
+        log.info("commissioning map updated", version=version, records=len(records))
+
+    # --- housekeeping, status, watchdog -------------------------------------------------
+
+    def _housekeeping(self) -> None:
+        dropped = self.outbox.enforce_limits(now_us())
+        if dropped:
+            self.metrics.outbox_dropped.labels(**{"class": "telemetry"}).inc(dropped)
+        self._update_outbox_metrics()
+
+    def _update_outbox_metrics(self) -> None:
+        self.metrics.outbox_depth.set(self.outbox.depth())
+        oldest = self.outbox.oldest_created_us()
+        self.metrics.outbox_oldest_age.set(
+            0 if oldest is None else max(0.0, (now_us() - oldest) / 1e6)
+        )
+        self.metrics.present_tags.set(len(self.rules.areas.present()))
+
+    def _heartbeat_status(self) -> None:
+        self._update_outbox_metrics()
+        self.publisher.publish_retained(
+            f"{self.base}/status",
+            {
+                "state": "online",
+                "at": time.time(),
+                "version": VERSION,
+                "outbox_depth": self.outbox.depth(),
+                "readers": {r.settings.reader_id: r.state.value for r in self.llrp},
+            },
+        )
+
+    def _watchdog(self) -> None:
+        interval = sdnotify.watchdog_interval_s() or 5.0
+        while not self._stop.wait(interval):
+            now = time.monotonic()
+            beats = {"rules": self.rules_heartbeat, "publisher": self.publisher.heartbeat}
+            for name, beat in beats.items():
+                self.metrics.heartbeat.labels(thread=name).set(time.time() - (now - beat))
+            stale = [name for name, beat in beats.items() if now - beat > max(10.0, 3 * interval)]
+            if stale:
+                log.error("daemon threads stalled; not feeding the systemd watchdog", threads=stale)
+                continue
+            sdnotify.notify("WATCHDOG=1")
+
+
+def _soon() -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) + timedelta(seconds=0.5)
+
+
+def run(config_path: Path) -> int:
+    """`hwms edge run`: start, wait for SIGTERM/SIGINT, stop cleanly within a bound."""
+    import signal
+
+    from edge.config import load
+    from edge.logs import configure
+
+    cfg = load(config_path)
+    configure(cfg.log_level, None if cfg.log_format == "auto" else cfg.log_format == "json")
+    daemon = EdgeDaemon(cfg)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    daemon.start()
+    done.wait()
+    daemon.stop(drain_s=10.0)
+    return 0

@@ -1,0 +1,247 @@
+"""The durable outbox: every event is committed here before anything else sees it.
+
+SQLite in WAL mode with `synchronous=FULL`, so a committed batch survives a killed process
+and a power cut. Rows leave only when the broker acknowledged them (the publisher calls
+`delete`), or by the explicit, counted and logged drop policy: past `max_rows`, the oldest
+telemetry (status events) goes first; movements and alarms are never dropped unless the
+disk is full. A small key/value table keeps the edge's own state (sequence number, rules
+snapshot, commissioning map) in the same database, so one commit covers both.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+TELEMETRY_KINDS = frozenset({"reader_status", "sensor_status"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    telemetry INTEGER NOT NULL,
+    created_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_telemetry ON outbox (telemetry, id);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    failed_us INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    id: int
+    event_id: str
+    kind: str
+    topic: str
+    payload: bytes
+    created_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    event_id: str
+    kind: str
+    topic: str
+    payload: bytes
+    created_us: int
+
+
+class Outbox:
+    def __init__(
+        self, path: Path, *, max_rows: int = 2_000_000, max_telemetry_age_s: float = 7 * 86400
+    ) -> None:
+        self.path = path
+        self.max_rows = max_rows
+        self.max_telemetry_age_us = int(max_telemetry_age_s * 1_000_000)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        self.appended_total = 0
+        self.deleted_total = 0
+        self.dropped_total: dict[str, int] = {"telemetry": 0, "movement": 0}
+        self.dead_lettered_total = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- writing ---------------------------------------------------------------------
+
+    def append(self, rows: Iterable[NewRow], state: dict[str, bytes] | None = None) -> int:
+        """Commit rows (and state) in one transaction: the commit point. Duplicates by
+        `event_id` are ignored (a replayed observation yields the same id)."""
+        items = [
+            (r.event_id, r.kind, r.topic, r.payload, int(r.kind in TELEMETRY_KINDS), r.created_us)
+            for r in rows
+        ]
+        try:
+            return self._append(items, state)
+        except sqlite3.OperationalError as exc:
+            if "full" not in str(exc).lower():
+                raise
+            log.error("outbox disk full: dropping to make room", error=str(exc))
+            self._make_room(len(items))
+            return self._append(items, state)
+
+    def _append(
+        self, items: list[tuple[str, str, str, bytes, int, int]], state: dict[str, bytes] | None
+    ) -> int:
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                before = self._db.total_changes
+                cur.executemany(
+                    "INSERT OR IGNORE INTO outbox"
+                    " (event_id, kind, topic, payload, telemetry, created_us)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    items,
+                )
+                added = self._db.total_changes - before
+                for key, value in (state or {}).items():
+                    cur.execute(
+                        "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value)
+                    )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        self.appended_total += added
+        return added
+
+    def delete(self, ids: Iterable[int]) -> None:
+        batch = [(i,) for i in ids]
+        if not batch:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM outbox WHERE id = ?", batch)
+            self._db.execute("COMMIT")
+        self.deleted_total += len(batch)
+
+    def dead_letter(self, row: Row, reason: str) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT OR REPLACE INTO dead_letter"
+                " (id, event_id, topic, payload, reason, failed_us)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (row.id, row.event_id, row.topic, row.payload, reason, time.time_ns() // 1000),
+            )
+            self._db.execute("DELETE FROM outbox WHERE id = ?", (row.id,))
+            self._db.execute("COMMIT")
+        self.dead_lettered_total += 1
+        log.error("event dead-lettered", event_id=row.event_id, topic=row.topic, reason=reason)
+
+    # --- reading ---------------------------------------------------------------------
+
+    def peek(self, after_id: int, limit: int) -> list[Row]:
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT id, event_id, kind, topic, payload, created_us FROM outbox"
+                " WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            )
+            return [Row(*r) for r in cur.fetchall()]
+
+    def depth(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def oldest_created_us(self) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT created_us FROM outbox ORDER BY id LIMIT 1").fetchone()
+        return None if row is None else int(row[0])
+
+    def dead_letters(self) -> list[tuple[str, str, str]]:
+        with self._lock:
+            cur = self._db.execute("SELECT event_id, topic, reason FROM dead_letter ORDER BY id")
+            return [(str(a), str(b), str(c)) for a, b, c in cur.fetchall()]
+
+    def get_state(self, key: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_state(self, key: str, value: bytes) -> None:
+        self.append([], {key: value})
+
+    # --- limits ----------------------------------------------------------------------
+
+    def enforce_limits(self, now_us: int) -> int:
+        """Apply the drop policy; returns how many rows were dropped (each counted, logged)."""
+        dropped = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            cur = self._db.execute(
+                "DELETE FROM outbox WHERE telemetry = 1 AND created_us < ?",
+                (now_us - self.max_telemetry_age_us,),
+            )
+            aged = cur.rowcount
+            over = (
+                int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]) - self.max_rows
+            )
+            capped = 0
+            if over > 0:
+                cur = self._db.execute(
+                    "DELETE FROM outbox WHERE id IN"
+                    " (SELECT id FROM outbox WHERE telemetry = 1 ORDER BY id LIMIT ?)",
+                    (over,),
+                )
+                capped = cur.rowcount
+            self._db.execute("COMMIT")
+        dropped = aged + capped
+        if dropped:
+            self.dropped_total["telemetry"] += dropped
+            log.warning(
+                "outbox dropped telemetry", aged_out=aged, over_limit=capped, max_rows=self.max_rows
+            )
+        return dropped
+
+    def _make_room(self, needed: int) -> None:
+        """Disk full: drop the oldest telemetry, then (only then) the oldest movements."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            cur = self._db.execute(
+                "DELETE FROM outbox WHERE id IN"
+                " (SELECT id FROM outbox WHERE telemetry = 1 ORDER BY id LIMIT ?)",
+                (max(needed, 1000),),
+            )
+            telemetry = cur.rowcount
+            movements = 0
+            if telemetry < needed:
+                cur = self._db.execute(
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)",
+                    (needed - telemetry,),
+                )
+                movements = cur.rowcount
+            self._db.execute("COMMIT")
+        self.dropped_total["telemetry"] += telemetry
+        self.dropped_total["movement"] += movements
+        log.critical("outbox full: events dropped", telemetry=telemetry, movements=movements)

@@ -1,0 +1,296 @@
+"""Publishes outbox rows in order over MQTT v5, QoS 1; deletes a row only on its PUBACK.
+
+Delivery is decided only in `on_publish` (under MQTT v5 a refused publish still looks
+published to `wait_for_publish`). `on_publish` runs on paho's network thread and may run
+before `publish()` has returned the message id; it therefore only queues (mid, reason) and
+the publisher thread pairs acks with rows, keeping early acks until their mid is known. No
+lock is held across `publish()`.
+
+A bounded window of rows is in flight at a time. paho resends its in-flight messages after
+a reconnect; a row not acknowledged within `ack_timeout_s` while connected is sent again
+from the oldest unacknowledged row, in order. A refusal (v5 reason code >= 128) is logged
+and counted; the row stays and is retried after a pause (`refused="retry"`, nothing is
+lost while an ACL is being fixed) or moves to the dead-letter table (`refused="dead_letter"`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+from paho.mqtt.client import Client, MQTTMessage
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge.config import MqttConfig
+from edge.metrics import EdgeMetrics
+from edge.outbox import Outbox, Row
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class _InFlight:
+    row: Row
+    sent_at: float
+
+
+class Publisher:
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        *,
+        client_id: str,
+        outbox: Outbox,
+        base_topic: str,
+        subscriptions: list[str],
+        on_message: Callable[[str, bytes], None],
+        metrics: EdgeMetrics,
+        refused: Literal["retry", "dead_letter"] = "retry",
+        ack_timeout_s: float = 30.0,
+        retry_pause_s: float = 5.0,
+    ) -> None:
+        self.cfg = cfg
+        self.outbox = outbox
+        self.base_topic = base_topic
+        self.status_topic = f"{base_topic}/status"
+        self.subscriptions = subscriptions
+        self.on_message = on_message
+        self.metrics = metrics
+        self.refused = refused
+        self.ack_timeout_s = ack_timeout_s
+        self.retry_pause_s = retry_pause_s
+        self.connected = threading.Event()
+        self.wakeup = threading.Event()
+        self._stop = threading.Event()
+        self._acks: queue.SimpleQueue[tuple[int, int, str]] = queue.SimpleQueue()
+        self._inflight: dict[int, _InFlight] = {}
+        self._early: dict[int, tuple[int, str]] = {}
+        self._last_sent = 0
+        self._pause_until = 0.0
+        self.heartbeat = time.monotonic()
+        self.last_connect_error = ""
+        v5 = cfg.protocol == "v5"
+        self.client = Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if v5 else False,
+        )
+        self.client.max_inflight_messages_set(cfg.inflight)
+        self.client.max_queued_messages_set(cfg.inflight * 2)
+        if cfg.username:
+            self.client.username_pw_set(cfg.username, cfg.password())
+        if cfg.tls is not None:
+            self.client.tls_set(
+                ca_certs=str(cfg.tls.ca_file),
+                certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
+                keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        will = json.dumps({"state": "offline", "reason": "connection lost"})
+        will_props = None
+        if v5:
+            will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
+            will_props.WillDelayInterval = 5  # a quick reconnect does not flap "offline"
+        self.client.will_set(self.status_topic, will, qos=1, retain=True, properties=will_props)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self._thread = threading.Thread(target=self._run, daemon=True, name="publisher")
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> Publisher:
+        props = None
+        if self.cfg.protocol == "v5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 3600
+        self.client.connect_async(
+            self.cfg.host,
+            self.cfg.port,
+            keepalive=self.cfg.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+        self._thread.start()
+        return self
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until the outbox is empty (or the timeout); True when everything was sent."""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if self.outbox.depth() == 0 and not self._inflight:
+                return True
+            self.wakeup.set()
+            time.sleep(0.02)
+        return False
+
+    def stop(self, status_reason: str = "stopped") -> None:
+        self._stop.set()
+        self.wakeup.set()
+        self._thread.join(timeout=5)
+        if self.connected.is_set():
+            info = self.client.publish(
+                self.status_topic,
+                json.dumps({"state": "offline", "reason": status_reason}),
+                qos=1,
+                retain=True,
+            )
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(2)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.metrics.mqtt_connected.set(0)
+
+    def publish_retained(self, topic: str, payload: dict[str, Any]) -> None:
+        """Best-effort retained state (birth, per-reader status); not durable events."""
+        self.client.publish(topic, json.dumps(payload), qos=1, retain=True)
+
+    # --- paho callbacks (network thread: no blocking, no outbox access) --------------
+
+    def _on_connect(self, client: Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self.last_connect_error = str(reason)
+            log.error(
+                "mqtt connection refused",
+                reason=str(reason),
+                host=self.cfg.host,
+                port=self.cfg.port,
+            )
+            return
+        self.last_connect_error = ""
+        self.metrics.mqtt_connects.inc()
+        self.metrics.mqtt_connected.set(1)
+        client.publish(
+            self.status_topic,
+            json.dumps({"state": "online", "at": time.time()}),
+            qos=1,
+            retain=True,
+        )
+        for topic in self.subscriptions:
+            client.subscribe(topic, qos=1)
+        log.info(
+            "mqtt connected",
+            host=self.cfg.host,
+            port=self.cfg.port,
+            session_present=bool(flags.session_present),
+        )
+        self.connected.set()
+        self.wakeup.set()
+
+    def _on_disconnect(self, _c: Client, _u: Any, _flags: Any, reason: Any, _p: Any) -> None:
+        if self.connected.is_set():
+            log.warning("mqtt disconnected", reason=str(reason))
+        self.connected.clear()
+        self.metrics.mqtt_connected.set(0)
+
+    def _on_publish(self, _c: Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        self._acks.put((mid, int(reason.value), str(reason)))
+        self.wakeup.set()
+
+    def _on_message(self, _c: Client, _u: Any, msg: MQTTMessage) -> None:
+        try:
+            self.on_message(msg.topic, bytes(msg.payload))
+        except Exception:  # one bad command must not stop the network thread
+            log.exception("command handler failed", topic=msg.topic)
+
+    # --- the publisher thread --------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.heartbeat = time.monotonic()
+            self.wakeup.clear()
+            self._handle_acks()
+            if self.connected.is_set():
+                self._check_timeouts()
+                if time.monotonic() >= self._pause_until:
+                    self._fill()
+            self.wakeup.wait(0.05)
+        self._handle_acks()
+
+    def _fill(self) -> None:
+        room = self.cfg.inflight - len(self._inflight)
+        if room <= 0:
+            return
+        for row in self.outbox.peek(self._last_sent, room):
+            info = self.client.publish(row.topic, row.payload, qos=1, properties=self._props())
+            if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                log.warning("mqtt publish not accepted by the client", rc=int(info.rc))
+                return
+            self._inflight[info.mid] = _InFlight(row, time.monotonic())
+            self._last_sent = row.id
+            early = self._early.pop(info.mid, None)
+            if early is not None:
+                self._ack(info.mid, *early)
+
+    def _props(self) -> Properties | None:
+        if self.cfg.protocol != "v5":
+            return None
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ContentType = "application/json"
+        props.PayloadFormatIndicator = 1
+        return props
+
+    def _handle_acks(self) -> None:
+        done: list[int] = []
+        while True:
+            try:
+                mid, code, name = self._acks.get_nowait()
+            except queue.Empty:
+                break
+            if mid not in self._inflight:
+                self._early[mid] = (code, name)  # on_publish beat publish() to the mapping
+                continue
+            row_id = self._ack(mid, code, name)
+            if row_id is not None:
+                done.append(row_id)
+        if len(self._early) > 10_000:
+            self._early.clear()
+        self.outbox.delete(done)
+
+    def _ack(self, mid: int, code: int, name: str) -> int | None:
+        entry = self._inflight.pop(mid)
+        if code < 128:  # Success or "no matching subscribers"
+            self.metrics.published.inc()
+            self.metrics.publish_latency.observe(time.monotonic() - entry.sent_at)
+            if code != 0:
+                log.debug("mqtt publish acknowledged", reason=name)
+            return entry.row.id
+        self.metrics.refused.labels(reason=name).inc()
+        if self.refused == "dead_letter":
+            self.outbox.dead_letter(entry.row, f"broker refused: {name} ({code})")
+            self.metrics.dead_letters.inc()
+            return None
+        log.error(
+            "broker refused event; keeping it for retry",
+            event_id=entry.row.event_id,
+            reason=name,
+            code=code,
+        )
+        self._pause_until = time.monotonic() + self.retry_pause_s
+        self._last_sent = min(self._last_sent, entry.row.id - 1)
+        return None
+
+    def _check_timeouts(self) -> None:
+        now = time.monotonic()
+        stale = [m for m, e in self._inflight.items() if now - e.sent_at > self.ack_timeout_s]
+        if not stale:
+            return
+        oldest = min(self._inflight[m].row.id for m in stale)
+        log.warning("mqtt acks overdue; resending in order", rows=len(stale), from_row=oldest)
+        for m in stale:
+            del self._inflight[m]
+        self._last_sent = min(self._last_sent, oldest - 1)
