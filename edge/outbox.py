@@ -100,14 +100,16 @@ class Outbox:
             (r.event_id, r.kind, r.topic, r.payload, int(r.kind in TELEMETRY_KINDS), r.created_us)
             for r in rows
         ]
-        try:
-            return self._append(items, state)
-        except sqlite3.OperationalError as exc:
-            if "full" not in str(exc).lower():
-                raise
-            log.error("outbox disk full: dropping to make room", error=str(exc))
-            self._make_room(len(items))
-            return self._append(items, state)
+        for attempt in range(8):
+            try:
+                return self._append(items, state)
+            except sqlite3.OperationalError as exc:
+                if "full" not in str(exc).lower():
+                    raise
+                log.error("outbox disk full: dropping to make room", error=str(exc))
+                if not self._make_room(max(1, len(items)) * 2**attempt):
+                    raise
+        return self._append(items, state)
 
     def _append(
         self, items: list[tuple[str, str, str, bytes, int, int]], state: dict[str, bytes] | None
@@ -130,7 +132,8 @@ class Outbox:
                     )
                 cur.execute("COMMIT")
             except BaseException:
-                cur.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
+                    cur.execute("ROLLBACK")
                 raise
         self.appended_total += added
         return added
@@ -224,7 +227,7 @@ class Outbox:
             )
         return dropped
 
-    def _make_room(self, needed: int) -> None:
+    def _make_room(self, needed: int) -> int:
         """Disk full: drop the oldest telemetry, then (only then) the oldest movements."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -245,3 +248,4 @@ class Outbox:
         self.dropped_total["telemetry"] += telemetry
         self.dropped_total["movement"] += movements
         log.critical("outbox full: events dropped", telemetry=telemetry, movements=movements)
+        return int(telemetry + movements)
