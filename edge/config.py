@@ -55,6 +55,10 @@ class MqttConfig(_Model):
     keepalive_s: int = Field(30, ge=5, le=3600)
     inflight: int = Field(20, ge=1, le=1000)
     protocol: Literal["v5", "v311"] = "v5"
+    ack_timeout_s: float = Field(30.0, gt=0)
+    reconnect_min_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+    refused: Literal["retry", "dead_letter"] = "retry"  # what to do when the broker refuses
 
     def password(self) -> str | None:
         """Read the secret at use time; it is never part of the model's dump or repr."""

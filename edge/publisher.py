@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 from paho.mqtt.client import Client, MQTTMessage
@@ -55,8 +55,6 @@ class Publisher:
         subscriptions: list[str],
         on_message: Callable[[str, bytes], None],
         metrics: EdgeMetrics,
-        refused: Literal["retry", "dead_letter"] = "retry",
-        ack_timeout_s: float = 30.0,
         retry_pause_s: float = 5.0,
     ) -> None:
         self.cfg = cfg
@@ -66,8 +64,8 @@ class Publisher:
         self.subscriptions = subscriptions
         self.on_message = on_message
         self.metrics = metrics
-        self.refused = refused
-        self.ack_timeout_s = ack_timeout_s
+        self.refused = cfg.refused
+        self.ack_timeout_s = cfg.ack_timeout_s
         self.retry_pause_s = retry_pause_s
         self.connected = threading.Event()
         self.wakeup = threading.Event()
@@ -103,7 +101,9 @@ class Publisher:
             will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
             will_props.WillDelayInterval = 5  # a quick reconnect does not flap "offline"
         self.client.will_set(self.status_topic, will, qos=1, retain=True, properties=will_props)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.reconnect_delay_set(
+            min_delay=int(max(1, cfg.reconnect_min_s)), max_delay=int(cfg.reconnect_max_s)
+        )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish

@@ -40,26 +40,69 @@ class Mosquitto:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
+            s2 = socket.socket()
+            s2.bind(("127.0.0.1", 0))
+            self.tls_port = int(s2.getsockname()[1])
+            s2.close()
         self.host = "127.0.0.1"
         self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "max_queued_messages 100000\n"
-        )
         self.proc: subprocess.Popen[bytes] | None = None
+        self.reconfigure(restart=False)
+
+    def reconfigure(
+        self,
+        *,
+        acl_file: Path | None = None,
+        tls: dict[str, Path] | None = None,
+        password_file: Path | None = None,
+        restart: bool = True,
+    ) -> None:
+        """Rewrite the configuration and restart (mosquitto reloads a changed ACL *file* on
+        SIGHUP, see `reload`, but not new directives)."""
+        lines = ["per_listener_settings true", "persistence false", "max_queued_messages 100000"]
+        if os.geteuid() == 0:
+            lines.append("user root")  # else it drops to 'mosquitto' and cannot read test files
+        lines += [f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
+        if acl_file is not None:
+            lines.append(f"acl_file {acl_file}")
+        if tls is not None:
+            lines += [
+                f"listener {self.tls_port} 127.0.0.1",
+                f"cafile {tls['ca']}",
+                f"certfile {tls['cert']}",
+                f"keyfile {tls['key']}",
+                "allow_anonymous false",
+            ]
+            if password_file is not None:
+                lines.append(f"password_file {password_file}")
+        self.conf.write_text("\n".join(lines) + "\n")
+        if restart and self.proc is not None:
+            self.stop()
+            self.start()
+
+    def reload(self) -> None:
+        import signal
+        import time
+
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
 
     def start(self) -> None:
         import socket
         import time
 
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stderr=subprocess.DEVNULL)
+        with (self.conf.parent / "mosquitto.log").open("ab") as log:
+            self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=log, stderr=log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as s:
                 if s.connect_ex((self.host, self.port)) == 0:
+                    time.sleep(0.1)
                     return
             time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
+        log_text = (self.conf.parent / "mosquitto.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"mosquitto did not start:\n{log_text}")
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -281,7 +281,11 @@ def test_impinj_extensions_enabled_only_on_impinj_readers() -> None:
             if expect_impinj:
                 col.wait_for(lambda items: bool(fractional(items)))
             else:
-                col.wait_for(lambda items: ups(items) == 1 and sum(isinstance(o, TagRead) for o in items) > 10)
+                col.wait_for(
+                    lambda items: (
+                        ups(items) == 1 and sum(isinstance(o, TagRead) for o in items) > 10
+                    )
+                )
         finally:
             reader.stop()
             emu.close()
