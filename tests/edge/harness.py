@@ -86,7 +86,7 @@ def edge_config(
                     "dead_after_s": 5,
                 }
             ]
-        },  # fmt: skip
+        },
         "zones": [{"name": "store"}, {"name": "corridor"}],
         "portals": [
             {
@@ -98,7 +98,7 @@ def edge_config(
                 "pass_gap_s": 0.8,
                 "holdoff_s": 1.0,
             }
-        ],  # fmt: skip
+        ],
         "zone_rules": [
             {"from": "corridor", "to": "store", "biz_step": "receiving"},
             {"from": "store", "to": "corridor", "biz_step": "picking"},
