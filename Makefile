@@ -8,10 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: demo test lint unit bench clean
 
 $(STAMP): pyproject.toml
-	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
-		{ command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
-		  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto; } || \
-		echo "warning: mosquitto not installed; MQTT tests will fail in CI"
+	sh scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -1,0 +1,18 @@
+#!/bin/sh
+# System packages the tests and the demo use: mosquitto (broker, mosquitto_passwd),
+# promtool (from Debian's prometheus package), openssl, systemd-analyze.
+# Installs only what is missing, and only where it can (root with apt-get).
+set -e
+missing=""
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
+command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+[ -z "$missing" ] && exit 0
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "installing system packages:$missing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+else
+    echo "warning: missing system packages:$missing (install them; some tests need them)" >&2
+fi

@@ -1,0 +1,48 @@
+"""The edge unit file verifies with systemd-analyze, with the install paths substituted."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_edge_unit_verifies(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("systemd-analyze is missing")
+        pytest.skip("systemd-analyze is missing")
+    hwms = Path(sys.executable).parent / "hwms"
+    unit = tmp_path / "hwms-edge.service"
+    text = (ROOT / "systemd" / "hwms-edge.service").read_text()
+    assert "/opt/hwms/venv/bin/hwms" in text
+    unit.write_text(text.replace("/opt/hwms/venv/bin/hwms", str(hwms)))
+    proc = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "", proc.stderr
+
+
+def test_sd_notify_reaches_the_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from edge import sdnotify
+
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(path))
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        monkeypatch.setenv("WATCHDOG_USEC", "30000000")
+        assert sdnotify.notify("READY=1")
+        assert server.recv(100) == b"READY=1"
+        assert sdnotify.watchdog_interval_s() == 15.0
+    monkeypatch.delenv("NOTIFY_SOCKET")
+    assert not sdnotify.notify("READY=1")
