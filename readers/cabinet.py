@@ -6,7 +6,8 @@ timeout, a partial list or an antenna error gives `ok=False` with the reason, wh
 rules core treats as "inventory unknown".
 
 `CabinetController.poll(now_us)` reads the badge reader and the door contact, drives the
-lock, and after the door closes runs the K scans the rules core asks for; it returns the
+lock, scans once at start (the baseline, or what changed while the gateway was down) and
+after the door closes runs the K scans the rules core asks for; it returns the
 observations (`BadgeEvent`, `DoorEvent`, `CabinetScan`) for `rules/`.
 """
 
@@ -361,6 +362,7 @@ class CabinetController:
     _scans_due: int = 0
     _next_scan_us: int = 0
     _unlock_requested: bool = False
+    _started: bool = False
 
     def request_unlock(self) -> None:
         """Unlock at the next poll (a command from the centre); thread-safe by design."""
@@ -368,6 +370,11 @@ class CabinetController:
 
     def poll(self, now_us: int) -> list[BadgeEvent | DoorEvent | CabinetScan]:
         out: list[BadgeEvent | DoorEvent | CabinetScan] = []
+        if not self._started:  # a scan at start: the baseline, or what changed while we were down
+            self._started = True
+            self._door_open = self.door.is_open()
+            if not self._door_open:
+                out.append(self.reader.scan())
         if self._unlock_requested:
             self._unlock_requested = False
             self.lock.set_unlocked(True)

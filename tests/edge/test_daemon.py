@@ -220,3 +220,76 @@ def test_tls_and_password_work_and_a_wrong_password_is_a_clear_retry(
     finally:
         daemon.stop()
         listener.close()
+
+
+def test_cabinet_and_fridges_through_the_daemon(rig: dict[str, Any], tmp_path: Path) -> None:
+    """A nurse takes items from an OR cabinet; a fridge warms up: both reach the broker."""
+    import yaml
+
+    from readers.cabinet_emulator import CabinetEmulator, ReaderModel
+    from readers.cabinet_protocol import Protocol
+    from readers.gate_stream import make_epcs
+    from readers.modbus_emulator import Fridge, ModbusEmulator
+
+    r = rig["make"]({"events": []})
+    items = [bytes.fromhex(h) for h in make_epcs("04012345000030", 1, 6, 7)]
+    cab_dir = tmp_path / "cab"
+    cab_dir.mkdir()
+    cab = CabinetEmulator(
+        ReaderModel(protocol=Protocol.CHAFON, shelves={1: set(items)}), cab_dir
+    ).start()
+    fridge_port = free_port()
+    fridges = ModbusEmulator(
+        [Fridge(device_id=1), Fridge(device_id=2, behaviour="compressor_failure", base_c=7.8)],
+        port=fridge_port,
+        speed=60.0,  # one emulated minute per second
+    ).start()
+    try:
+        cfg = yaml.safe_load(r["daemon"].config.read_text())
+        cfg["zones"].append({"name": "or"})
+        cfg["readers"]["cabinets"] = [
+            {"id": "or-1", "url": cab.reader_device, "protocol": "chafon", "zone": "or",
+             "badge_serial": cab.badge_device, "door_gpio_file": str(cab.door_path),
+             "lock_gpio_file": str(cab.lock_path), "scans_after_close": 2}
+        ]  # fmt: skip
+        cfg["readers"]["modbus"] = [
+            {"id": "bus", "url": f"tcp://127.0.0.1:{fridge_port}", "interval_s": 0.5, "timeout_s": 0.3,
+             "sensors": [{"id": "f1", "device_id": 1, "profile": "xy-md02"},
+                         {"id": "f2", "device_id": 2, "profile": "xy-md02"}]}
+        ]  # fmt: skip
+        cfg["cold_units"] = [
+            {"unit": "fridge-1", "sensor": "f1"},
+            {
+                "unit": "fridge-2",
+                "sensor": "f2",
+                "overrides": {"alarm_delay_s": 2, "warn_delay_s": 2},
+            },
+        ]
+        r["daemon"].config.write_text(yaml.safe_dump(cfg))
+        r["daemon"].start()
+        lst: Listener = r["listener"]
+        time.sleep(3)  # the first cabinet scan sets the baseline
+        cab.badge("nurse-7", "case-1")
+        time.sleep(0.5)
+        cab.run_scenario([{"door": "open"}, {"wait": 1.0}, {"take": 2}, {"door": "close"}], seed=2)
+        lst.wait(lambda x: bool(x.events("cabinet_movement")), timeout=30)
+        take = lst.events("cabinet_movement")[0]["body"]
+        assert (take["action"], take["quantity"], take["user_id"], take["case_id"]) == (
+            "take",
+            2,
+            "nurse-7",
+            "case-1",
+        )
+        lst.wait(
+            lambda x: any(e["body"]["to_state"] == "ACTIVE" and e["body"]["unit"] == "fridge-2"
+                          for e in x.events("coldchain_transition")),
+            timeout=30,
+        )  # fmt: skip
+        assert not [
+            e for e in lst.events("coldchain_transition") if e["body"]["unit"] == "fridge-1"
+        ]
+        assert (metric(r["metrics"], "hwms_sensor_temperature_celsius", '{sensor="f1"}') or 0) > 4
+    finally:
+        r["daemon"].stop()
+        cab.close()
+        fridges.close()
