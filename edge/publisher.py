@@ -15,6 +15,7 @@ lost while an ACL is being fixed) or moves to the dead-letter table (`refused="d
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import queue
@@ -75,6 +76,10 @@ class Publisher:
         self._early: dict[int, tuple[int, str]] = {}
         self._last_sent = 0
         self._pause_until = 0.0
+        self._acked: list[int] = []
+        self._buffer: collections.deque[Row] = collections.deque()  # rows read ahead, in order
+        self._buffered_to = 0
+        self._acked_since = 0.0
         self.heartbeat = time.monotonic()
         self.last_connect_error = ""
         v5 = cfg.protocol == "v5"
@@ -108,6 +113,11 @@ class Publisher:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
+        self._props: Properties | None = None  # the same for every event: built once
+        if v5:
+            self._props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            self._props.ContentType = "application/json"
+            self._props.PayloadFormatIndicator = 1
         self._thread = threading.Thread(target=self._run, daemon=True, name="publisher")
 
     # --- lifecycle -------------------------------------------------------------------
@@ -132,7 +142,7 @@ class Publisher:
         """Wait until the outbox is empty (or the timeout); True when everything was sent."""
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
-            if self.outbox.depth() == 0 and not self._inflight:
+            if self.outbox.depth() == 0 and not self._inflight and not self._acked:
                 return True
             self.wakeup.set()
             time.sleep(0.02)
@@ -220,29 +230,38 @@ class Publisher:
                     self._fill()
             self.wakeup.wait(0.05)
         self._handle_acks()
+        self._flush_acked(force=True)
+
+    def _rewind(self, to_id: int) -> None:
+        """Send again from after `to_id` (a refusal or overdue acks)."""
+        self._last_sent = min(self._last_sent, to_id)
+        self._buffer.clear()
+        self._buffered_to = self._last_sent
+
+    def _next_rows(self, room: int) -> list[Row]:
+        if len(self._buffer) < room:
+            more = self.outbox.peek(self._buffered_to, 1000)
+            if more:
+                self._buffer.extend(more)
+                self._buffered_to = more[-1].id
+        return [self._buffer.popleft() for _ in range(min(room, len(self._buffer)))]
 
     def _fill(self) -> None:
         room = self.cfg.inflight - len(self._inflight)
         if room <= 0:
             return
-        for row in self.outbox.peek(self._last_sent, room):
-            info = self.client.publish(row.topic, row.payload, qos=1, properties=self._props())
+        props = self._props
+        for row in self._next_rows(room):
+            info = self.client.publish(row.topic, row.payload, qos=1, properties=props)
             if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
                 log.warning("mqtt publish not accepted by the client", rc=int(info.rc))
+                self._rewind(row.id - 1)
                 return
             self._inflight[info.mid] = _InFlight(row, time.monotonic())
             self._last_sent = row.id
             early = self._early.pop(info.mid, None)
             if early is not None:
                 self._ack(info.mid, *early)
-
-    def _props(self) -> Properties | None:
-        if self.cfg.protocol != "v5":
-            return None
-        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        props.ContentType = "application/json"
-        props.PayloadFormatIndicator = 1
-        return props
 
     def _handle_acks(self) -> None:
         done: list[int] = []
@@ -259,15 +278,24 @@ class Publisher:
                 done.append(row_id)
         if len(self._early) > 10_000:
             self._early.clear()
-        self.outbox.delete(done)
+        if done and not self._acked:
+            self._acked_since = time.monotonic()
+        self._acked += done
+        self._flush_acked()
+
+    def _flush_acked(self, force: bool = False) -> None:
+        """Delete acknowledged rows in batches: one transaction per 50 ms or 500 rows."""
+        if self._acked and (
+            force or len(self._acked) >= 500 or time.monotonic() - self._acked_since > 0.05
+        ):
+            self.outbox.delete(self._acked)
+            self._acked = []
 
     def _ack(self, mid: int, code: int, name: str) -> int | None:
         entry = self._inflight.pop(mid)
         if code < 128:  # Success or "no matching subscribers"
             self.metrics.published.inc()
             self.metrics.publish_latency.observe(time.monotonic() - entry.sent_at)
-            if code != 0:
-                log.debug("mqtt publish acknowledged", reason=name)
             return entry.row.id
         self.metrics.refused.labels(reason=name).inc()
         if self.refused == "dead_letter":
@@ -281,7 +309,7 @@ class Publisher:
             code=code,
         )
         self._pause_until = time.monotonic() + self.retry_pause_s
-        self._last_sent = min(self._last_sent, entry.row.id - 1)
+        self._rewind(entry.row.id - 1)
         return None
 
     def _check_timeouts(self) -> None:
@@ -293,4 +321,4 @@ class Publisher:
         log.warning("mqtt acks overdue; resending in order", rows=len(stale), from_row=oldest)
         for m in stale:
             del self._inflight[m]
-        self._last_sent = min(self._last_sent, oldest - 1)
+        self._rewind(oldest - 1)
