@@ -119,9 +119,11 @@ def latency(port: int, n: int, rate: float, tmp: Path) -> tuple[float, float]:
     sub = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id="bench-sub", protocol=MQTTProtocolVersion.MQTTv5
     )
-    sub.on_message = lambda _c, _u, m: received.setdefault(
-        json.loads(m.payload)["id"], time.perf_counter()
-    )
+
+    def on_message(_c: object, _u: object, m: mqtt.MQTTMessage) -> None:
+        received.setdefault(json.loads(m.payload)["id"], time.perf_counter())
+
+    sub.on_message = on_message
     sub.connect("127.0.0.1", port)
     sub.subscribe("bench/latency", qos=1)
     sub.loop_start()
