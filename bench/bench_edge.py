@@ -160,10 +160,14 @@ cfg = RulesConfig(site="s", gateway="g", zones=(ZoneConfig(name="store", absence
 g = GatewayRules(cfg)
 n = int(sys.argv[1])
 t = 1_800_000_000_000_000
-for i in range(n):
+for i in range(n):  # items arrive in batches of 1000 a second, as the daemon would see them
+    if i % 1000 == 0:
+        t += 1_000_000
+        g.tick(t)
     e = encode_sgtin96("04012345000016", i + 1, company_prefix_length=7)
     g.feed(TagRead(reader="r", antenna=1, epc_hex=e, t_us=t, rssi_dbm=-60.0))
     g.feed(TagRead(reader="r", antenna=1, epc_hex=e, t_us=t + 1000, rssi_dbm=-61.0))
+g.tick(t + 10_000_000)
 assert len(g.areas.present()) == n
 print(int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024)
 """

@@ -9,13 +9,15 @@ with the time left, when it is back up.
 
 Event times come from reads, never from the clock that drives `tick`, and never go
 backwards per tag: replaying the same reads gives the same events.
+
+Memory matters (a hospital store holds 100 000 tagged items): a present tag keeps its
+identity, place, three times and a 20-byte RSSI ring at its place; candidate places exist
+only while another read point hears it. Departures are found by a sweep at most once per
+`sweep_interval` instead of a timer per tag; the departure time itself is exact.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from rules.batching import TagTransition
@@ -24,35 +26,78 @@ from rules.events import Direction
 from rules.identity import TagIdent, ident_from_uri
 from rules.observations import SECOND
 
+_OFFSET = 128  # RSSI is kept as dBm + 128 in one byte (1 dB resolution, -128..127 dBm)
 
-@dataclass(slots=True)
-class _PlaceStats:
-    rssi: deque[float]
-    recent: deque[int] = field(default_factory=deque)
-    last_us: int = 0
-    rssi_sum: float = 0.0
+
+def _byte(rssi_dbm: float) -> int:
+    return min(255, max(0, round(rssi_dbm) + _OFFSET))
+
+
+class _Ring(bytearray):
+    """The last N RSSI samples at one place, one byte each; the last two bytes hold the
+    write position and the fill (no per-object attributes: 100 000 of these exist)."""
+
+    @classmethod
+    def new(cls, size: int) -> _Ring:
+        return cls(size + 2)
+
+    def add(self, rssi_dbm: float) -> None:
+        size = len(self) - 2
+        pos = self[-2]
+        self[pos] = _byte(rssi_dbm)
+        self[-2] = (pos + 1) % size
+        self[-1] = min(size, self[-1] + 1)
+
+    def filled(self) -> int:
+        return self[-1]
 
     def mean(self) -> float:
-        return self.rssi_sum / len(self.rssi)
+        n = self[-1]  # samples fill positions 0..n-1 until the ring wraps
+        return sum(self[:n]) / n - _OFFSET
 
 
-@dataclass(slots=True)
+class _Candidate:
+    """A place that hears the tag but is not (yet) its place."""
+
+    __slots__ = ("last_us", "recent", "ring")
+
+    def __init__(self, size: int) -> None:
+        self.recent: list[int] = []
+        self.ring = _Ring.new(size)
+        self.last_us = 0
+
+
 class _Tag:
-    ident: TagIdent
-    place: ReadPointConfig | None = None
-    places: dict[str, _PlaceStats] = field(default_factory=dict)
-    last_us: int = 0  # latest read time (monotonic)
-    absence_base_us: int = 0  # departure clock; shifted forward over reader downtime
-    arrived_us: int = 0
+    __slots__ = (
+        "arrived_us",
+        "base_us",
+        "candidates",
+        "ident",
+        "last_us",
+        "place",
+        "place_last_us",
+        "ring",
+    )
+
+    def __init__(self, ident: TagIdent) -> None:
+        self.ident = ident
+        self.place: ReadPointConfig | None = None
+        self.last_us = 0  # latest read time (monotonic per tag)
+        self.base_us = 0  # departure clock; shifted forward over reader downtime
+        self.arrived_us = 0
+        self.place_last_us = 0  # last read at the current place
+        self.ring: _Ring | None = None
+        self.candidates: dict[str, _Candidate] | None = None
 
 
 class AreaTracker:
-    def __init__(self, zones: dict[str, ZoneConfig]) -> None:
+    def __init__(self, zones: dict[str, ZoneConfig], sweep_interval_s: float = 1.0) -> None:
         self._zones = zones
         self._timeout_us = {n: int(z.absence_timeout_s * SECOND) for n, z in zones.items()}
         self._window_us = {n: int(z.confirm_window_s * SECOND) for n, z in zones.items()}
+        self._sweep_us = int(sweep_interval_s * SECOND)
+        self._next_sweep = 0
         self._tags: dict[str, _Tag] = {}
-        self._deadlines: list[tuple[int, str]] = []
         self._down_since: dict[str, int] = {}
         self.below_floor_total = 0
         self.moves_total = 0
@@ -75,38 +120,39 @@ class AreaTracker:
             tag = self._tags[ident.uri] = _Tag(ident)
         t = t_us if t_us > tag.last_us else tag.last_us
         tag.last_us = t
-        stats = tag.places.get(rp.name)
-        if stats is None:
-            stats = tag.places[rp.name] = _PlaceStats(deque(maxlen=zone.mobility.buffer_size))
-        if rssi_dbm is not None:
-            if len(stats.rssi) == stats.rssi.maxlen:
-                stats.rssi_sum -= stats.rssi[0]
-            stats.rssi.append(rssi_dbm)
-            stats.rssi_sum += rssi_dbm
-        stats.last_us = t
         current = tag.place
+        if current is not None and current.name == rp.name:
+            tag.base_us = t
+            tag.place_last_us = t
+            if rssi_dbm is not None:
+                if tag.ring is None:
+                    tag.ring = _Ring.new(zone.mobility.buffer_size)
+                tag.ring.add(rssi_dbm)
+            return []
+        if tag.candidates is None:
+            tag.candidates = {}
+        cand = tag.candidates.get(rp.name)
+        if cand is None:
+            cand = tag.candidates[rp.name] = _Candidate(zone.mobility.buffer_size)
+        cand.last_us = t
+        if rssi_dbm is not None:
+            cand.ring.add(rssi_dbm)
         if current is None:
             window = self._window_us[rp.zone]
-            recent = stats.recent
-            recent.append(t)
-            while recent and t - recent[0] > window:
-                recent.popleft()
-            if len(recent) < zone.min_reads:
+            cand.recent = [x for x in cand.recent if t - x <= window]
+            cand.recent.append(t)
+            if len(cand.recent) < zone.min_reads:
                 return []
-            recent.clear()
-            return [self._arrive(tag, rp, t)]
-        if current.name == rp.name:
-            tag.absence_base_us = max(tag.absence_base_us, t)
+            return [self._arrive(tag, rp, cand, t)]
+        # Heard at another place while present: present for sure; maybe it moved.
+        tag.base_us = t
+        ring = tag.ring
+        if ring is None or ring.filled() == 0 or cand.ring.filled() < zone.mobility.min_samples:
             return []
-        # Read at another place while confirmed elsewhere: the tag is present; maybe moved.
-        tag.absence_base_us = max(tag.absence_base_us, t)
-        cur_stats = tag.places.get(current.name)
-        if cur_stats is None or not cur_stats.rssi or len(stats.rssi) < zone.mobility.min_samples:
+        dt_ms = (t - tag.place_last_us) / 1000.0
+        if cand.ring.mean() <= ring.mean() + zone.mobility.offset_db(dt_ms):
             return []
-        dt_ms = (t - cur_stats.last_us) / 1000.0
-        if stats.mean() <= cur_stats.mean() + zone.mobility.offset_db(dt_ms):
-            return []
-        return self._move(tag, rp, t)
+        return self._move(tag, rp, cand, t)
 
     def reader_status(self, reader: str, up: bool, t_us: int) -> None:
         """Freeze departure clocks of a reader's tags while it is down."""
@@ -119,36 +165,47 @@ class AreaTracker:
         downtime = max(0, t_us - since)
         for tag in self._tags.values():
             if tag.place is not None and any(a[0] == reader for a in tag.place.antennas):
-                tag.absence_base_us += downtime
-                heapq.heappush(self._deadlines, (self._deadline(tag), tag.ident.uri))
+                tag.base_us += downtime
 
     def tick(self, now_us: int) -> list[TagTransition]:
+        if now_us < self._next_sweep:
+            return []
+        self._next_sweep = now_us + self._sweep_us
         out: list[TagTransition] = []
-        dl = self._deadlines
-        while dl and dl[0][0] <= now_us:
-            _, uri = heapq.heappop(dl)
-            tag = self._tags.get(uri)
-            if tag is None or tag.place is None:
+        down = self._down_since
+        for tag in list(self._tags.values()):
+            place = tag.place
+            if place is None:
                 continue
-            if any(a[0] in self._down_since for a in tag.place.antennas):
-                continue  # frozen; re-armed when the reader comes back
-            deadline = self._deadline(tag)
+            deadline = tag.base_us + self._timeout_us[place.zone]
             if deadline > now_us:
-                heapq.heappush(dl, (deadline, uri))
                 continue
+            if down and any(a[0] in down for a in place.antennas):
+                continue  # frozen while the reader is down
             out.append(self._depart(tag, deadline))
         return out
 
     def forget_before(self, t_us: int) -> None:
-        """Drop tags that are not present and were not read since `t_us` (bounded memory)."""
-        stale = [u for u, t in self._tags.items() if t.place is None and t.last_us < t_us]
+        """Drop tags that are not present and were not read since `t_us` (bounded memory),
+        and candidate places of present tags that went quiet."""
+        stale = []
+        for uri, tag in self._tags.items():
+            if tag.place is None:
+                if tag.last_us < t_us:
+                    stale.append(uri)
+            elif tag.candidates is not None:
+                quiet = [n for n, c in tag.candidates.items() if c.last_us < t_us]
+                for n in quiet:
+                    del tag.candidates[n]
+                if not tag.candidates:
+                    tag.candidates = None
         for uri in stale:
             del self._tags[uri]
 
     def export(self) -> list[list[Any]]:
         """Present tags as plain data, to survive a restart: [uri, place, last, base, arrived]."""
         return [
-            [uri, t.place.name, t.last_us, t.absence_base_us, t.arrived_us]
+            [uri, t.place.name, t.last_us, t.base_us, t.arrived_us]
             for uri, t in self._tags.items()
             if t.place is not None
         ]
@@ -160,11 +217,12 @@ class AreaTracker:
             rp = places.get(str(place))
             if rp is None or rp.zone not in self._zones:
                 continue
-            tag = _Tag(
-                ident_from_uri(str(uri)), rp, {}, int(last_us), int(base_us), int(arrived_us)
-            )
+            tag = _Tag(ident_from_uri(str(uri)))
+            tag.place = rp
+            tag.last_us = tag.place_last_us = int(last_us)
+            tag.base_us = int(base_us)
+            tag.arrived_us = int(arrived_us)
             self._tags[tag.ident.uri] = tag
-            heapq.heappush(self._deadlines, (self._deadline(tag), tag.ident.uri))
             loaded += 1
         return loaded
 
@@ -176,15 +234,20 @@ class AreaTracker:
 
     # --- transitions ---------------------------------------------------------------------
 
-    def _deadline(self, tag: _Tag) -> int:
-        assert tag.place is not None
-        return tag.absence_base_us + self._timeout_us[tag.place.zone]
-
-    def _arrive(self, tag: _Tag, rp: ReadPointConfig, t: int) -> TagTransition:
+    def _take_place(self, tag: _Tag, rp: ReadPointConfig, cand: _Candidate, t: int) -> None:
         tag.place = rp
+        tag.place_last_us = t
+        tag.base_us = t
+        tag.ring = cand.ring if cand.ring.filled() else None
+        assert tag.candidates is not None
+        del tag.candidates[rp.name]
+        if not tag.candidates:
+            tag.candidates = None
+
+    def _arrive(self, tag: _Tag, rp: ReadPointConfig, cand: _Candidate, t: int) -> TagTransition:
+        self._take_place(tag, rp, cand, t)
         tag.arrived_us = t
-        tag.absence_base_us = t
-        heapq.heappush(self._deadlines, (self._deadline(tag), tag.ident.uri))
+        tag.candidates = None  # other places that heard it before it arrived are moot
         return TagTransition(
             ident=tag.ident,
             read_point=rp.name,
@@ -196,12 +259,13 @@ class AreaTracker:
             confidence=1.0,
         )
 
-    def _move(self, tag: _Tag, rp: ReadPointConfig, t: int) -> list[TagTransition]:
+    def _move(
+        self, tag: _Tag, rp: ReadPointConfig, cand: _Candidate, t: int
+    ) -> list[TagTransition]:
         old = tag.place
         assert old is not None
-        tag.place = rp
+        self._take_place(tag, rp, cand, t)
         self.moves_total += 1
-        heapq.heappush(self._deadlines, (self._deadline(tag), tag.ident.uri))
         if old.zone == rp.zone:
             return []
         return [
@@ -223,7 +287,8 @@ class AreaTracker:
         at = max(deadline, tag.last_us)
         tag.last_us = at
         tag.place = None
-        tag.places.clear()
+        tag.ring = None
+        tag.candidates = None
         return TagTransition(
             ident=tag.ident,
             read_point=place.name,
