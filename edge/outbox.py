@@ -183,6 +183,10 @@ class Outbox:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
+    def is_empty(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None
+
     def oldest_created_us(self) -> int | None:
         with self._lock:
             row = self._db.execute("SELECT created_us FROM outbox ORDER BY id LIMIT 1").fetchone()

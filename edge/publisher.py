@@ -2,9 +2,10 @@
 
 Delivery is decided only in `on_publish` (under MQTT v5 a refused publish still looks
 published to `wait_for_publish`). `on_publish` runs on paho's network thread and may run
-before `publish()` has returned the message id; it therefore only queues (mid, reason) and
-the publisher thread pairs acks with rows, keeping early acks until their mid is known. No
-lock is held across `publish()`.
+before `publish()` has returned the message id; it therefore only queues (mid, reason),
+and the publisher thread, which also calls `publish()` and records each mid right after,
+pairs acks with rows: an ack can never be looked up before its mid was recorded. No lock
+is held across `publish()`.
 
 A bounded window of rows is in flight at a time. paho resends its in-flight messages after
 a reconnect; a row not acknowledged within `ack_timeout_s` while connected is sent again
@@ -73,7 +74,6 @@ class Publisher:
         self._stop = threading.Event()
         self._acks: queue.SimpleQueue[tuple[int, int, str]] = queue.SimpleQueue()
         self._inflight: dict[int, _InFlight] = {}
-        self._early: dict[int, tuple[int, str]] = {}
         self._last_sent = 0
         self._pause_until = 0.0
         self._acked: list[int] = []
@@ -89,8 +89,12 @@ class Publisher:
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
             clean_session=None if v5 else False,
         )
+        # paho keeps `inflight` unacknowledged on the wire and queues up to as many again, so
+        # its network thread never waits for us; everything else stays in the outbox.
+        self.window = cfg.inflight * 2
+        self._wake_every = max(1, cfg.inflight // 4)
         self.client.max_inflight_messages_set(cfg.inflight)
-        self.client.max_queued_messages_set(cfg.inflight * 2)
+        self.client.max_queued_messages_set(self.window)
         if cfg.username:
             self.client.username_pw_set(cfg.username, cfg.password())
         if cfg.tls is not None:
@@ -142,10 +146,10 @@ class Publisher:
         """Wait until the outbox is empty (or the timeout); True when everything was sent."""
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
-            if self.outbox.depth() == 0 and not self._inflight and not self._acked:
+            if not self._inflight and not self._acked and self.outbox.is_empty():
                 return True
             self.wakeup.set()
-            time.sleep(0.02)
+            time.sleep(0.05)
         return False
 
     def stop(self, status_reason: str = "stopped") -> None:
@@ -209,7 +213,8 @@ class Publisher:
 
     def _on_publish(self, _c: Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
         self._acks.put((mid, int(reason.value), str(reason)))
-        self.wakeup.set()
+        if self._acks.qsize() >= self._wake_every:  # wake the publisher for a batch, not per ack
+            self.wakeup.set()
 
     def _on_message(self, _c: Client, _u: Any, msg: MQTTMessage) -> None:
         try:
@@ -228,7 +233,7 @@ class Publisher:
                 self._check_timeouts()
                 if time.monotonic() >= self._pause_until:
                     self._fill()
-            self.wakeup.wait(0.05)
+            self.wakeup.wait(0.002 if self._inflight else 0.05)
         self._handle_acks()
         self._flush_acked(force=True)
 
@@ -247,21 +252,21 @@ class Publisher:
         return [self._buffer.popleft() for _ in range(min(room, len(self._buffer)))]
 
     def _fill(self) -> None:
-        room = self.cfg.inflight - len(self._inflight)
+        room = self.window - len(self._inflight)
         if room <= 0:
             return
         props = self._props
         for row in self._next_rows(room):
             info = self.client.publish(row.topic, row.payload, qos=1, properties=props)
+            if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:  # paho is full: try again soon
+                self._buffer.appendleft(row)
+                return
             if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
                 log.warning("mqtt publish not accepted by the client", rc=int(info.rc))
                 self._rewind(row.id - 1)
                 return
             self._inflight[info.mid] = _InFlight(row, time.monotonic())
             self._last_sent = row.id
-            early = self._early.pop(info.mid, None)
-            if early is not None:
-                self._ack(info.mid, *early)
 
     def _handle_acks(self) -> None:
         done: list[int] = []
@@ -271,13 +276,10 @@ class Publisher:
             except queue.Empty:
                 break
             if mid not in self._inflight:
-                self._early[mid] = (code, name)  # on_publish beat publish() to the mapping
-                continue
+                continue  # an ack for a row already resent after a timeout or rewind
             row_id = self._ack(mid, code, name)
             if row_id is not None:
                 done.append(row_id)
-        if len(self._early) > 10_000:
-            self._early.clear()
         if done and not self._acked:
             self._acked_since = time.monotonic()
         self._acked += done

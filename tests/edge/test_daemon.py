@@ -293,3 +293,56 @@ def test_cabinet_and_fridges_through_the_daemon(rig: dict[str, Any], tmp_path: P
         r["daemon"].stop()
         cab.close()
         fridges.close()
+
+
+def test_commissioning_map_and_commands_from_the_centre(rig: dict[str, Any]) -> None:
+    """A retained commissioning map gives lots to the next passes; a command unlocks a cabinet."""
+    import json
+
+    import paho.mqtt.client as mqtt
+    import yaml
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from readers.gate_stream import make_epcs
+    from rules.epc import decode
+
+    r = rig["make"](carts(2, spacing_s=2.0, start_s=4.0))
+    lock = Path(r["daemon"].config.parent) / "lock"
+    door = Path(r["daemon"].config.parent) / "door"
+    door.write_text("0")
+    lock.write_text("0")
+    cfg = yaml.safe_load(r["daemon"].config.read_text())
+    cfg["zones"].append({"name": "or"})
+    cfg["readers"]["cabinets"] = [{"id": "or-1", "url": "socket://127.0.0.1:9", "protocol": "feig", "zone": "or",
+                                   "door_gpio_file": str(door), "lock_gpio_file": str(lock)}]  # fmt: skip
+    r["daemon"].config.write_text(yaml.safe_dump(cfg))
+    records = {
+        decode(e).uri: {"gtin": "04012345000016", "lot": "LOT-A", "expiry": "2030-06-30"}
+        for i in range(2)
+        for e in make_epcs("04012345000016", 1000 * i + 1, 6, 7)
+    }
+    centre = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="centre")
+    centre.connect("127.0.0.1", r["broker"].port)
+    centre.loop_start()
+    try:
+        centre.publish("hwms/v1/demo/commissioning", json.dumps({"schema": 1, "version": 3, "records": records}),
+                       qos=1, retain=True).wait_for_publish(5)  # fmt: skip
+        r["daemon"].start()
+        lst: Listener = r["listener"]
+        lst.wait(lambda x: len(batches(x.events())) >= 4, timeout=40)
+        lots = {(e["body"]["batch"]["gtin"], e["body"]["batch"]["lot"], e["body"]["batch"]["expiry"])
+                for e in lst.events("batch_movement")}  # fmt: skip
+        assert ("04012345000016", "LOT-A", "2030-06-30") in lots
+        assert (
+            "04012345000023",
+            None,
+            None,
+        ) in lots  # not commissioned: lot unknown, still reported
+        centre.publish("hwms/v1/demo/gw1/cmd/cabinet/or-1/unlock", b"", qos=1).wait_for_publish(5)
+        deadline = time.monotonic() + 10
+        while lock.read_text() != "1" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lock.read_text() == "1"
+    finally:
+        centre.loop_stop()
+        centre.disconnect()
