@@ -37,6 +37,8 @@ class _Ring(bytearray):
     """The last N RSSI samples at one place, one byte each; the last two bytes hold the
     write position and the fill (no per-object attributes: 100 000 of these exist)."""
 
+    __slots__ = ()
+
     @classmethod
     def new(cls, size: int) -> _Ring:
         return cls(size + 2)
