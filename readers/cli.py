@@ -80,7 +80,9 @@ def sim_cabinet(args: argparse.Namespace) -> int:
     }
     model = ReaderModel(protocol=protocol, address=int(data.get("address", 0)), shelves=shelves)
     with tempfile.TemporaryDirectory(prefix="hwms-cabinet-") as tmp:
-        emu = CabinetEmulator(model, Path(tmp), tcp_port=args.tcp_port).start()
+        workdir = Path(args.workdir) if args.workdir else Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        emu = CabinetEmulator(model, workdir, tcp_port=args.tcp_port).start()
         _say(
             sim="cabinet",
             protocol=protocol.value,
@@ -261,6 +263,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--scenario", help="YAML scenario (see config/scenarios/cabinet-or.yaml)")
     p.add_argument("--protocol", choices=[x.value for x in Protocol])
     p.add_argument("--tcp-port", type=int, help="also serve the reader on socket://127.0.0.1:PORT")
+    p.add_argument(
+        "--workdir", help="where the door and lock files go (default: a temporary folder)"
+    )
     p.add_argument("--duration", type=float)
     p.set_defaults(func=sim_cabinet)
     p = sim.add_parser("modbus", help="fridges on a Modbus server")

@@ -84,3 +84,8 @@ def test_check_config_command_exit_codes(tmp_path: Path) -> None:
         [*run, str(tmp_path / "none.yaml")], capture_output=True, text=True, cwd=ROOT, check=False
     )
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_demo_config_for_the_emulators_is_valid() -> None:
+    cfg = load(ROOT / "config" / "demo" / "edge.yaml")
+    assert {c.id for c in cfg.readers.cabinets} == {"or-3"}
