@@ -111,8 +111,6 @@ def test_controller_scenario_end_to_end(emulator: CabinetEmulator, tmp_path: Pat
         scan_delay_s=0.05,
     )
     cycle = CabinetCycle(CabinetConfig(name="or-1", zone="or"), IdentityResolver())
-    baseline = reader.scan()
-    cycle.feed(baseline)
 
     def pump(seconds: float) -> list[object]:
         out: list[object] = []
@@ -132,7 +130,8 @@ def test_controller_scenario_end_to_end(emulator: CabinetEmulator, tmp_path: Pat
     emulator.run_scenario([{"door": "close"}])
     events += pump(1.0)
     scans = [e for e in events if isinstance(e, CabinetScan)]
-    assert len(scans) == 2 and all(s.ok for s in scans)
+    assert len(scans) == 3 and all(s.ok for s in scans)  # the baseline at start, then K=2
+    assert scans[0].epcs == hexes(ITEMS[:20])
     moves = [e for e in events if isinstance(e, CabinetMovement)]
     assert [(m.action, m.quantity, m.user_id, m.case_id) for m in moves] == [
         ("take", 2, "nurse-7", "case-9")
