@@ -68,6 +68,17 @@ class NewRow:
     created_us: int
 
 
+def _runs(ids: list[int]) -> list[tuple[int, int]]:
+    """Sorted ids -> contiguous (first, last) ranges: acks mostly arrive in order."""
+    out: list[tuple[int, int]] = []
+    for i in ids:
+        if out and out[-1][1] == i - 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
+
+
 class Outbox:
     def __init__(
         self, path: Path, *, max_rows: int = 2_000_000, max_telemetry_age_s: float = 7 * 86400
@@ -141,18 +152,18 @@ class Outbox:
     def delete(self, ids: Iterable[int]) -> None:
         """Forget acknowledged rows. Without fsync: a delete lost to a power cut only means a
         resend, which the ledger drops as a duplicate; appends stay fully synchronous."""
-        batch = [(i,) for i in ids]
-        if not batch:
+        runs = _runs(sorted(set(ids)))
+        if not runs:
             return
         with self._lock:
             self._db.execute("PRAGMA synchronous=NORMAL")
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany("DELETE FROM outbox WHERE id = ?", batch)
+                self._db.executemany("DELETE FROM outbox WHERE id BETWEEN ? AND ?", runs)
                 self._db.execute("COMMIT")
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
-        self.deleted_total += len(batch)
+        self.deleted_total += sum(b - a + 1 for a, b in runs)
 
     def dead_letter(self, row: Row, reason: str) -> None:
         with self._lock:

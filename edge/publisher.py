@@ -91,8 +91,8 @@ class Publisher:
         )
         # paho keeps `inflight` unacknowledged on the wire and queues up to as many again, so
         # its network thread never waits for us; everything else stays in the outbox.
-        self.window = cfg.inflight * 2
-        self._wake_every = max(1, cfg.inflight // 4)
+        self.window = cfg.inflight * 10
+        self._wake_every = max(1, self.window // 4)
         self.client.max_inflight_messages_set(cfg.inflight)
         self.client.max_queued_messages_set(self.window)
         if cfg.username:

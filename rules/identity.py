@@ -36,7 +36,7 @@ class IdentityResolver:
     """Decode-once cache from EPC hex to identity, plus the commissioning lookup."""
 
     def __init__(
-        self, commissioning: Mapping[str, CommissionRecord] | None = None, cache_size: int = 65_536
+        self, commissioning: Mapping[str, CommissionRecord] | None = None, cache_size: int = 8192
     ) -> None:
         self.commissioning: Mapping[str, CommissionRecord] = commissioning or {}
         self._cache: dict[str, TagIdent] = {}
