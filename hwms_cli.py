@@ -82,9 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=_demo)
 
+    from central.cli import add_commands as add_central
     from readers.cli import add_commands
 
     add_commands(sub)
+    add_central(sub)
 
     edge = sub.add_parser("edge", help="the edge daemon").add_subparsers(
         dest="edge_command", required=True

@@ -1,0 +1,59 @@
+"""`hwms central ...`: run the ledger, migrate its database, query stock."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def _run(args: argparse.Namespace) -> int:
+    from central.ingest import run
+
+    return run(args.db, args.mqtt_host, args.mqtt_port, args.client_id)
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from central import db
+
+    db.upgrade(args.db)
+    print(f"{args.db}: at the latest schema")
+    return 0
+
+
+def _stock(args: argparse.Namespace) -> int:
+    from central import db
+    from central.ledger import Ledger
+
+    rows = Ledger(db.engine(args.db)).stock(args.location)
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            lot = r["lot"] or "(no lot)"
+            expiry = r["expiry"] or ""
+            print(f"{r['location']:<30} {r['gtin']:<14} {lot:<20} {expiry:<10} {r['quantity']:>6}")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    central = sub.add_parser("central", help="the central ledger").add_subparsers(
+        dest="central_command", required=True
+    )
+    p = central.add_parser("run", help="ingest every gateway's events into the ledger")
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--mqtt-host", default="127.0.0.1")
+    p.add_argument("--mqtt-port", type=int, default=1883)
+    p.add_argument("--client-id", default="hwms-ledger-1")
+    p.set_defaults(func=_run)
+    dbp = central.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db_command", required=True
+    )
+    p = dbp.add_parser("upgrade", help="apply the Alembic migrations")
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.set_defaults(func=_upgrade)
+    p = central.add_parser("stock", help="stock per location and batch")
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--location")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_stock)

@@ -1,0 +1,129 @@
+"""The ledger's tables (SQLAlchemy 2). Schema changes go through Alembic migrations in
+`central/migrations/`; tests check that the migrations build exactly these tables.
+
+Stock is kept per (location, batch). A batch is (GTIN, lot); a tag whose lot is unknown
+belongs to the batch with lot "" of its GTIN (or of GTIN "" for non-GS1 tags), so nothing
+is dropped. Every change is also an append-only `movement` row: the audit trail.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Location(Base):
+    __tablename__ = "location"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(200), unique=True)  # "<site>/<zone>" for zones
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(
+        String(40), default="zone"
+    )  # warehouse, ward, cabinet, fridge
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+
+
+class Product(Base):
+    __tablename__ = "product"
+    gtin: Mapped[str] = mapped_column(String(14), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    unit: Mapped[str] = mapped_column(String(20), default="EA")
+    category: Mapped[str] = mapped_column(String(80), default="")
+    cold_chain_class: Mapped[str] = mapped_column(String(40), default="")
+    high_value: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Batch(Base):
+    __tablename__ = "batch"
+    __table_args__ = (UniqueConstraint("gtin", "lot", name="uq_batch_gtin_lot"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14))  # "" for non-GS1 tags
+    lot: Mapped[str] = mapped_column(String(20))  # "" when unknown (uncommissioned)
+    expiry: Mapped[date | None] = mapped_column(Date)
+    supplier: Mapped[str] = mapped_column(String(200), default="")
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)  # recall lock
+
+
+class Tag(Base):
+    __tablename__ = "tag"
+    epc: Mapped[str] = mapped_column(String(200), primary_key=True)  # pure-identity or raw URI
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"))
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))  # None: not in stock
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Stock(Base):
+    __tablename__ = "stock"
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IngestedEvent(Base):
+    """One row per applied event: the unique key that makes ingest idempotent."""
+
+    __tablename__ = "ingested_event"
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    site: Mapped[str] = mapped_column(String(64))
+    gateway: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Movement(Base):
+    """Append-only journal of every stock change: what, from where, to where, why, who."""
+
+    __tablename__ = "movement"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # batch_movement, cabinet_take, adjustment...
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), index=True)
+    from_location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+    to_location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    biz_step: Mapped[str] = mapped_column(String(80), default="")
+    actor: Mapped[str] = mapped_column(String(200), default="")  # gateway or user
+    case_id: Mapped[str] = mapped_column(String(120), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Discrepancy(Base):
+    """An item left a place it was not known to be in, or similar: reviewed by a person."""
+
+    __tablename__ = "discrepancy"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    epc: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DeadLetter(Base):
+    __tablename__ = "dead_letter"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(400))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,132 @@
+"""MQTT ingest against a real mosquitto, on SQLite and PostgreSQL: duplicates, poison
+messages, and two ledger processes on a shared subscription."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from central import db
+from central.ingest import Ingestor
+from central.ledger import Ledger
+from central.models import DeadLetter
+from rules.events import Direction, dumps
+from tests.central.test_ledger import epcs, move
+from tests.conftest import Mosquitto
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def publisher(port: int) -> mqtt.Client:
+    c = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id="edge-sim", protocol=MQTTProtocolVersion.MQTTv5
+    )
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    return c
+
+
+def wait(cond: object, timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_duplicates_and_poison_messages(db_url: str, mosquitto: Mosquitto) -> None:
+    db.upgrade(db_url)
+    lg = Ledger(db.engine(db_url))
+    ing = Ingestor(lg, host=mosquitto.host, port=mosquitto.port, client_id="ledger-t").start()
+    pub = publisher(mosquitto.port)
+    try:
+        assert ing.connected.wait(10)
+        e = move(Direction.IN, "corridor", "store", epcs(7))
+        topic = "hwms/v1/s1/gw1/events/batch_movement"
+        for payload in (dumps(e), dumps(e), b"\x00garbage", json.dumps({"schema": 9}).encode()):
+            pub.publish(topic, payload, qos=1).wait_for_publish(5)
+        pub.publish(
+            "hwms/v1/other-site/gw1/events/batch_movement", dumps(e), qos=1
+        ).wait_for_publish(5)
+        wait(lambda: sum(ing.counts.values()) >= 5)
+        assert (
+            ing.counts["applied"] == 1
+            and ing.counts["duplicate"] == 1
+            and ing.counts["dead_letter"] == 3
+        )
+        assert lg.stock()[0]["quantity"] == 7
+        with lg.session() as s:
+            reasons = sorted(d.reason for d in s.query(DeadLetter))
+        assert any("not JSON" in r for r in reasons)
+        assert any("unknown schema version 9" in r for r in reasons)
+        assert any("does not match" in r for r in reasons)
+    finally:
+        pub.loop_stop()
+        ing.stop()
+
+
+def test_two_ledger_processes_share_the_load_and_agree(db_url: str, mosquitto: Mosquitto) -> None:
+    db.upgrade(db_url)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hwms_cli",
+                "central",
+                "run",
+                "--db",
+                db_url,
+                "--mqtt-port",
+                str(mosquitto.port),
+                "--client-id",
+                f"ledger-{i}",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(2)
+    ]
+    pub = publisher(mosquitto.port)
+    try:
+        time.sleep(3)  # both subscribed
+        n = 60
+        for i in range(n):  # 60 receipts of 3 tags each, then every other cart picked again
+            e = move(
+                Direction.IN,
+                "corridor",
+                "store",
+                epcs(3, start=1 + 3 * i),
+                t=1_800_000_000_000_000 + i,
+                seq=i + 1,
+            )
+            pub.publish("hwms/v1/s1/gw1/events/batch_movement", dumps(e), qos=1)
+        lg = Ledger(db.engine(db_url))
+        wait(lambda: sum(r["quantity"] for r in lg.stock()) == 3 * n, timeout=60)
+        time.sleep(1)
+        assert lg.stock() == [
+            {
+                "location": "s1/store",
+                "gtin": "04012345000016",
+                "lot": "L1",
+                "expiry": "2028-03-31",
+                "quantity": 3 * n,
+            }
+        ]
+        with lg.engine.connect() as c:
+            from sqlalchemy import text
+
+            assert c.execute(text("select count(*) from ingested_event")).scalar() == n
+    finally:
+        pub.loop_stop()
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=10)
