@@ -16,7 +16,7 @@ PG_ADMIN = os.environ.get("HWMS_TEST_PG", "postgresql+psycopg://postgres@127.0.0
 def _pg_url() -> Iterator[str]:
     """A fresh schema per test in the `test` database, dropped afterwards."""
     try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
         with admin.connect() as c:
             c.execute(text("select 1"))
     except Exception as exc:

@@ -130,3 +130,105 @@ def test_two_ledger_processes_share_the_load_and_agree(db_url: str, mosquitto: M
         for p in procs:
             p.terminate()
             p.wait(timeout=10)
+
+
+def test_killed_ledger_process_loses_nothing_and_doubles_nothing(
+    db_url: str, mosquitto: Mosquitto
+) -> None:
+    import signal
+
+    db.upgrade(db_url)
+    cmd = [sys.executable, "-m", "hwms_cli", "central", "run", "--db", db_url, "--mqtt-port", str(mosquitto.port),
+           "--client-id", "ledger-k"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pub = publisher(mosquitto.port)
+    lg = Ledger(db.engine(db_url))
+    n = 80
+    try:
+        time.sleep(3)
+        for i in range(n):
+            e = move(
+                Direction.IN,
+                "corridor",
+                "store",
+                epcs(2, start=1 + 2 * i),
+                t=1_800_000_000_000_000 + i,
+                seq=i + 1,
+            )
+            pub.publish("hwms/v1/s1/gw1/events/batch_movement", dumps(e), qos=1)
+            if i == n // 3:
+                proc.send_signal(signal.SIGKILL)  # mid-stream
+                proc.wait()
+        time.sleep(1)
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait(lambda: sum(r["quantity"] for r in lg.stock()) >= 2 * n, timeout=60)
+        time.sleep(1)
+        assert sum(r["quantity"] for r in lg.stock()) == 2 * n
+        with lg.engine.connect() as c:
+            from sqlalchemy import text
+
+            assert c.execute(text("select count(*) from ingested_event")).scalar() == n
+    finally:
+        pub.loop_stop()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_database_restart_during_ingest(mosquitto: Mosquitto) -> None:
+    """PostgreSQL restarted mid-stream: unacknowledged messages come again; nothing lost."""
+    import os
+    import shutil
+    import threading
+
+    from tests.central.conftest import _pg_url
+
+    ctl = shutil.which("pg_ctlcluster")
+    if ctl is None or os.geteuid() != 0:
+        import pytest
+
+        if os.environ.get("CI") == "true":
+            pytest.fail("pg_ctlcluster (as root) is needed to restart PostgreSQL")
+        pytest.skip("cannot restart PostgreSQL here")
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    urls = _pg_url()
+    url = next(urls)
+    try:
+        db.upgrade(url)
+        lg = Ledger(db.engine(url))
+        ing = Ingestor(lg, host=mosquitto.host, port=mosquitto.port, client_id="ledger-r").start()
+        assert ing.connected.wait(10)
+        pub = publisher(mosquitto.port)
+        n = 60
+
+        def produce() -> None:
+            for i in range(n):
+                e = move(
+                    Direction.IN,
+                    "corridor",
+                    "store",
+                    epcs(1, start=1 + i),
+                    t=1_800_000_000_000_000 + i,
+                    seq=i + 1,
+                )
+                pub.publish("hwms/v1/s1/gw1/events/batch_movement", dumps(e), qos=1)
+                time.sleep(0.05)
+
+        t = threading.Thread(target=produce)
+        t.start()
+        time.sleep(0.8)
+        subprocess.run(
+            [ctl, "--skip-systemctl-redirect", version, "main", "restart"],
+            check=True,
+            capture_output=True,
+        )
+        t.join()
+        wait(lambda: sum(r["quantity"] for r in lg.stock()) >= n, timeout=90)
+        assert sum(r["quantity"] for r in lg.stock()) == n
+        assert ing.counts["db_errors"] >= 1  # the outage was seen, and survived
+        pub.loop_stop()
+        ing.stop()
+    finally:
+        try:
+            next(urls)
+        except StopIteration:
+            pass
