@@ -3,6 +3,7 @@ messages, and two ledger processes on a shared subscription."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -228,7 +229,5 @@ def test_database_restart_during_ingest(mosquitto: Mosquitto) -> None:
         pub.loop_stop()
         ing.stop()
     finally:
-        try:
-            next(urls)
-        except StopIteration:
-            pass
+        with contextlib.suppress(StopIteration):
+            next(urls)  # drops the test schema
