@@ -36,6 +36,49 @@ def _stock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _receive(args: argparse.Namespace) -> int:
+    import sys
+    from datetime import date
+    from pathlib import Path
+
+    from central import db
+    from central.ledger import Ledger, ReceiptError, parse_receipt_csv
+
+    try:
+        lines = parse_receipt_csv(Path(args.csv).read_text())
+        n = Ledger(db.engine(args.db)).receive(lines, actor=args.user, today=date.today())
+    except ReceiptError as exc:
+        print(f"hwms central receive: {exc}", file=sys.stderr)
+        return 1
+    print(f"received {n} item(s)")
+    return 0
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from central import db
+    from central.ledger import Ledger
+
+    result = Ledger(db.engine(args.db)).trace(args.gtin.zfill(14), args.lot)
+    if args.json:
+        print(json.dumps(result))
+    elif not result["found"]:
+        print(f"no batch {args.gtin} lot {args.lot}")
+        return 1
+    else:
+        print(
+            f"batch {result['gtin']} lot {result['lot']} expiry {result['expiry']}"
+            f" locked={result['locked']}"
+        )
+        for u in result["units"]:
+            print(f"  {u['epc']:<45} {u['location'] or '(out of stock)'}")
+        for m in result["movements"]:
+            print(
+                f"  {m['at']} {m['kind']:<16} {m['from']} -> {m['to']} x{m['quantity']}"
+                f" {m['actor']} {m['case']}"
+            )
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     central = sub.add_parser("central", help="the central ledger").add_subparsers(
         dest="central_command", required=True
@@ -57,3 +100,16 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--location")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_stock)
+    p = central.add_parser(
+        "receive", help="commission items from a CSV (epc,gtin,lot,expiry,location)"
+    )
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--csv", required=True)
+    p.add_argument("--user", default="receiving")
+    p.set_defaults(func=_receive)
+    p = central.add_parser("trace", help="where every unit of a batch is, and its movements")
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--gtin", required=True)
+    p.add_argument("--lot", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_trace)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,12 +24,84 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from central.models import Batch, Discrepancy, IngestedEvent, Location, Movement, Stock, Tag
 from rules import events as ev
+from rules.epc import EpcError, decode, gs1_check_digit
 from rules.events import Batch as EventBatch
 from rules.events import BatchMovement, CabinetMovement, Direction, Event
+from rules.identity import ident_from_uri
+
+
+class ReceiptError(ValueError):
+    """A receipt that cannot be booked; the message lists every bad line."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptLine:
+    epc: str  # pure-identity URI
+    gtin: str
+    lot: str
+    expiry: date
+    location: str  # location code, e.g. "<site>/<zone>"
+
+    def problem(self, today: date) -> str:
+        if (
+            len(self.gtin) != 14
+            or not self.gtin.isdigit()
+            or gs1_check_digit(self.gtin[:13]) != self.gtin[13]
+        ):
+            return f"GTIN {self.gtin!r} is not a valid GTIN-14"
+        if self.expiry <= today:
+            return f"expiry {self.expiry} is not in the future"
+        if not self.lot:
+            return "lot is missing"
+        ident = ident_from_uri(self.epc)
+        if ident.gtin is not None and ident.gtin != self.gtin:
+            return f"EPC {self.epc} belongs to GTIN {ident.gtin}, not {self.gtin}"
+        return ""
+
+
+def parse_receipt_csv(text: str) -> list[ReceiptLine]:
+    """Columns epc, gtin, lot, expiry (YYYY-MM-DD), location; epc as hex or a URI."""
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"epc", "gtin", "lot", "expiry", "location"} - set(reader.fieldnames or [])
+    if missing:
+        raise ReceiptError(f"CSV lacks columns {sorted(missing)}")
+    out = []
+    for i, row in enumerate(reader):
+        epc = row["epc"].strip()
+        if not epc.startswith("urn:"):
+            try:
+                epc = decode(epc).uri
+            except EpcError as exc:
+                raise ReceiptError(f"line {i + 1}: {exc}") from None
+        try:
+            expiry = date.fromisoformat(row["expiry"].strip())
+        except ValueError:
+            raise ReceiptError(
+                f"line {i + 1}: expiry {row['expiry']!r} is not YYYY-MM-DD"
+            ) from None
+        gtin = row["gtin"].strip().zfill(14)
+        out.append(
+            ReceiptLine(
+                epc=epc,
+                gtin=gtin,
+                lot=row["lot"].strip(),
+                expiry=expiry,
+                location=row["location"].strip(),
+            )
+        )
+    return out
 
 
 def _ts(t_us: int) -> datetime:
     return datetime.fromtimestamp(t_us / 1_000_000, tz=UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    aware = _aware(value)
+    return None if aware is None else aware.astimezone(UTC).isoformat()
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -78,6 +151,80 @@ class Ledger:
                 }
                 for loc, g, lot, exp, n in s.execute(q)
             ]
+
+    def receive(self, rows: list[ReceiptLine], *, actor: str, today: date) -> int:
+        """Commission tagged items at receiving: bind each EPC to its batch and put it in
+        stock at its location, in one transaction. Rejects the whole receipt on any bad line
+        (unknown GTIN check digit, expiry not in the future, EPC of another GTIN)."""
+        problems = [f"line {i + 1}: {p}" for i, r in enumerate(rows) if (p := r.problem(today))]
+        if problems:
+            raise ReceiptError("; ".join(problems))
+        now = datetime.now(UTC)
+        with self.session.begin() as s:
+            groups: dict[tuple[str, str, date, str], list[str]] = defaultdict(list)
+            for r in rows:
+                groups[(r.gtin, r.lot, r.expiry, r.location)].append(r.epc)
+            for (gtin, lot, expiry, location), tags in groups.items():
+                batch_id = self._batch(s, EventBatch(gtin=gtin, lot=lot, expiry=expiry.isoformat()))
+                loc = (
+                    self._location(s, *location.split("/", 1))
+                    if "/" in location
+                    else self._location(s, "", location)
+                )
+                for epc in tags:
+                    tag = s.get(Tag, epc)
+                    if tag is not None and tag.location_id is not None:
+                        self._add_stock(s, tag.location_id, tag.batch_id, -1)
+                    if tag is None:
+                        s.add(Tag(epc=epc, batch_id=batch_id, location_id=loc, last_event_at=now))
+                    else:
+                        tag.batch_id, tag.location_id, tag.last_event_at = batch_id, loc, now
+                    self._add_stock(s, loc, batch_id, +1)
+                s.add(
+                    Movement(
+                        event_id=None, kind="receiving", batch_id=batch_id, from_location_id=None,
+                        to_location_id=loc, quantity=len(tags), biz_step="receiving", actor=actor,
+                        case_id="", reason="commissioning import", occurred_at=now, recorded_at=now,
+                    )
+                )  # fmt: skip
+        return len(rows)
+
+    def trace(self, gtin: str, lot: str) -> dict[str, Any]:
+        """Where every unit of a batch is now, and every movement it made (recall trace)."""
+        with self.session() as s:
+            batch = s.scalars(
+                select(Batch).where(Batch.gtin == gtin, Batch.lot == lot)
+            ).one_or_none()
+            if batch is None:
+                return {"gtin": gtin, "lot": lot, "found": False, "units": [], "movements": []}
+            codes = {loc.id: loc.code for loc in s.scalars(select(Location))}
+            units = [
+                {"epc": t.epc, "location": codes.get(t.location_id) if t.location_id else None}
+                for t in s.scalars(select(Tag).where(Tag.batch_id == batch.id).order_by(Tag.epc))
+            ]
+            moves = [
+                {
+                    "at": _iso(m.occurred_at),
+                    "kind": m.kind,
+                    "from": codes.get(m.from_location_id) if m.from_location_id else None,
+                    "to": codes.get(m.to_location_id) if m.to_location_id else None,
+                    "quantity": m.quantity,
+                    "actor": m.actor,
+                    "case": m.case_id,
+                }
+                for m in s.scalars(
+                    select(Movement).where(Movement.batch_id == batch.id).order_by(Movement.id)
+                )
+            ]
+            return {
+                "gtin": gtin,
+                "lot": lot,
+                "found": True,
+                "expiry": batch.expiry.isoformat() if batch.expiry else None,
+                "locked": batch.locked,
+                "units": units,
+                "movements": moves,
+            }
 
     # --- internals -------------------------------------------------------------------
 

@@ -106,3 +106,73 @@ def test_cabinet_take_and_return_attributed(db_url: str) -> None:
     with lg.session() as s:
         m = s.query(Movement).filter(Movement.kind == "cabinet_take").one()
         assert (m.actor, m.case_id, m.quantity, m.to_location_id) == ("nurse-7", "case-1", 2, None)
+
+
+def test_receive_csv_then_trace_a_batch(db_url: str, tmp_path: object) -> None:
+    import json
+    import subprocess
+    import sys
+    from datetime import date
+    from pathlib import Path
+
+    from central.ledger import ReceiptError, parse_receipt_csv
+
+    lg = ledger(db_url)
+    csv = (
+        "epc,gtin,lot,expiry,location\n"
+        + "".join(
+            f"urn:epc:id:sgtin:4012345.000001.{i},04012345000016,L1,2030-01-31,s1/store\n"
+            for i in range(1, 4)
+        )
+        + "3034F4E4E400004000000009,4012345000016,L1,2030-01-31,s1/store\n"
+    )
+    lines = parse_receipt_csv(csv)
+    assert lines[3].epc == "urn:epc:id:sgtin:4012345.000001.9" and lines[3].gtin == "04012345000016"
+    assert lg.receive(lines, actor="anna", today=date(2026, 11, 24)) == 4
+    assert lg.stock() == [
+        {
+            "location": "s1/store",
+            "gtin": "04012345000016",
+            "lot": "L1",
+            "expiry": "2030-01-31",
+            "quantity": 4,
+        }
+    ]
+    # a picked unit shows up in the trace where it went
+    lg.apply(move(Direction.OUT, "store", "ward-7", epcs(1)))
+    trace = lg.trace("04012345000016", "L1")
+    where = {u["epc"]: u["location"] for u in trace["units"]}
+    assert where["urn:epc:id:sgtin:4012345.000001.1"] == "s1/ward-7"
+    assert [m["kind"] for m in trace["movements"]] == ["receiving", "batch_movement"]
+    # bad lines reject the whole receipt
+    bad = parse_receipt_csv(
+        "epc,gtin,lot,expiry,location\nurn:epc:id:sgtin:4012345.000001.50,04012345000016,L1,2020-01-01,s1/store\n"
+        "urn:epc:id:sgtin:4012345.000001.51,04012345000017,L1,2030-01-01,s1/store\n"
+    )
+    try:
+        lg.receive(bad, actor="anna", today=date(2026, 11, 24))
+        raise AssertionError("a bad receipt was booked")
+    except ReceiptError as exc:
+        assert "line 1: expiry 2020-01-01 is not in the future" in str(
+            exc
+        ) and "line 2: GTIN" in str(exc)
+    # the CLI
+    path = Path(str(tmp_path)) / "r.csv"
+    path.write_text(
+        "epc,gtin,lot,expiry,location\nurn:epc:id:sgtin:4012345.000001.77,04012345000016,L2,2031-01-01,s1/store\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    run = [sys.executable, "-m", "hwms_cli", "central"]
+    done = subprocess.run(
+        [*run, "receive", "--db", db_url, "--csv", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = subprocess.run([*run, "trace", "--db", db_url, "--gtin", "04012345000016", "--lot", "L2", "--json"],
+                         capture_output=True, text=True, cwd=root, check=False)  # fmt: skip
+    assert json.loads(out.stdout)["units"] == [
+        {"epc": "urn:epc:id:sgtin:4012345.000001.77", "location": "s1/store"}
+    ]
