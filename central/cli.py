@@ -79,6 +79,34 @@ def _trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alerts(args: argparse.Namespace) -> int:
+    from central import alerts, db
+    from central.ledger import Ledger
+
+    lg = Ledger(db.engine(args.db))
+    with lg.session() as s:
+        rows = [
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "severity": a.severity,
+                "state": a.state,
+                "message": a.message,
+                "raised_at": a.raised_at.isoformat(),
+                "acknowledged_by": a.acknowledged_by,
+            }
+            for a in alerts.open_alerts(s)
+        ]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            print(
+                f"#{r['id']:<5} {r['severity']:<8} {r['state']:<12} {r['kind']:<10} {r['message']}"
+            )
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     central = sub.add_parser("central", help="the central ledger").add_subparsers(
         dest="central_command", required=True
@@ -113,3 +141,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--lot", required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_trace)
+    p = central.add_parser("alerts", help="open alerts")
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_alerts)

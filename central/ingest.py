@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import structlog
@@ -24,6 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import SQLAlchemyError
 
+from central import alerts
 from central.ledger import Ledger
 from central.models import DeadLetter
 from rules.events import EventSchemaError, loads
@@ -151,7 +152,12 @@ def run(db_url: str, host: str, port: int, client_id: str) -> int:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    done.wait()
+    while not done.wait(60.0):  # scheduled alert evaluation
+        try:
+            with ingestor.ledger.session.begin() as s:
+                alerts.evaluate(s, date.today())
+        except SQLAlchemyError as exc:
+            log.error("alert evaluation failed", error=str(exc).splitlines()[0])
     ingestor.stop()
     log.info("ledger stopped", **dict(ingestor.counts))
     return 0

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from central import alerts
 from central.models import Batch, Discrepancy, IngestedEvent, Location, Movement, Stock, Tag
 from rules import events as ev
 from rules.epc import EpcError, decode, gs1_check_digit
@@ -187,6 +188,7 @@ class Ledger:
                         case_id="", reason="commissioning import", occurred_at=now, recorded_at=now,
                     )
                 )  # fmt: skip
+            alerts.evaluate(s, today, now)  # stock arrived: expiry and levels at once
         return len(rows)
 
     def trace(self, gtin: str, lot: str) -> dict[str, Any]:

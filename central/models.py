@@ -127,3 +127,32 @@ class DeadLetter(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     reason: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StockLimit(Base):
+    """Min/max per product and location; the reorder quantity suggested when low."""
+
+    __tablename__ = "stock_limit"
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14), primary_key=True)
+    min_quantity: Mapped[int] = mapped_column(Integer)
+    max_quantity: Mapped[int] = mapped_column(Integer)
+    reorder_quantity: Mapped[int | None] = mapped_column(Integer)
+
+
+class Alert(Base):
+    """raised -> acknowledged (who, when, comment) -> cleared. One open alert per (kind, key);
+    an acknowledgement does not clear it, only the condition going away does."""
+
+    __tablename__ = "alert"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    key: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(20))  # info, warning, critical
+    state: Mapped[str] = mapped_column(String(20))  # raised, acknowledged, cleared
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ack_comment: Mapped[str | None] = mapped_column(Text)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,164 @@
+"""Alerts: one model with a lifecycle, deduplicated per condition, and the evaluations that
+raise and clear them (expiry horizons, low stock / stockout / overstock, recall locks).
+
+Lifecycle: raised -> acknowledged (who, when, comment) -> cleared. An acknowledgement never
+clears an alert and nothing silences one for good: it clears only when its condition is
+gone, and comes back as a new alert if the condition returns. There is at most one open
+(raised or acknowledged) alert per (kind, key); a worse level of the same condition updates
+its severity and message in place.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from central.models import Alert, Batch, Location, Stock, StockLimit
+
+OPEN = ("raised", "acknowledged")
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    kind: str
+    key: str
+    severity: str
+    message: str
+
+
+def sync(s: Session, kinds: tuple[str, ...], present: list[Condition], now: datetime) -> None:
+    """Make the open alerts of `kinds` match the conditions that hold now."""
+    open_alerts = {
+        (a.kind, a.key): a
+        for a in s.scalars(select(Alert).where(Alert.kind.in_(kinds), Alert.state.in_(OPEN)))
+    }
+    wanted = {(c.kind, c.key): c for c in present}
+    for key, cond in wanted.items():
+        alert = open_alerts.get(key)
+        if alert is None:
+            s.add(
+                Alert(
+                    kind=cond.kind,
+                    key=cond.key,
+                    severity=cond.severity,
+                    state="raised",
+                    message=cond.message,
+                    raised_at=now,
+                )
+            )
+        elif (alert.severity, alert.message) != (cond.severity, cond.message):
+            if SEVERITY_RANK[cond.severity] > SEVERITY_RANK[alert.severity]:
+                alert.state = "raised"  # worse than what was acknowledged: a person must look again
+            alert.severity, alert.message = cond.severity, cond.message
+    for key, alert in open_alerts.items():
+        if key not in wanted:
+            alert.state = "cleared"
+            alert.cleared_at = now
+
+
+def acknowledge(s: Session, alert_id: int, user: str, comment: str, now: datetime) -> Alert:
+    alert = s.get(Alert, alert_id)
+    if alert is None:
+        raise KeyError(f"no alert {alert_id}")
+    if alert.state == "cleared":
+        raise ValueError(f"alert {alert_id} is already cleared")
+    alert.state = "acknowledged"
+    alert.acknowledged_by, alert.acknowledged_at, alert.ack_comment = user, now, comment
+    return alert
+
+
+def expiry_conditions(
+    s: Session, today: date, horizons: tuple[int, ...] = (90, 30, 7)
+) -> list[Condition]:
+    """Per batch and location with stock: expired (critical), or within a horizon."""
+    rows = s.execute(
+        select(
+            Batch.id,
+            Batch.gtin,
+            Batch.lot,
+            Batch.expiry,
+            Location.id,
+            Location.code,
+            Stock.quantity,
+        )
+        .join(Stock, Stock.batch_id == Batch.id)
+        .join(Location, Location.id == Stock.location_id)
+        .where(Stock.quantity > 0, Batch.expiry.is_not(None))
+    )
+    out = []
+    smallest = min(horizons)
+    for batch_id, gtin, lot, expiry, loc_id, code, qty in rows:
+        assert expiry is not None
+        days = (expiry - today).days
+        key = f"{batch_id}@{loc_id}"
+        if days < 0:
+            out.append(
+                Condition(
+                    "expired",
+                    key,
+                    "critical",
+                    f"{qty} x {gtin} lot {lot} at {code} expired on {expiry}",
+                )
+            )
+            continue
+        within = [h for h in sorted(horizons) if days <= h]
+        if within:
+            severity = (
+                "critical" if within[0] == smallest else "warning" if within[0] <= 30 else "info"
+            )
+            what = f"{qty} x {gtin} lot {lot} at {code} expires on {expiry}"
+            out.append(
+                Condition("expiry", key, severity, f"{what} ({days} days, {within[0]}-day horizon)")
+            )
+    return out
+
+
+def stock_level_conditions(s: Session) -> list[Condition]:
+    """Stockout, low stock (with a suggested reorder quantity) and overstock per limit."""
+    totals: dict[tuple[int, str], int] = defaultdict(int)
+    for loc_id, gtin, qty in s.execute(
+        select(Stock.location_id, Batch.gtin, func.sum(Stock.quantity))
+        .join(Batch, Batch.id == Stock.batch_id)
+        .group_by(Stock.location_id, Batch.gtin)
+    ):
+        totals[(loc_id, gtin)] = int(qty or 0)
+    codes = dict(s.execute(select(Location.id, Location.code)).all())
+    out = []
+    for lim in s.scalars(select(StockLimit)):
+        qty = totals.get((lim.location_id, lim.gtin), 0)
+        key = f"{lim.gtin}@{lim.location_id}"
+        where = codes.get(lim.location_id, str(lim.location_id))
+        if qty <= 0:
+            out.append(
+                Condition("stockout", key, "critical", f"{lim.gtin} is out of stock at {where}")
+            )
+        elif qty < lim.min_quantity:
+            order = lim.reorder_quantity or lim.max_quantity - qty
+            what = f"{qty} x {lim.gtin} at {where} is below {lim.min_quantity}"
+            out.append(Condition("low_stock", key, "warning", f"{what}: reorder {order}"))
+        elif qty > lim.max_quantity:
+            out.append(
+                Condition(
+                    "overstock",
+                    key,
+                    "info",
+                    f"{qty} x {lim.gtin} at {where} is above {lim.max_quantity}",
+                )
+            )
+    return out
+
+
+def evaluate(s: Session, today: date, now: datetime | None = None) -> None:
+    """Run every scheduled evaluation (also called when stock arrives)."""
+    now = now or datetime.now(UTC)
+    sync(s, ("expired", "expiry"), expiry_conditions(s, today), now)
+    sync(s, ("stockout", "low_stock", "overstock"), stock_level_conditions(s), now)
+
+
+def open_alerts(s: Session) -> list[Alert]:
+    return list(s.scalars(select(Alert).where(Alert.state.in_(OPEN)).order_by(Alert.id)))

@@ -1,0 +1,106 @@
+"""Alert lifecycle and evaluations (expiry horizons, stock levels), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from central import alerts
+from central.ledger import Ledger, ReceiptLine
+from central.models import Alert, Location, StockLimit
+from rules.events import Direction
+from tests.central.test_ledger import epcs, ledger, move
+
+TODAY = date(2026, 11, 24)
+NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+
+def receive(lg: Ledger, n: int, expiry: date, lot: str = "L1", start: int = 1) -> None:
+    lines = [ReceiptLine(epc=e, gtin="04012345000016", lot=lot, expiry=expiry, location="s1/store")
+             for e in epcs(n, start)]  # fmt: skip
+    lg.receive(lines, actor="t", today=date(2020, 1, 1))
+
+
+def open_kinds(lg: Ledger) -> list[tuple[str, str, str]]:
+    with lg.session() as s:
+        return [(a.kind, a.severity, a.state) for a in alerts.open_alerts(s)]
+
+
+@pytest.mark.parametrize(
+    ("expiry", "expected"),
+    [
+        (date(2027, 6, 1), []),
+        (date(2027, 2, 1), [("expiry", "info", "raised")]),
+        (date(2026, 12, 20), [("expiry", "warning", "raised")]),
+        (date(2026, 11, 30), [("expiry", "critical", "raised")]),
+        (date(2026, 11, 1), [("expired", "critical", "raised")]),
+    ],
+)
+def test_expiry_horizons(db_url: str, expiry: date, expected: list[tuple[str, str, str]]) -> None:
+    lg = ledger(db_url)
+    receive(lg, 3, expiry)
+    with lg.session.begin() as s:
+        alerts.evaluate(s, TODAY, NOW)
+    assert open_kinds(lg) == expected
+
+
+def test_lifecycle_dedup_ack_escalate_clear(db_url: str) -> None:
+    lg = ledger(db_url)
+    receive(lg, 3, date(2026, 12, 20))
+    for _ in range(3):  # evaluated again and again: still one alert
+        with lg.session.begin() as s:
+            alerts.evaluate(s, TODAY, NOW)
+    assert open_kinds(lg) == [("expiry", "warning", "raised")]
+    with lg.session.begin() as s:
+        alert_id = alerts.open_alerts(s)[0].id
+        alerts.acknowledge(s, alert_id, "pharmacist-2", "moving to front shelf", NOW)
+    with lg.session.begin() as s:
+        alerts.evaluate(s, TODAY, NOW)  # an ack does not clear
+    assert open_kinds(lg) == [("expiry", "warning", "acknowledged")]
+    with lg.session.begin() as s:
+        alerts.evaluate(s, date(2026, 12, 15), NOW)  # 5 days left: worse, raised again
+    assert open_kinds(lg) == [("expiry", "critical", "raised")]
+    lg.apply(move(Direction.OUT, "store", "ward-1", epcs(3)))  # the stock left the store...
+    with lg.session.begin() as s:
+        alerts.evaluate(s, date(2026, 12, 15), NOW)
+    kinds = open_kinds(lg)
+    assert ("expiry", "critical", "raised") in kinds and len(
+        kinds
+    ) == 1  # ...to the ward: alert follows it
+    with lg.session() as s:
+        first = s.get(Alert, alert_id)
+        assert (
+            first is not None
+            and first.state == "cleared"
+            and first.acknowledged_by == "pharmacist-2"
+        )
+
+
+def test_stock_levels_low_stockout_overstock(db_url: str) -> None:
+    lg = ledger(db_url)
+    receive(lg, 4, date(2030, 1, 1))
+    with lg.session.begin() as s:
+        loc = s.query(Location).filter_by(code="s1/store").one()
+        s.add(
+            StockLimit(
+                location_id=loc.id,
+                gtin="04012345000016",
+                min_quantity=5,
+                max_quantity=20,
+                reorder_quantity=None,
+            )
+        )
+    with lg.session.begin() as s:
+        alerts.evaluate(s, TODAY, NOW)
+    with lg.session() as s:
+        (low,) = alerts.open_alerts(s)
+        assert low.kind == "low_stock" and "reorder 16" in low.message
+    lg.apply(move(Direction.OUT, "store", "ward-1", epcs(4)))
+    with lg.session.begin() as s:
+        alerts.evaluate(s, TODAY, NOW)
+    assert [k for k, _, _ in open_kinds(lg)] == ["stockout"]
+    receive(lg, 25, date(2030, 1, 1), start=100)
+    with lg.session.begin() as s:
+        alerts.evaluate(s, TODAY, NOW)
+    assert [k for k, _, _ in open_kinds(lg)] == ["overstock"]
