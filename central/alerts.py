@@ -61,6 +61,27 @@ def sync(s: Session, kinds: tuple[str, ...], present: list[Condition], now: date
             alert.cleared_at = now
 
 
+def sync_key(s: Session, kind: str, key: str, present: list[Condition], now: datetime) -> None:
+    """`sync` for one (kind, key) only, leaving the other alerts of that kind alone."""
+    alert = s.scalars(
+        select(Alert).where(Alert.kind == kind, Alert.key == key, Alert.state.in_(OPEN))
+    ).one_or_none()
+    if present and alert is None:
+        c = present[0]
+        s.add(
+            Alert(
+                kind=kind,
+                key=key,
+                severity=c.severity,
+                state="raised",
+                message=c.message,
+                raised_at=now,
+            )
+        )
+    elif not present and alert is not None:
+        alert.state, alert.cleared_at = "cleared", now
+
+
 def acknowledge(s: Session, alert_id: int, user: str, comment: str, now: datetime) -> Alert:
     alert = s.get(Alert, alert_id)
     if alert is None:

@@ -107,6 +107,21 @@ def _alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recall(args: argparse.Namespace) -> int:
+    from central import db
+    from central.ledger import Ledger
+
+    try:
+        Ledger(db.engine(args.db)).lock_batch(
+            args.gtin.zfill(14), args.lot, user=args.user, locked=not args.unlock
+        )
+    except KeyError as exc:
+        print(f"hwms central recall: {exc.args[0]}")
+        return 1
+    print(f"batch {args.gtin} lot {args.lot} {'unlocked' if args.unlock else 'locked'}")
+    return 0
+
+
 def add_commands(sub: Any) -> None:
     central = sub.add_parser("central", help="the central ledger").add_subparsers(
         dest="central_command", required=True
@@ -141,6 +156,13 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--lot", required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_trace)
+    p = central.add_parser("recall", help="lock (or --unlock) a batch for a recall")
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--gtin", required=True)
+    p.add_argument("--lot", required=True)
+    p.add_argument("--user", required=True)
+    p.add_argument("--unlock", action="store_true")
+    p.set_defaults(func=_recall)
     p = central.add_parser("alerts", help="open alerts")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--json", action="store_true")

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import alerts
-from central.models import Batch, Discrepancy, IngestedEvent, Location, Movement, Stock, Tag
+from central.models import Alert, Batch, Discrepancy, IngestedEvent, Location, Movement, Stock, Tag
 from rules import events as ev
 from rules.epc import EpcError, decode, gs1_check_digit
 from rules.events import Batch as EventBatch
@@ -191,6 +191,31 @@ class Ledger:
             alerts.evaluate(s, today, now)  # stock arrived: expiry and levels at once
         return len(rows)
 
+    def lock_batch(self, gtin: str, lot: str, *, user: str, locked: bool = True) -> None:
+        """Recall lock (or unlock) a batch; while locked, any movement of it raises an alert."""
+        now = datetime.now(UTC)
+        with self.session.begin() as s:
+            batch = s.scalars(
+                select(Batch).where(Batch.gtin == gtin, Batch.lot == lot)
+            ).one_or_none()
+            if batch is None:
+                raise KeyError(f"no batch {gtin} lot {lot}")
+            batch.locked = locked
+            cond = [
+                alerts.Condition(
+                    "recall", str(batch.id), "critical", f"batch {gtin} lot {lot} locked by {user}"
+                )
+            ]
+            alerts.sync_key(s, "recall", str(batch.id), cond if locked else [], now)
+            s.add(
+                Movement(
+                    event_id=None, kind="recall_lock" if locked else "recall_unlock",
+                    batch_id=batch.id,
+                    from_location_id=None, to_location_id=None, quantity=0, biz_step="", actor=user,
+                    case_id="", reason="recall", occurred_at=now, recorded_at=now,
+                )
+            )  # fmt: skip
+
     def trace(self, gtin: str, lot: str) -> dict[str, Any]:
         """Where every unit of a batch is now, and every movement it made (recall trace)."""
         with self.session() as s:
@@ -298,6 +323,16 @@ class Ledger:
         one is a discrepancy. Tags arriving from outside may be new to the ledger."""
         at = _ts(e.occurred_at_us)
         now = datetime.now(UTC)
+        batch = s.get(Batch, batch_id)
+        if batch is not None and batch.locked:
+            s.add(
+                Alert(
+                    kind="locked_batch_moved", key=e.event_id, severity="critical", state="raised",
+                    message=f"{len(epcs)} x recalled batch {batch.gtin} lot {batch.lot}"
+                    f" moved ({kind}, {actor})",
+                    raised_at=now,
+                )
+            )  # fmt: skip
         tags = {t.epc: t for t in s.scalars(select(Tag).where(Tag.epc.in_(epcs)))}
         lines: dict[tuple[int | None, int | None], int] = defaultdict(int)
         for epc in epcs:
