@@ -10,7 +10,7 @@ from typing import Any
 def _run(args: argparse.Namespace) -> int:
     from central.ingest import run
 
-    return run(args.db, args.mqtt_host, args.mqtt_port, args.client_id)
+    return run(args.db, args.mqtt_host, args.mqtt_port, args.client_id, args.site)
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -131,6 +131,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--mqtt-host", default="127.0.0.1")
     p.add_argument("--mqtt-port", type=int, default=1883)
     p.add_argument("--client-id", default="hwms-ledger-1")
+    p.add_argument(
+        "--site", action="append", help="publish the commissioning map to this site (repeatable)"
+    )
     p.set_defaults(func=_run)
     dbp = central.add_parser("db", help="database maintenance").add_subparsers(
         dest="db_command", required=True

@@ -11,6 +11,7 @@ site/gateway differ from its topic, goes to `dead_letter` with the reason and ra
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -139,8 +140,28 @@ class Ingestor:
         return "dead_letter"
 
 
-def run(db_url: str, host: str, port: int, client_id: str) -> int:
-    """`hwms central run`: migrate, ingest until SIGTERM/SIGINT."""
+def publish_commissioning(
+    client: Client, ledger: Ledger, sites: list[str], last_version: int
+) -> int:
+    """Publish the commissioning map, retained, to each site when it changed."""
+    data = ledger.commissioning_map()
+    if data["version"] == last_version:
+        return last_version
+    payload = json.dumps(data)
+    for site in sites:
+        client.publish(f"hwms/v1/{site}/commissioning", payload, qos=1, retain=True)
+    log.info(
+        "commissioning map published",
+        version=data["version"],
+        records=len(data["records"]),
+        sites=sites,
+    )
+    return int(data["version"])
+
+
+def run(db_url: str, host: str, port: int, client_id: str, sites: list[str] | None = None) -> int:
+    """`hwms central run`: migrate, ingest until SIGTERM/SIGINT; every minute evaluate alerts
+    and publish the commissioning map to the given sites when it changed."""
     import signal
 
     from central import db
@@ -152,12 +173,17 @@ def run(db_url: str, host: str, port: int, client_id: str) -> int:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    while not done.wait(60.0):  # scheduled alert evaluation
+    version = -1
+    while True:
         try:
+            if sites:
+                version = publish_commissioning(ingestor.client, ingestor.ledger, sites, version)
             with ingestor.ledger.session.begin() as s:
                 alerts.evaluate(s, date.today())
         except SQLAlchemyError as exc:
-            log.error("alert evaluation failed", error=str(exc).splitlines()[0])
+            log.error("scheduled ledger work failed", error=str(exc).splitlines()[0])
+        if done.wait(60.0):
+            break
     ingestor.stop()
     log.info("ledger stopped", **dict(ingestor.counts))
     return 0

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -215,6 +215,23 @@ class Ledger:
                     case_id="", reason="recall", occurred_at=now, recorded_at=now,
                 )
             )  # fmt: skip
+
+    def commissioning_map(self) -> dict[str, Any]:
+        """EPC -> (GTIN, lot, expiry) of every commissioned tag, as the edges consume it
+        (`hwms/v1/<site>/commissioning`, retained). `version` changes whenever it does."""
+        with self.session() as s:
+            rows = s.execute(
+                select(Tag.epc, Batch.gtin, Batch.lot, Batch.expiry)
+                .join(Batch, Batch.id == Tag.batch_id)
+                .where(Batch.lot != "")
+                .order_by(Tag.epc)
+            ).all()
+            version = s.execute(select(func.max(Movement.id))).scalar() or 0
+        records = {
+            epc: {"gtin": gtin, "lot": lot, "expiry": expiry.isoformat() if expiry else None}
+            for epc, gtin, lot, expiry in rows
+        }
+        return {"schema": 1, "version": int(version), "records": records}
 
     def trace(self, gtin: str, lot: str) -> dict[str, Any]:
         """Where every unit of a batch is now, and every movement it made (recall trace)."""

@@ -231,3 +231,47 @@ def test_database_restart_during_ingest(mosquitto: Mosquitto) -> None:
     finally:
         with contextlib.suppress(StopIteration):
             next(urls)  # drops the test schema
+
+
+def test_commissioning_map_reaches_the_edges(db_url: str, mosquitto: Mosquitto) -> None:
+    """Receiving publishes the retained map that the edge daemon applies to its batches."""
+    from datetime import date
+
+    from central.ingest import publish_commissioning
+    from central.ledger import ReceiptLine
+
+    db.upgrade(db_url)
+    lg = Ledger(db.engine(db_url))
+    lg.receive([ReceiptLine(epc=e, gtin="04012345000016", lot="L9", expiry=date(2031, 5, 1), location="s1/store")
+                for e in epcs(3)], actor="t", today=date(2026, 1, 1))  # fmt: skip
+    pub = publisher(mosquitto.port)
+    try:
+        version = publish_commissioning(pub, lg, ["s1"], -1)
+        assert (
+            publish_commissioning(pub, lg, ["s1"], version) == version
+        )  # unchanged: not sent again
+        time.sleep(0.5)
+        got: list[bytes] = []
+        sub = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="edge-check", protocol=MQTTProtocolVersion.MQTTv5
+        )
+        sub.on_message = lambda _c, _u, m: got.append(m.payload)
+        sub.connect("127.0.0.1", mosquitto.port)
+        sub.subscribe("hwms/v1/s1/commissioning", qos=1)
+        sub.loop_start()
+        wait(lambda: bool(got), timeout=10)
+        sub.loop_stop()
+        data = json.loads(got[0])
+        assert data["schema"] == 1 and data["version"] == version
+        assert data["records"]["urn:epc:id:sgtin:4012345.000001.1"] == {
+            "gtin": "04012345000016",
+            "lot": "L9",
+            "expiry": "2031-05-01",
+        }
+        from rules.identity import CommissionRecord
+
+        CommissionRecord(
+            **data["records"]["urn:epc:id:sgtin:4012345.000001.2"]
+        )  # what the edge builds from it
+    finally:
+        pub.loop_stop()

@@ -13,15 +13,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_edge_unit_verifies(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["hwms-edge.service", "hwms-central.service"])
+def test_units_verify(tmp_path: Path, name: str) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         if os.environ.get("CI") == "true":
             pytest.fail("systemd-analyze is missing")
         pytest.skip("systemd-analyze is missing")
     hwms = Path(sys.executable).parent / "hwms"
-    unit = tmp_path / "hwms-edge.service"
-    text = (ROOT / "systemd" / "hwms-edge.service").read_text()
+    unit = tmp_path / name
+    text = (ROOT / "systemd" / name).read_text()
     assert "/opt/hwms/venv/bin/hwms" in text
     unit.write_text(text.replace("/opt/hwms/venv/bin/hwms", str(hwms)))
     proc = subprocess.run(
