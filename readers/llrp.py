@@ -192,7 +192,10 @@ class LlrpReader:
                 break
             self._status(ReaderState.DOWN, reason)
             if reason.startswith("reconfigure"):
-                continue  # not a failure: connect again at once with the new settings
+                # Not a failure: connect again with the new settings, once the reader has
+                # had a moment to drop the old session (it accepts one client at a time).
+                self._stop.wait(0.5)
+                continue
             self.failures_total[reason.split(":")[0]] += 1
             if time.monotonic() - started >= self.settings.healthy_after_s:
                 self.backoff.reset()
