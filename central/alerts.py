@@ -183,3 +183,16 @@ def evaluate(s: Session, today: date, now: datetime | None = None) -> None:
 
 def open_alerts(s: Session) -> list[Alert]:
     return list(s.scalars(select(Alert).where(Alert.state.in_(OPEN)).order_by(Alert.id)))
+
+
+def as_dict(a: Alert) -> dict[str, object]:
+    """The JSON form of an alert (API, CLI, MQTT)."""
+    return {
+        "id": a.id,
+        "kind": a.kind,
+        "severity": a.severity,
+        "state": a.state,
+        "message": a.message,
+        "raised_at": a.raised_at.isoformat(),
+        "acknowledged_by": a.acknowledged_by,
+    }

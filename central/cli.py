@@ -85,18 +85,7 @@ def _alerts(args: argparse.Namespace) -> int:
 
     lg = Ledger(db.engine(args.db))
     with lg.session() as s:
-        rows = [
-            {
-                "id": a.id,
-                "kind": a.kind,
-                "severity": a.severity,
-                "state": a.state,
-                "message": a.message,
-                "raised_at": a.raised_at.isoformat(),
-                "acknowledged_by": a.acknowledged_by,
-            }
-            for a in alerts.open_alerts(s)
-        ]
+        rows = [alerts.as_dict(a) for a in alerts.open_alerts(s)]
     if args.json:
         print(json.dumps(rows))
     else:
@@ -119,6 +108,21 @@ def _recall(args: argparse.Namespace) -> int:
         print(f"hwms central recall: {exc.args[0]}")
         return 1
     print(f"batch {args.gtin} lot {args.lot} {'unlocked' if args.unlock else 'locked'}")
+    return 0
+
+
+def _api(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import uvicorn
+
+    from central import db
+    from central.api import create_app, load_tokens
+    from central.ledger import Ledger
+
+    db.upgrade(args.db)
+    app = create_app(Ledger(db.engine(args.db)), load_tokens(Path(args.tokens)))
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None)
     return 0
 
 
@@ -166,6 +170,14 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--user", required=True)
     p.add_argument("--unlock", action="store_true")
     p.set_defaults(func=_recall)
+    p = central.add_parser("api", help="serve the HTTP API (OpenAPI at /docs)")
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument(
+        "--tokens", required=True, help='JSON: {"<sha256 of token>": {"user": ..., "role": ...}}'
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=_api)
     p = central.add_parser("alerts", help="open alerts")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--json", action="store_true")

@@ -1,0 +1,163 @@
+"""The ledger's HTTP API (FastAPI; OpenAPI at /openapi.json) with bearer tokens and roles.
+
+Roles, each including the ones before it: viewer (read), storekeeper (receiving,
+acknowledging alerts), quality (recall lock/unlock), admin (dead letters). Tokens are kept
+as SHA-256 hashes in a JSON file: `{"<sha256 hex>": {"user": "anna", "role": "quality"}}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import select, text
+
+from central import alerts
+from central.ledger import Ledger, ReceiptError, ReceiptLine
+from central.models import Alert, DeadLetter
+
+ROLES = ("viewer", "storekeeper", "quality", "admin")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class User(BaseModel):
+    user: str
+    role: str
+
+
+class ReceiptIn(BaseModel):
+    epc: str
+    gtin: str
+    lot: str
+    expiry: date
+    location: str
+
+
+class AckIn(BaseModel):
+    comment: str = ""
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def current_user(
+    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User:
+    tokens: dict[str, dict[str, str]] = request.app.state.tokens
+    entry = tokens.get(hash_token(creds.credentials)) if creds else None
+    if entry is None or entry.get("role") not in ROLES:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer token is required")
+    return User(user=entry["user"], role=entry["role"])
+
+
+def _role(minimum: str) -> Any:
+    def check(user: Annotated[User, Depends(current_user)]) -> User:
+        if ROLES.index(user.role) < ROLES.index(minimum):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {minimum} or higher required")
+        return user
+
+    return check
+
+
+Viewer = Annotated[User, Depends(_role("viewer"))]
+Storekeeper = Annotated[User, Depends(_role("storekeeper"))]
+Quality = Annotated[User, Depends(_role("quality"))]
+Admin = Annotated[User, Depends(_role("admin"))]
+
+
+def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:
+    app = FastAPI(title="hwms ledger", version="0.1.0")
+    app.state.tokens = tokens
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        with ledger.engine.connect() as c:
+            c.execute(text("select 1"))
+        return {"status": "ok"}
+
+    @app.get("/stock")
+    def stock(_: Viewer, location: str | None = None) -> list[dict[str, Any]]:
+        return ledger.stock(location)
+
+    @app.get("/batches/{gtin}/{lot}/trace")
+    def trace(gtin: str, lot: str, _: Viewer) -> dict[str, Any]:
+        result = ledger.trace(gtin, lot)
+        if not result["found"]:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such batch")
+        return result
+
+    @app.post("/batches/{gtin}/{lot}/lock")
+    def lock(gtin: str, lot: str, user: Quality) -> dict[str, Any]:
+        try:
+            ledger.lock_batch(gtin, lot, user=user.user)
+        except KeyError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc.args[0])) from None
+        return {"gtin": gtin, "lot": lot, "locked": True}
+
+    @app.post("/batches/{gtin}/{lot}/unlock")
+    def unlock(gtin: str, lot: str, user: Quality) -> dict[str, Any]:
+        try:
+            ledger.lock_batch(gtin, lot, user=user.user, locked=False)
+        except KeyError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc.args[0])) from None
+        return {"gtin": gtin, "lot": lot, "locked": False}
+
+    @app.post("/receipts", status_code=201)
+    def receive(lines: list[ReceiptIn], user: Storekeeper) -> dict[str, Any]:
+        try:
+            n = ledger.receive(
+                [ReceiptLine(**line.model_dump()) for line in lines],
+                actor=user.user,
+                today=date.today(),
+            )
+        except ReceiptError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        return {"received": n}
+
+    @app.get("/alerts")
+    def list_alerts(_: Viewer) -> list[dict[str, Any]]:
+        with ledger.session() as s:
+            return [alerts.as_dict(a) for a in alerts.open_alerts(s)]
+
+    @app.post("/alerts/{alert_id}/ack")
+    def ack(alert_id: int, body: AckIn, user: Storekeeper) -> dict[str, Any]:
+        with ledger.session.begin() as s:
+            if s.get(Alert, alert_id) is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
+            try:
+                a = alerts.acknowledge(s, alert_id, user.user, body.comment, datetime.now(UTC))
+            except ValueError as exc:
+                raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+            return {"id": a.id, "state": a.state}
+
+    @app.get("/dead-letters")
+    def dead_letters(_: Admin) -> list[dict[str, Any]]:
+        with ledger.session() as s:
+            return [
+                {
+                    "id": d.id,
+                    "topic": d.topic,
+                    "reason": d.reason,
+                    "received_at": d.received_at.isoformat(),
+                    "payload": d.payload[:2000].decode("utf-8", "replace"),
+                }
+                for d in s.scalars(select(DeadLetter).order_by(DeadLetter.id))
+            ]
+
+    return app
+
+
+def load_tokens(path: Path) -> dict[str, dict[str, str]]:
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a JSON object of token hashes is expected")
+    return data
