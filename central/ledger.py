@@ -117,18 +117,37 @@ class Ledger:
         self.engine = engine
         self.session = sessionmaker(engine, expire_on_commit=False)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        # ids of locations and batches never change once created: remember them
+        self._location_ids: dict[str, int] = {}
+        self._batch_ids: dict[tuple[str, str], int] = {}
+        self._fresh_locations: dict[str, int] = {}
+        self._fresh_batches: dict[tuple[str, str], int] = {}
+
+    def _remember(self, committed: bool) -> None:
+        """Ids seen in a transaction are cached only if it committed (else they may not exist)."""
+        if committed:
+            self._location_ids.update(self._fresh_locations)
+            self._batch_ids.update(self._fresh_batches)
+        self._fresh_locations.clear()
+        self._fresh_batches.clear()
 
     # --- public ------------------------------------------------------------------------
 
     def apply(self, event: Event, received_at: datetime | None = None) -> bool:
         """Apply one event; False when it was a duplicate (already applied)."""
-        with self.session.begin() as s:
-            if not self._claim(s, event, received_at or datetime.now(UTC)):
-                return False
-            if isinstance(event, BatchMovement):
-                self._batch_movement(s, event)
-            elif isinstance(event, CabinetMovement):
-                self._cabinet_movement(s, event)
+        try:
+            with self.session.begin() as s:
+                if not self._claim(s, event, received_at or datetime.now(UTC)):
+                    self._remember(False)
+                    return False
+                if isinstance(event, BatchMovement):
+                    self._batch_movement(s, event)
+                elif isinstance(event, CabinetMovement):
+                    self._cabinet_movement(s, event)
+        except BaseException:
+            self._remember(False)
+            raise
+        self._remember(True)
         return True
 
     def stock(self, location: str | None = None) -> list[dict[str, Any]]:
@@ -161,6 +180,15 @@ class Ledger:
         if problems:
             raise ReceiptError("; ".join(problems))
         now = datetime.now(UTC)
+        try:
+            self._receive(rows, actor, today, now)
+        except BaseException:
+            self._remember(False)
+            raise
+        self._remember(True)
+        return len(rows)
+
+    def _receive(self, rows: list[ReceiptLine], actor: str, today: date, now: datetime) -> None:
         with self.session.begin() as s:
             groups: dict[tuple[str, str, date, str], list[str]] = defaultdict(list)
             for r in rows:
@@ -189,7 +217,6 @@ class Ledger:
                     )
                 )  # fmt: skip
             alerts.evaluate(s, today, now)  # stock arrived: expiry and levels at once
-        return len(rows)
 
     def lock_batch(self, gtin: str, lot: str, *, user: str, locked: bool = True) -> None:
         """Recall lock (or unlock) a batch; while locked, any movement of it raises an alert."""
@@ -291,24 +318,34 @@ class Ledger:
 
     def _location(self, s: Session, site: str, zone: str) -> int:
         code = f"{site}/{zone}"
+        known = self._location_ids.get(code)
+        if known is not None:
+            return known
         s.execute(
             self._insert(Location)
             .values(code=code, name=zone, kind="zone")
             .on_conflict_do_nothing(index_elements=["code"])
         )
-        return int(s.execute(select(Location.id).where(Location.code == code)).scalar_one())
+        found = int(s.execute(select(Location.id).where(Location.code == code)).scalar_one())
+        self._fresh_locations[code] = found  # remembered once the transaction committed
+        return found
 
     def _batch(self, s: Session, b: EventBatch) -> int:
         gtin, lot = b.gtin or "", b.lot or ""
+        known = self._batch_ids.get((gtin, lot))
+        if known is not None:
+            return known
         expiry = date.fromisoformat(b.expiry) if b.expiry else None
         s.execute(
             self._insert(Batch)
             .values(gtin=gtin, lot=lot, expiry=expiry, supplier="", locked=False)
             .on_conflict_do_nothing(index_elements=["gtin", "lot"])
         )
-        return int(
+        found = int(
             s.execute(select(Batch.id).where(Batch.gtin == gtin, Batch.lot == lot)).scalar_one()
         )
+        self._fresh_batches[(gtin, lot)] = found
+        return found
 
     def _add_stock(self, s: Session, location_id: int, batch_id: int, delta: int) -> None:
         stmt = self._insert(Stock).values(
@@ -350,18 +387,22 @@ class Ledger:
                     raised_at=now,
                 )
             )  # fmt: skip
-        tags = {t.epc: t for t in s.scalars(select(Tag).where(Tag.epc.in_(epcs)))}
+        tags = {
+            epc: (loc, batch, _aware(last))
+            for epc, loc, batch, last in s.execute(
+                select(Tag.epc, Tag.location_id, Tag.batch_id, Tag.last_event_at).where(
+                    Tag.epc.in_(epcs)
+                )
+            )
+        }
+        updates: list[dict[str, Any]] = []
         lines: dict[tuple[int | None, int | None], int] = defaultdict(int)
+        deltas: dict[tuple[int, int], int] = defaultdict(int)  # one upsert per (location, batch)
         for epc in epcs:
-            tag = tags.get(epc)
-            if tag is None:
-                tag = Tag(epc=epc, batch_id=batch_id, location_id=None, last_event_at=None)
-                s.add(tag)
-            last = _aware(tag.last_event_at)
+            was, old_batch, last = tags.get(epc, (None, batch_id, None))
             if last is not None and at < last:
                 lines[(None, None)] += 1  # older than what we know: journal only
                 continue
-            was = tag.location_id
             if (was is None and expect_known) or (
                 was is not None and from_id is not None and was != from_id
             ):
@@ -375,13 +416,29 @@ class Ledger:
                     )
                 )
             if was is not None and was != to_id:
-                self._add_stock(s, was, tag.batch_id, -1)
+                deltas[(was, old_batch)] -= 1
             if to_id is not None and was != to_id:
-                self._add_stock(s, to_id, batch_id, +1)
-            tag.location_id = to_id
-            tag.batch_id = batch_id
-            tag.last_event_at = at
+                deltas[(to_id, batch_id)] += 1
+            updates.append(
+                {"epc": epc, "batch_id": batch_id, "location_id": to_id, "last_event_at": at}
+            )
             lines[(was, to_id)] += 1
+        if updates:  # one statement for every tag of the event
+            stmt = self._insert(Tag)
+            s.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["epc"],
+                    set_={
+                        "batch_id": stmt.excluded.batch_id,
+                        "location_id": stmt.excluded.location_id,
+                        "last_event_at": stmt.excluded.last_event_at,
+                    },
+                ),
+                updates,
+            )
+        for (loc, b_id), delta in sorted(deltas.items()):  # sorted: no deadlocks between ledgers
+            if delta:
+                self._add_stock(s, loc, b_id, delta)
         for (src, dst), n in lines.items():
             s.add(
                 Movement(
