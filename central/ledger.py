@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -94,6 +94,10 @@ def parse_receipt_csv(text: str) -> list[ReceiptLine]:
             )
         )
     return out
+
+
+TAG_TABLE = cast(Table, Tag.__table__)
+STOCK_TABLE = cast(Table, Stock.__table__)
 
 
 def _ts(t_us: int) -> datetime:
@@ -348,11 +352,12 @@ class Ledger:
         return found
 
     def _add_stock(self, s: Session, location_id: int, batch_id: int, delta: int) -> None:
-        stmt = self._insert(Stock).values(
+        table = STOCK_TABLE
+        stmt = self._insert(table).values(
             location_id=location_id, batch_id=batch_id, quantity=delta
         )
         stmt = stmt.on_conflict_do_update(
-            index_elements=["location_id", "batch_id"], set_={"quantity": Stock.quantity + delta}
+            index_elements=["location_id", "batch_id"], set_={"quantity": table.c.quantity + delta}
         )
         s.execute(stmt)
 
@@ -424,7 +429,7 @@ class Ledger:
             )
             lines[(was, to_id)] += 1
         if updates:  # one statement for every tag of the event
-            stmt = self._insert(Tag)
+            stmt = self._insert(TAG_TABLE)  # Core, not the ORM bulk path: 50 rows, one statement
             s.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["epc"],
