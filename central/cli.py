@@ -10,7 +10,9 @@ from typing import Any
 def _run(args: argparse.Namespace) -> int:
     from central.ingest import run
 
-    return run(args.db, args.mqtt_host, args.mqtt_port, args.client_id, args.site)
+    return run(
+        args.db, args.mqtt_host, args.mqtt_port, args.client_id, args.site, args.metrics_port
+    )
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -138,6 +140,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--site", action="append", help="publish the commissioning map to this site (repeatable)"
     )
+    p.add_argument("--metrics-port", type=int, default=0, help="Prometheus on 127.0.0.1 (0: off)")
     p.set_defaults(func=_run)
     dbp = central.add_parser("db", help="database maintenance").add_subparsers(
         dest="db_command", required=True

@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from central import alerts
 from central.ledger import Ledger
+from central.metrics import LedgerMetrics
 from central.models import DeadLetter
 from rules.events import EventSchemaError, loads
 
@@ -45,8 +46,10 @@ class Ingestor:
         client_id: str,
         share_group: str = "ledger",
         session_expiry_s: int = 7 * 86400,
+        metrics: LedgerMetrics | None = None,
     ) -> None:
         self.ledger = ledger
+        self.metrics = metrics or LedgerMetrics()
         self.host = host
         self.port = port
         self.topic = f"$share/{share_group}/{EVENTS_TOPIC}" if share_group else EVENTS_TOPIC
@@ -90,6 +93,7 @@ class Ingestor:
 
     def _on_message(self, client: Client, _u: Any, msg: MQTTMessage) -> None:
         outcome = self.handle(msg.topic, bytes(msg.payload))
+        self.metrics.events.labels(outcome=outcome).inc()
         if outcome == "retry":
             # Not acknowledged: the broker redelivers it when we come back. Reconnect after a
             # pause so that the unacknowledged messages are sent again.
@@ -126,6 +130,12 @@ class Ingestor:
             return "retry"
         outcome = "applied" if applied else "duplicate"
         self.counts[outcome] += 1
+        self.metrics.ingest_latency.observe(
+            max(0.0, received.timestamp() - event.occurred_at_us / 1e6)
+        )
+        self.metrics.gateway_last_event.labels(site=event.site, gateway=event.gateway).set(
+            received.timestamp()
+        )
         return outcome
 
     def _dead_letter(self, topic: str, payload: bytes, reason: str, received: datetime) -> str:
@@ -159,7 +169,24 @@ def publish_commissioning(
     return int(data["version"])
 
 
-def run(db_url: str, host: str, port: int, client_id: str, sites: list[str] | None = None) -> int:
+def _alert_gauges(metrics: LedgerMetrics, ledger: Ledger) -> None:
+    counts: Counter[tuple[str, str]] = Counter()
+    with ledger.session() as s:
+        for a in alerts.open_alerts(s):
+            counts[(a.kind, a.severity)] += 1
+    metrics.open_alerts.clear()
+    for (kind, severity), n in counts.items():
+        metrics.open_alerts.labels(kind=kind, severity=severity).set(n)
+
+
+def run(
+    db_url: str,
+    host: str,
+    port: int,
+    client_id: str,
+    sites: list[str] | None = None,
+    metrics_port: int = 0,
+) -> int:
     """`hwms central run`: migrate, ingest until SIGTERM/SIGINT; every minute evaluate alerts
     and publish the commissioning map to the given sites when it changed."""
     import signal
@@ -170,6 +197,10 @@ def run(db_url: str, host: str, port: int, client_id: str, sites: list[str] | No
     ingestor = Ingestor(
         Ledger(db.engine(db_url)), host=host, port=port, client_id=client_id
     ).start()
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1", registry=ingestor.metrics.registry)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
@@ -180,6 +211,7 @@ def run(db_url: str, host: str, port: int, client_id: str, sites: list[str] | No
                 version = publish_commissioning(ingestor.client, ingestor.ledger, sites, version)
             with ingestor.ledger.session.begin() as s:
                 alerts.evaluate(s, date.today())
+            _alert_gauges(ingestor.metrics, ingestor.ledger)
         except SQLAlchemyError as exc:
             log.error("scheduled ledger work failed", error=str(exc).splitlines()[0])
         if done.wait(60.0):

@@ -275,3 +275,38 @@ def test_commissioning_map_reaches_the_edges(db_url: str, mosquitto: Mosquitto) 
         )  # what the edge builds from it
     finally:
         pub.loop_stop()
+
+
+def test_ledger_metrics_pass_promtool(db_url: str) -> None:
+    import os
+    import shutil
+
+    import pytest
+    from prometheus_client import generate_latest
+
+    from central.ingest import _alert_gauges
+
+    db.upgrade(db_url)
+    lg = Ledger(db.engine(db_url))
+    ing = Ingestor(lg, host="127.0.0.1", port=1, client_id="m")
+    assert (
+        ing.handle(
+            "hwms/v1/s1/gw1/events/batch_movement",
+            dumps(move(Direction.IN, "corridor", "store", epcs(2))),
+        )
+        == "applied"
+    )
+    ing.metrics.events.labels(outcome="applied").inc()
+    lg.lock_batch("04012345000016", "L1", user="q")
+    _alert_gauges(ing.metrics, lg)
+    text = generate_latest(ing.metrics.registry)
+    assert b'hwms_ledger_open_alerts{kind="recall",severity="critical"} 1.0' in text
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool missing")
+        pytest.skip("promtool missing")
+    proc = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
