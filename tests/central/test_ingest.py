@@ -17,7 +17,7 @@ from central import db
 from central.ingest import Ingestor
 from central.ledger import Ledger
 from central.models import DeadLetter
-from rules.events import Direction, dumps
+from rules.events import BatchMovement, Direction, dumps
 from tests.central.test_ledger import epcs, move
 from tests.conftest import Mosquitto
 
@@ -31,6 +31,18 @@ def publisher(port: int) -> mqtt.Client:
     c.connect("127.0.0.1", port)
     c.loop_start()
     return c
+
+
+def receipt(i: int, k: int) -> BatchMovement:
+    """The i-th receipt of k tags: distinct tags, increasing time and sequence."""
+    return move(
+        Direction.IN,
+        "corridor",
+        "store",
+        epcs(k, start=1 + k * i),
+        t=1_800_000_000_000_000 + i,
+        seq=i + 1,
+    )
 
 
 def wait(cond: object, timeout: float = 30) -> None:
@@ -100,15 +112,8 @@ def test_two_ledger_processes_share_the_load_and_agree(db_url: str, mosquitto: M
     try:
         time.sleep(3)  # both subscribed
         n = 60
-        for i in range(n):  # 60 receipts of 3 tags each, then every other cart picked again
-            e = move(
-                Direction.IN,
-                "corridor",
-                "store",
-                epcs(3, start=1 + 3 * i),
-                t=1_800_000_000_000_000 + i,
-                seq=i + 1,
-            )
+        for i in range(n):  # 60 receipts of 3 tags each
+            e = receipt(i, 3)
             pub.publish("hwms/v1/s1/gw1/events/batch_movement", dumps(e), qos=1)
         lg = Ledger(db.engine(db_url))
         wait(lambda: sum(r["quantity"] for r in lg.stock()) == 3 * n, timeout=60)
@@ -148,14 +153,7 @@ def test_killed_ledger_process_loses_nothing_and_doubles_nothing(
     try:
         time.sleep(3)
         for i in range(n):
-            e = move(
-                Direction.IN,
-                "corridor",
-                "store",
-                epcs(2, start=1 + 2 * i),
-                t=1_800_000_000_000_000 + i,
-                seq=i + 1,
-            )
+            e = receipt(i, 2)
             pub.publish("hwms/v1/s1/gw1/events/batch_movement", dumps(e), qos=1)
             if i == n // 3:
                 proc.send_signal(signal.SIGKILL)  # mid-stream
@@ -203,14 +201,7 @@ def test_database_restart_during_ingest(mosquitto: Mosquitto) -> None:
 
         def produce() -> None:
             for i in range(n):
-                e = move(
-                    Direction.IN,
-                    "corridor",
-                    "store",
-                    epcs(1, start=1 + i),
-                    t=1_800_000_000_000_000 + i,
-                    seq=i + 1,
-                )
+                e = receipt(i, 1)
                 pub.publish("hwms/v1/s1/gw1/events/batch_movement", dumps(e), qos=1)
                 time.sleep(0.05)
 
