@@ -2,8 +2,9 @@
 
 MQTT v5 with a persistent session (clean start off, session expiry) on a shared
 subscription (`$share/ledger/hwms/v1/+/+/events/#`), QoS 1 and manual acknowledgement: a
-message is acknowledged only after its transaction committed (or after it went to the dead
-letters), so a crash or a database outage means redelivery, never loss. Several ledger
+message is acknowledged only after the transaction holding it committed (or after it went to
+the dead letters), so a crash or a database outage means redelivery, never loss. Messages
+waiting together are applied in one transaction (up to `batch_size`). Several ledger
 processes can share the load against one PostgreSQL; idempotency by `event_id` makes the
 redeliveries harmless. A payload that is not a valid event of a known schema, or whose
 site/gateway differ from its topic, goes to `dead_letter` with the reason and raw bytes.
@@ -12,8 +13,8 @@ site/gateway differ from its topic, goes to `dead_letter` with the reason and ra
 from __future__ import annotations
 
 import json
+import queue
 import threading
-import time
 from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
@@ -29,7 +30,7 @@ from central import alerts
 from central.ledger import Ledger
 from central.metrics import LedgerMetrics
 from central.models import DeadLetter
-from rules.events import EventSchemaError, loads
+from rules.events import Event, EventSchemaError, loads
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +48,7 @@ class Ingestor:
         share_group: str = "ledger",
         session_expiry_s: int = 7 * 86400,
         metrics: LedgerMetrics | None = None,
+        batch_size: int | None = None,
     ) -> None:
         self.ledger = ledger
         self.metrics = metrics or LedgerMetrics()
@@ -67,7 +69,14 @@ class Ingestor:
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_: self.connected.set()  # ready once the broker says so
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._db_down_until = 0.0
+        # Measured (bench/bench_ledger.py): batching 50 events per transaction is 1.3x faster
+        # on SQLite (fewer fsyncs) but slower on PostgreSQL, where one event per transaction wins.
+        if batch_size is None:
+            batch_size = 100 if ledger.engine.dialect.name == "sqlite" else 1
+        self.batch_size = batch_size
+        self._inbox: queue.Queue[MQTTMessage] = queue.Queue()
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, daemon=True, name="ledger-ingest")
 
     def start(self) -> Ingestor:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -76,9 +85,13 @@ class Ingestor:
             self.host, self.port, keepalive=30, clean_start=False, properties=props
         )
         self.client.loop_start()
+        self._worker.start()
         return self
 
     def stop(self) -> None:
+        self._stop.set()
+        if self._worker.is_alive():
+            self._worker.join(timeout=10)
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -91,52 +104,97 @@ class Ingestor:
             "ledger subscribing", topic=self.topic, session_present=bool(flags.session_present)
         )
 
-    def _on_message(self, client: Client, _u: Any, msg: MQTTMessage) -> None:
-        outcome = self.handle(msg.topic, bytes(msg.payload))
-        self.metrics.events.labels(outcome=outcome).inc()
-        if outcome == "retry":
-            # Not acknowledged: the broker redelivers it when we come back. Reconnect after a
-            # pause so that the unacknowledged messages are sent again.
-            self.counts["db_errors"] += 1
-            time.sleep(1.0)
-            client.disconnect()
-            client.reconnect()
-            return
-        client.ack(msg.mid, msg.qos)
+    def _on_message(self, _c: Client, _u: Any, msg: MQTTMessage) -> None:
+        self._inbox.put(msg)  # the network thread only hands over; the worker commits and acks
+
+    def _work(self) -> None:
+        """Apply messages in batches (one transaction each), then acknowledge them in the
+        order they arrived. On a database error nothing of the batch is acknowledged and the
+        session is resumed, so the broker sends those messages again."""
+        while not self._stop.is_set():
+            try:
+                first = self._inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < self.batch_size:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            outcomes = self.handle_many([(m.topic, bytes(m.payload)) for m in batch])
+            for outcome in outcomes:
+                self.metrics.events.labels(outcome=outcome).inc()
+            if "retry" in outcomes:
+                self.counts["db_errors"] += 1
+                self._resume_session()
+                continue
+            for m in batch:
+                self.client.ack(m.mid, m.qos)
+
+    def _resume_session(self) -> None:
+        """Stop the network loop, forget every received but unacknowledged message, and
+        resume the persistent session: the broker sends those messages again."""
+        self.client.disconnect()
+        self.client.loop_stop()
+        while True:
+            try:
+                self._inbox.get_nowait()
+            except queue.Empty:
+                break
+        self._stop.wait(1.0)
+        try:
+            self.client.reconnect()
+        except OSError as exc:
+            log.warning("ledger reconnect failed; retrying in the network loop", error=str(exc))
+        self.client.loop_start()
 
     def handle(self, topic: str, payload: bytes) -> str:
         """'applied', 'duplicate', 'dead_letter' (all to be acknowledged) or 'retry'."""
+        return self.handle_many([(topic, payload)])[0]
+
+    def handle_many(self, messages: list[tuple[str, bytes]]) -> list[str]:
         received = datetime.now(UTC)
+        outcomes: list[str] = []
+        good: list[tuple[int, Event]] = []
+        for i, (topic, payload) in enumerate(messages):
+            try:
+                event = loads(payload)
+                parts = topic.split("/")
+                if len(parts) < 6 or (parts[2], parts[3], parts[5]) != (
+                    event.site,
+                    event.gateway,
+                    event.kind,
+                ):
+                    where = f"{event.site}/{event.gateway}/{event.kind}"
+                    raise EventSchemaError(
+                        f"topic {topic!r} does not match event site/gateway/kind {where}"
+                    )
+            except EventSchemaError as exc:
+                outcomes.append(self._dead_letter(topic, payload, str(exc), received))
+                continue
+            outcomes.append("")
+            good.append((i, event))
+        if not good:
+            return outcomes
         try:
-            event = loads(payload)
-            parts = topic.split("/")
-            if (
-                len(parts) < 6
-                or (parts[2], parts[3]) != (event.site, event.gateway)
-                or parts[5] != event.kind
-            ):
-                where = f"{event.site}/{event.gateway}/{event.kind}"
-                raise EventSchemaError(
-                    f"topic {topic!r} does not match event site/gateway/kind {where}"
-                )
-        except EventSchemaError as exc:
-            return self._dead_letter(topic, payload, str(exc), received)
-        try:
-            applied = self.ledger.apply(event, received)
+            applied = self.ledger.apply_many([(e, received) for _, e in good])
         except SQLAlchemyError as exc:
             log.error(
-                "ledger database error; message will be redelivered", error=str(exc).splitlines()[0]
+                "ledger database error; messages will be redelivered",
+                error=str(exc).splitlines()[0],
             )
-            return "retry"
-        outcome = "applied" if applied else "duplicate"
-        self.counts[outcome] += 1
-        self.metrics.ingest_latency.observe(
-            max(0.0, received.timestamp() - event.occurred_at_us / 1e6)
-        )
-        self.metrics.gateway_last_event.labels(site=event.site, gateway=event.gateway).set(
-            received.timestamp()
-        )
-        return outcome
+            return ["retry" if o == "" else o for o in outcomes]
+        for (i, event), ok in zip(good, applied, strict=True):
+            outcomes[i] = "applied" if ok else "duplicate"
+            self.counts[outcomes[i]] += 1
+            self.metrics.ingest_latency.observe(
+                max(0.0, received.timestamp() - event.occurred_at_us / 1e6)
+            )
+            self.metrics.gateway_last_event.labels(site=event.site, gateway=event.gateway).set(
+                received.timestamp()
+            )
+        return outcomes
 
     def _dead_letter(self, topic: str, payload: bytes, reason: str, received: datetime) -> str:
         log.warning("event dead-lettered", topic=topic, reason=reason, size=len(payload))

@@ -139,20 +139,28 @@ class Ledger:
 
     def apply(self, event: Event, received_at: datetime | None = None) -> bool:
         """Apply one event; False when it was a duplicate (already applied)."""
+        return self.apply_many([(event, received_at or datetime.now(UTC))])[0]
+
+    def apply_many(self, events: list[tuple[Event, datetime]]) -> list[bool]:
+        """Apply events in order in one transaction (all or nothing); per event, whether it
+        was applied (False: a duplicate, also within the same batch)."""
+        done: list[bool] = []
         try:
             with self.session.begin() as s:
-                if not self._claim(s, event, received_at or datetime.now(UTC)):
-                    self._remember(False)
-                    return False
-                if isinstance(event, BatchMovement):
-                    self._batch_movement(s, event)
-                elif isinstance(event, CabinetMovement):
-                    self._cabinet_movement(s, event)
+                for event, received_at in events:
+                    claimed = self._claim(s, event, received_at)
+                    done.append(claimed)
+                    if not claimed:
+                        continue
+                    if isinstance(event, BatchMovement):
+                        self._batch_movement(s, event)
+                    elif isinstance(event, CabinetMovement):
+                        self._cabinet_movement(s, event)
         except BaseException:
             self._remember(False)
             raise
         self._remember(True)
-        return True
+        return done
 
     def stock(self, location: str | None = None) -> list[dict[str, Any]]:
         with self.session() as s:
