@@ -6,12 +6,11 @@ are one cart pass; when the pass is over, it yields one `BatchMovement` per (GTI
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from rules.config import ZoneRule
-from rules.events import Batch, BatchMovement, Direction
-from rules.identity import IdentityResolver, TagIdent
+from rules.events import BatchMovement, Direction
+from rules.identity import IdentityResolver, TagIdent, group_by_batch
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,7 +66,11 @@ class BatchAggregator:
         out: list[BatchMovement] = []
         group = self._open.get(key)
         if group is not None and tr.first_seen_us > group.last_us + self._cart_gap_us:
-            out.extend(self._close(key, self._open.pop(key)))
+            # The pass is over. Passes that ended no later go out first, so that a tag in
+            # two passes never gets an event older than one already emitted.
+            done = [k for k, g in self._open.items() if g.last_us <= group.last_us]
+            for k in sorted(done, key=lambda k: self._open[k].last_us):
+                out.extend(self._close(k, self._open.pop(k)))
             group = None
         if group is None:
             group = _Group(first_us=tr.first_seen_us, last_us=tr.last_seen_us)
@@ -94,23 +97,16 @@ class BatchAggregator:
             out.extend(self._close(key, self._open.pop(key)))
         return out
 
-    def open_groups(self) -> int:
-        return len(self._open)
-
     def _close(self, key: _GroupKey, group: _Group) -> list[BatchMovement]:
         read_point, direction, from_zone, to_zone = key
-        by_batch: dict[tuple[Batch, bool], list[TagTransition]] = defaultdict(list)
-        for tr in group.members.values():
-            by_batch[self._resolver.batch(tr.ident)].append(tr)
         step = (
             self._zone_rules.biz_step(from_zone, to_zone)
             if direction != Direction.UNKNOWN
             else None
         )
         out = []
-        for (batch, uncommissioned), members in sorted(
-            by_batch.items(), key=lambda kv: (kv[0][0].gtin or "", kv[0][0].lot or "")
-        ):
+        batches = group_by_batch(group.members.values(), lambda tr: self._resolver.batch(tr.ident))
+        for batch, uncommissioned, members in batches:
             out.append(
                 BatchMovement(
                     occurred_at_us=group.last_us,
