@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from central import alerts
 from central.models import Alert, Batch, Discrepancy, IngestedEvent, Location, Movement, Stock, Tag
-from rules import events as ev
 from rules.epc import EpcError, decode, gs1_check_digit
 from rules.events import Batch as EventBatch
 from rules.events import BatchMovement, CabinetMovement, Direction, Event
@@ -512,6 +511,3 @@ class Ledger:
             case_id=e.case_id or "",
             expect_known=take,
         )  # fmt: skip
-
-
-__all__ = ["Ledger", "ev"]

@@ -156,9 +156,6 @@ class LlrpEmulator:
         """Half-open connection: nothing more is sent, the socket stays open."""
         self._silent.set()
 
-    def wake(self) -> None:
-        self._silent.clear()
-
     def drop(self) -> None:
         self._drop.set()
 

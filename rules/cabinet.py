@@ -10,11 +10,10 @@ The very first successful scan is the baseline: it sets the inventory without mo
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
-from rules.events import Batch, CabinetAlert, CabinetMovement
-from rules.identity import IdentityResolver
+from rules.events import CabinetAlert, CabinetMovement
+from rules.identity import IdentityResolver, group_by_batch
 from rules.observations import SECOND, BadgeEvent, CabinetScan, DoorEvent
 
 CabinetEvent = CabinetMovement | CabinetAlert
@@ -181,13 +180,8 @@ class CabinetCycle:
     def _movements(
         self, action: str, uris: frozenset[str], at: int, session: _Session | None
     ) -> list[CabinetEvent]:
-        by_batch: dict[tuple[Batch, bool], list[str]] = defaultdict(list)
-        for uri in uris:
-            by_batch[self._resolver.batch_of_uri(uri)].append(uri)
         out: list[CabinetEvent] = []
-        for (batch, uncommissioned), members in sorted(
-            by_batch.items(), key=lambda kv: (kv[0][0].gtin or "", kv[0][0].lot or "")
-        ):
+        for batch, uncommissioned, members in group_by_batch(uris, self._resolver.batch_of_uri):
             out.append(
                 CabinetMovement(
                     occurred_at_us=at,

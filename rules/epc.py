@@ -35,10 +35,6 @@ class Epc:
     gtin: str | None = None
     serial: str | None = None
 
-    @property
-    def is_sgtin(self) -> bool:
-        return self.gtin is not None
-
 
 # --- tables (TDS 1.13 §14.5) -------------------------------------------------------------
 
@@ -585,9 +581,3 @@ def encode_giai202(company_prefix: str, asset_reference: str, *, filter: int = 0
     _check_chars(asset_reference, nchars, "GIAI-202 asset reference")
     ref = _chars7_int(asset_reference, nchars) << (ref_bits - 7 * nchars)
     return _to_hex(_header_fields(0x38, filter, part, company_prefix, cp_bits, ref, ref_bits), 202)
-
-
-def lgtin_class(gtin: str, lot: str, company_prefix_length: int) -> str:
-    """`urn:epc:class:lgtin:` URI for a (GTIN, lot) batch, as EPCIS `quantityList` uses."""
-    cp, item = _gtin_parts(gtin, company_prefix_length)
-    return f"urn:epc:class:lgtin:{cp}.{item}.{escape_uri_component(lot)}"

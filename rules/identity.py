@@ -6,8 +6,10 @@ so it is tracked and reported like any other tag, flagged `non_gs1`, never dropp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from rules.epc import EpcError, decode, gs1_check_digit, raw_uri
 from rules.events import Batch
@@ -111,3 +113,17 @@ def ident_from_uri(uri: str) -> TagIdent:
     return TagIdent(
         uri=uri, gtin=None, company_prefix_length=None, non_gs1=uri.startswith("urn:epc:raw:")
     )
+
+
+T = TypeVar("T")
+
+
+def group_by_batch(
+    items: Iterable[T], batch_of: Callable[[T], tuple[Batch, bool]]
+) -> list[tuple[Batch, bool, list[T]]]:
+    """Items grouped by (batch, uncommissioned), ordered by GTIN and lot: one movement each."""
+    groups: dict[tuple[Batch, bool], list[T]] = defaultdict(list)
+    for item in items:
+        groups[batch_of(item)].append(item)
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0].gtin or "", kv[0][0].lot or ""))
+    return [(batch, uncommissioned, members) for (batch, uncommissioned), members in ordered]

@@ -96,9 +96,6 @@ class PortalTracker:
                 heapq.heappush(dl, (p.last_us + self._gap_us, uri))
         return out
 
-    def open_passes(self) -> int:
-        return len(self._passes)
-
     def _close(self, p: _Pass) -> list[TagTransition]:
         cfg = self.cfg
         if p.reads < cfg.min_reads:
