@@ -234,6 +234,7 @@ class EdgeConfig(_Model):
     zone_rules: list[ZoneRuleModel] = Field(default_factory=list)
     cold_units: list[ColdUnitModel] = Field(default_factory=list)
     cart_gap_s: float = Field(3.0, gt=0)
+    max_pass_tags: int = Field(5000, ge=1)
     tick_s: float = Field(0.1, gt=0, le=5)
     snapshot_interval_s: float = Field(30.0, gt=0)
 
@@ -345,6 +346,7 @@ class EdgeConfig(_Model):
                 for u in self.cold_units
             ),
             cart_gap_s=self.cart_gap_s,
+            max_pass_tags=self.max_pass_tags,
         )
 
 

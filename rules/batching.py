@@ -53,12 +53,22 @@ class _Group:
 
 class BatchAggregator:
     def __init__(
-        self, resolver: IdentityResolver, zone_rules: ZoneRules, *, cart_gap_us: int, settle_us: int
+        self,
+        resolver: IdentityResolver,
+        zone_rules: ZoneRules,
+        *,
+        cart_gap_us: int,
+        settle_us: int,
+        max_tags: int = 5000,
     ) -> None:
         self._resolver = resolver
         self._zone_rules = zone_rules
         self._cart_gap_us = cart_gap_us
         self._settle_us = settle_us
+        # A pass that never pauses (a whole store read on installation day) is cut here,
+        # so memory and event payloads stay bounded; stock is a sum, so two events for one
+        # batch are as good as one.
+        self._max_tags = max_tags
         self._open: dict[_GroupKey, _Group] = {}
 
     def add(self, tr: TagTransition) -> list[BatchMovement]:
@@ -80,6 +90,8 @@ class BatchAggregator:
             group.members[tr.ident.uri] = tr
         group.first_us = min(group.first_us, tr.first_seen_us)
         group.last_us = max(group.last_us, tr.last_seen_us)
+        if len(group.members) >= self._max_tags:
+            out.extend(self._close(key, self._open.pop(key)))
         return out
 
     def tick(self, now_us: int) -> list[BatchMovement]:

@@ -117,6 +117,7 @@ class RulesConfig:
     cabinets: tuple[CabinetConfig, ...] = ()
     cold_units: tuple[ColdUnitConfig, ...] = ()
     cart_gap_s: float = 3.0
+    max_pass_tags: int = 5000
 
     def __post_init__(self) -> None:
         zones = {z.name for z in self.zones}

@@ -76,6 +76,7 @@ class GatewayRules:
             ZoneRules(cfg.zone_rules),
             cart_gap_us=int(cfg.cart_gap_s * SECOND),
             settle_us=settle,
+            max_tags=cfg.max_pass_tags,
         )
         self.cabinets = {c.name: CabinetCycle(c, self.resolver) for c in cfg.cabinets}
         self.cold = {

@@ -74,15 +74,15 @@ class _Tag:
         "arrived_us",
         "base_us",
         "candidates",
-        "ident",
         "last_us",
         "place",
         "place_last_us",
         "ring",
+        "uri",
     )
 
-    def __init__(self, ident: TagIdent) -> None:
-        self.ident = ident
+    def __init__(self, uri: str) -> None:
+        self.uri = uri  # the identity is derived again on a transition: one object less
         self.place: ReadPointConfig | None = None
         self.last_us = 0  # latest read time (monotonic per tag)
         self.base_us = 0  # departure clock; shifted forward over reader downtime
@@ -119,7 +119,7 @@ class AreaTracker:
             return []
         tag = self._tags.get(ident.uri)
         if tag is None:
-            tag = self._tags[ident.uri] = _Tag(ident)
+            tag = self._tags[ident.uri] = _Tag(ident.uri)
         t = t_us if t_us > tag.last_us else tag.last_us
         tag.last_us = t
         current = tag.place
@@ -219,12 +219,12 @@ class AreaTracker:
             rp = places.get(str(place))
             if rp is None or rp.zone not in self._zones:
                 continue
-            tag = _Tag(ident_from_uri(str(uri)))
+            tag = _Tag(str(uri))
             tag.place = rp
             tag.last_us = tag.place_last_us = int(last_us)
             tag.base_us = int(base_us)
             tag.arrived_us = int(arrived_us)
-            self._tags[tag.ident.uri] = tag
+            self._tags[tag.uri] = tag
             loaded += 1
         return loaded
 
@@ -251,7 +251,7 @@ class AreaTracker:
         tag.arrived_us = t
         tag.candidates = None  # other places that heard it before it arrived are moot
         return TagTransition(
-            ident=tag.ident,
+            ident=ident_from_uri(tag.uri),
             read_point=rp.name,
             direction=Direction.IN,
             from_zone=None,
@@ -272,7 +272,7 @@ class AreaTracker:
             return []
         return [
             TagTransition(
-                ident=tag.ident,
+                ident=ident_from_uri(tag.uri),
                 read_point=rp.name,
                 direction=Direction.IN,
                 from_zone=old.zone,
@@ -292,7 +292,7 @@ class AreaTracker:
         tag.ring = None
         tag.candidates = None
         return TagTransition(
-            ident=tag.ident,
+            ident=ident_from_uri(tag.uri),
             read_point=place.name,
             direction=Direction.OUT,
             from_zone=place.zone,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -206,6 +207,19 @@ def test_area_arrival_needs_min_reads_in_window() -> None:
     assert [(e.direction, e.to_zone, e.biz_step) for e in evs] == [
         (Direction.IN, "ward", "arriving")
     ]
+
+
+def test_a_pass_that_never_pauses_is_cut_into_bounded_events() -> None:
+    """Installation day: a store's whole stock is read at once, tags keep arriving without
+    a cart gap; events (and the memory of the open pass) stay bounded, no tag is lost."""
+    rules = GatewayRules(dataclasses.replace(gate_config(), max_pass_tags=40))
+    epcs = make_epcs("04012345000016", 1, 100, 7)
+    reads = [read("r3", 1, i * 0.1 + dt, epc=e) for i, e in enumerate(epcs) for dt in (0, 0.05)]
+    evs = movements(run(rules, reads, until_s=20))
+    assert [e.quantity for e in evs] == [40, 40, 20]
+    assert sorted(u for e in evs for u in e.epcs) == sorted(
+        rules.resolver.ident(e).uri for e in epcs
+    )
 
 
 def test_area_departure_after_absence_timeout_at_deterministic_time() -> None:
