@@ -19,6 +19,11 @@ from typing import Any, Protocol
 
 import structlog
 from paho.mqtt.client import Client, MQTTMessage
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from central.models import Alert, Batch, Location, Stock, StockLimit
+from central.models import TransportOrder as OrderRow
 
 log = structlog.get_logger(__name__)
 
@@ -205,3 +210,53 @@ def replenishment(
         destination=location,
         reason=f"replenish {quantity} x {gtin} ({alert_kind})",
     )
+
+
+def dispatch_replenishments(
+    s: Session, adapter: AgvAdapter, supply: dict[str, str], adapter_name: str, now: datetime
+) -> list[OrderRow]:
+    """One transport order per open low-stock/stockout alert of a supplied location, never
+    two: the order row is unique per alert. The quantity brings the location back to its
+    maximum (or is the limit's reorder quantity)."""
+    if not supply:
+        return []
+    ordered = select(OrderRow.alert_id).where(OrderRow.alert_id.is_not(None))
+    candidates = s.scalars(
+        select(Alert).where(
+            Alert.kind.in_(("low_stock", "stockout")),
+            Alert.state.in_(("raised", "acknowledged")),
+            Alert.id.not_in(ordered),
+        )
+    ).all()
+    out = []
+    for alert in candidates:
+        gtin, _, loc_id = alert.key.partition("@")
+        code = s.scalar(select(Location.code).where(Location.id == int(loc_id)))
+        limit = s.get(StockLimit, (int(loc_id), gtin))
+        if code is None or limit is None:
+            continue
+        have = s.scalar(
+            select(func.coalesce(func.sum(Stock.quantity), 0))
+            .join(Batch, Batch.id == Stock.batch_id)
+            .where(Stock.location_id == int(loc_id), Batch.gtin == gtin)
+        )
+        quantity = limit.reorder_quantity or max(1, limit.max_quantity - int(have or 0))
+        order = replenishment(alert.kind, code, gtin, quantity, supply)
+        if order is None:
+            continue
+        order_id = adapter.dispatch(order)
+        row = OrderRow(
+            id=order_id, alert_id=alert.id, source=order.source, destination=order.destination,
+            gtin=gtin, quantity=quantity, adapter=adapter_name, state="sent", created_at=now,
+        )  # fmt: skip
+        s.add(row)
+        out.append(row)
+        log.info(
+            "replenishment ordered",
+            order_id=order_id,
+            source=order.source,
+            destination=order.destination,
+            gtin=gtin,
+            quantity=quantity,
+        )
+    return out

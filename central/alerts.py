@@ -1,5 +1,7 @@
 """Alerts: one model with a lifecycle, deduplicated per condition, and the evaluations that
-raise and clear them (expiry horizons, low stock / stockout / overstock, recall locks).
+raise and clear them: scheduled (expiry horizons, low stock / stockout / overstock), on an
+action (recall locks) and from the edges' events (cold chain, sensors and readers going
+silent, cabinet anomalies, uncommissioned tags, gateways offline).
 
 Lifecycle: raised -> acknowledged (who, when, comment) -> cleared. An acknowledgement never
 clears an alert and nothing silences one for good: it clears only when its condition is
@@ -18,6 +20,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from central.models import Alert, Batch, Location, Stock, StockLimit
+from rules.events import (
+    AlarmState,
+    BatchMovement,
+    CabinetAlert,
+    CabinetMovement,
+    ColdChainTransition,
+    Event,
+    ReaderStatusEvent,
+    SensorStatus,
+)
 
 OPEN = ("raised", "acknowledged")
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -78,8 +90,76 @@ def sync_key(s: Session, kind: str, key: str, present: list[Condition], now: dat
                 raised_at=now,
             )
         )
+    elif present and alert is not None:
+        c = present[0]
+        if SEVERITY_RANK[c.severity] > SEVERITY_RANK[alert.severity]:
+            alert.state = "raised"
+        alert.severity, alert.message = c.severity, c.message
     elif not present and alert is not None:
         alert.state, alert.cleared_at = "cleared", now
+
+
+# (kind, key, the condition now or None when it is gone)
+Change = tuple[str, str, Condition | None]
+
+
+def from_event(e: Event) -> list[Change]:
+    """What an edge event says about alert conditions. Keys name the site so that two sites'
+    fridges or readers of the same name never share an alert."""
+    where = f"{e.site}/{e.gateway}"
+    if isinstance(e, ColdChainTransition):
+        key = f"{e.site}/{e.unit}/{e.condition}"
+        if e.to_state != AlarmState.ACTIVE:
+            return [("coldchain", key, None)] if e.to_state in _OVER else []
+        severity = "warning" if e.condition.endswith("_warn") else "critical"
+        value = "" if e.value_c is None else f" at {e.value_c:.1f} °C"
+        limit = "" if e.threshold_c is None else f" (limit {e.threshold_c:.1f} °C)"
+        msg = f"cold chain {e.condition.replace('_', ' ')} in {e.unit} at {e.site}{value}{limit}"
+        return [("coldchain", key, Condition("coldchain", key, severity, msg))]
+    if isinstance(e, SensorStatus):
+        key = f"{e.site}/{e.sensor}"
+        if e.status == "ok":
+            return [("sensor", key, None)]
+        what = "no data from" if e.status == "offline" else "faulty sensor in"
+        msg = f"{what} {e.unit} ({e.sensor} at {where}): {e.reason}"
+        return [("sensor", key, Condition("sensor", key, "critical", msg))]
+    if isinstance(e, ReaderStatusEvent):
+        key = f"{where}/{e.reader}"
+        if e.state == "up":
+            return [("reader_offline", key, None)]
+        if e.state == "connecting":
+            return []
+        msg = f"reader {e.reader} at {where} is down: {e.reason}"
+        return [("reader_offline", key, Condition("reader_offline", key, "warning", msg))]
+    if isinstance(e, CabinetAlert):
+        # each anomaly is its own case to look at (who took what, why the scan failed)
+        msg = f"cabinet {e.cabinet} at {e.site}: {e.reason.replace('_', ' ')}: {e.detail}"
+        severity = "warning" if e.reason == "door_ajar" else "critical"
+        return [("cabinet", e.event_id, Condition("cabinet", e.event_id, severity, msg))]
+    if isinstance(e, BatchMovement | CabinetMovement) and e.uncommissioned:
+        place = e.read_point if isinstance(e, BatchMovement) else e.cabinet
+        gtin = e.batch.gtin or "non-GS1"
+        key = f"{e.site}/{place}/{gtin}"
+        msg = f"{e.quantity} uncommissioned tag(s) of {gtin} seen at {place} ({e.site})"
+        return [("uncommissioned", key, Condition("uncommissioned", key, "warning", msg))]
+    return []
+
+
+_OVER = (AlarmState.CLEARED, AlarmState.NORMAL)
+
+
+def gateway_status(site: str, gateway: str, state: str, reason: str = "") -> Change:
+    """The retained status topic of a gateway: `offline` (its Last Will) raises an alert."""
+    key = f"{site}/{gateway}"
+    if state == "online":
+        return ("gateway_offline", key, None)
+    msg = f"gateway {gateway} at {site} is {state}" + (f": {reason}" if reason else "")
+    return ("gateway_offline", key, Condition("gateway_offline", key, "critical", msg))
+
+
+def apply_changes(s: Session, changes: list[Change], now: datetime) -> None:
+    for kind, key, cond in changes:
+        sync_key(s, kind, key, [cond] if cond else [], now)
 
 
 def acknowledge(s: Session, alert_id: int, user: str, comment: str, now: datetime) -> Alert:
@@ -174,10 +254,15 @@ def stock_level_conditions(s: Session) -> list[Condition]:
     return out
 
 
-def evaluate(s: Session, today: date, now: datetime | None = None) -> None:
+def evaluate(
+    s: Session,
+    today: date,
+    now: datetime | None = None,
+    horizons: tuple[int, ...] = (90, 30, 7),
+) -> None:
     """Run every scheduled evaluation (also called when stock arrives)."""
     now = now or datetime.now(UTC)
-    sync(s, ("expired", "expiry"), expiry_conditions(s, today), now)
+    sync(s, ("expired", "expiry"), expiry_conditions(s, today, horizons), now)
     sync(s, ("stockout", "low_stock", "overstock"), stock_level_conditions(s), now)
 
 
@@ -187,12 +272,20 @@ def open_alerts(s: Session) -> list[Alert]:
 
 def as_dict(a: Alert) -> dict[str, object]:
     """The JSON form of an alert (API, CLI, MQTT)."""
+
+    def iso(t: datetime | None) -> str | None:
+        return None if t is None else (t if t.tzinfo else t.replace(tzinfo=UTC)).isoformat()
+
     return {
         "id": a.id,
         "kind": a.kind,
+        "key": a.key,
         "severity": a.severity,
         "state": a.state,
         "message": a.message,
-        "raised_at": a.raised_at.isoformat(),
+        "raised_at": iso(a.raised_at),
         "acknowledged_by": a.acknowledged_by,
+        "acknowledged_at": iso(a.acknowledged_at),
+        "ack_comment": a.ack_comment,
+        "cleared_at": iso(a.cleared_at),
     }

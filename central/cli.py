@@ -7,12 +7,44 @@ import json
 from typing import Any
 
 
+def run_config(args: argparse.Namespace) -> Any:
+    """The config file (or the defaults) with the command-line flags given on top."""
+    from pathlib import Path
+
+    from central.config import load, parse
+
+    cfg = load(Path(args.config)) if args.config else parse({})
+    mqtt = {
+        k: v
+        for k, v in (
+            ("host", args.mqtt_host),
+            ("port", args.mqtt_port),
+            ("client_id", args.client_id),
+        )
+        if v is not None
+    }
+    top = {
+        k: v
+        for k, v in (("db", args.db), ("sites", args.site), ("metrics_port", args.metrics_port))
+        if v is not None
+    }
+    return parse(
+        cfg.model_dump() | top | {"mqtt": cfg.mqtt.model_dump() | mqtt}, args.config or "flags"
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
+    import sys
+
+    from central.config import ConfigError
     from central.ingest import run
 
-    return run(
-        args.db, args.mqtt_host, args.mqtt_port, args.client_id, args.site, args.metrics_port
-    )
+    try:
+        cfg = run_config(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return run(cfg)
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -133,14 +165,15 @@ def add_commands(sub: Any) -> None:
         dest="central_command", required=True
     )
     p = central.add_parser("run", help="ingest every gateway's events into the ledger")
-    p.add_argument("--db", default="sqlite:///hwms.db")
-    p.add_argument("--mqtt-host", default="127.0.0.1")
-    p.add_argument("--mqtt-port", type=int, default=1883)
-    p.add_argument("--client-id", default="hwms-ledger-1")
+    p.add_argument("--config", help="YAML (see config/central.example.yaml); flags override it")
+    p.add_argument("--db", help="default sqlite:///hwms.db")
+    p.add_argument("--mqtt-host", help="default 127.0.0.1")
+    p.add_argument("--mqtt-port", type=int, help="default 1883")
+    p.add_argument("--client-id", help="default hwms-ledger-1")
     p.add_argument(
         "--site", action="append", help="publish the commissioning map to this site (repeatable)"
     )
-    p.add_argument("--metrics-port", type=int, default=0, help="Prometheus on 127.0.0.1 (0: off)")
+    p.add_argument("--metrics-port", type=int, help="Prometheus on 127.0.0.1 (0: off)")
     p.set_defaults(func=_run)
     dbp = central.add_parser("db", help="database maintenance").add_subparsers(
         dest="db_command", required=True

@@ -27,6 +27,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy.exc import SQLAlchemyError
 
 from central import alerts
+from central.config import CentralConfig
 from central.ledger import Ledger
 from central.metrics import LedgerMetrics
 from central.models import DeadLetter
@@ -35,6 +36,7 @@ from rules.events import Event, EventSchemaError, loads
 log = structlog.get_logger(__name__)
 
 EVENTS_TOPIC = "hwms/v1/+/+/events/#"
+STATUS_TOPIC = "hwms/v1/+/+/status"  # retained gateway status; `offline` is the Last Will
 
 
 class Ingestor:
@@ -49,6 +51,9 @@ class Ingestor:
         session_expiry_s: int = 7 * 86400,
         metrics: LedgerMetrics | None = None,
         batch_size: int | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.ledger = ledger
         self.metrics = metrics or LedgerMetrics()
@@ -64,6 +69,11 @@ class Ingestor:
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=ca_file)
+        self.client.message_callback_add(STATUS_TOPIC, self._on_status)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_: self.connected.clear()
         self.client.on_message = self._on_message
@@ -99,10 +109,30 @@ class Ingestor:
         if reason.is_failure:
             log.error("ledger mqtt connection refused", reason=str(reason))
             return
-        client.subscribe(self.topic, qos=1)
+        client.subscribe([(self.topic, 1), (STATUS_TOPIC, 1)])
         log.info(
             "ledger subscribing", topic=self.topic, session_present=bool(flags.session_present)
         )
+
+    def _on_status(self, _c: Client, _u: Any, msg: MQTTMessage) -> None:
+        """A gateway's retained status: offline (its Last Will, or a clean stop) raises an
+        alert, online clears it. Every ledger sees it; the alert is one per gateway."""
+        parts = msg.topic.split("/")
+        try:
+            data = json.loads(msg.payload)
+            state = str(data["state"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable gateway status", topic=msg.topic, size=len(msg.payload))
+            return
+        self.metrics.gateway_online.labels(site=parts[2], gateway=parts[3]).set(
+            1 if state == "online" else 0
+        )
+        change = alerts.gateway_status(parts[2], parts[3], state, str(data.get("reason", "")))
+        try:
+            with self.ledger.session.begin() as s:
+                alerts.apply_changes(s, [change], datetime.now(UTC))
+        except SQLAlchemyError as exc:
+            log.error("gateway status not recorded", error=str(exc).splitlines()[0])
 
     def _on_message(self, _c: Client, _u: Any, msg: MQTTMessage) -> None:
         self._inbox.put(msg)  # the network thread only hands over; the worker commits and acks
@@ -237,42 +267,72 @@ def _alert_gauges(metrics: LedgerMetrics, ledger: Ledger) -> None:
         metrics.open_alerts.labels(kind=kind, severity=severity).set(n)
 
 
-def run(
-    db_url: str,
-    host: str,
-    port: int,
-    client_id: str,
-    sites: list[str] | None = None,
-    metrics_port: int = 0,
-) -> int:
-    """`hwms central run`: migrate, ingest until SIGTERM/SIGINT; every minute evaluate alerts
-    and publish the commissioning map to the given sites when it changed."""
+def run(cfg: CentralConfig) -> int:
+    """`hwms central run`: migrate, ingest until SIGTERM/SIGINT; on a schedule evaluate
+    alerts, order replenishments, notify alerts and publish the commissioning map to the
+    configured sites when it changed."""
     import signal
 
     from central import db
+    from central.agv import AgvAdapter, LogAgvAdapter, Vda5050Adapter, dispatch_replenishments
+    from central.notify import AlertSink, MqttAlertSink, Tier, WebhookSink, notify_due
 
-    db.upgrade(db_url)
+    db.upgrade(cfg.db)
+    m = cfg.mqtt
     ingestor = Ingestor(
-        Ledger(db.engine(db_url)), host=host, port=port, client_id=client_id
+        Ledger(db.engine(cfg.db)),
+        host=m.host,
+        port=m.port,
+        client_id=m.client_id,
+        share_group=m.share_group,
+        username=m.username,
+        password=m.password(),
+        ca_file=str(m.ca_file) if m.ca_file else None,
     ).start()
-    if metrics_port:
+    if cfg.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1", registry=ingestor.metrics.registry)
+        start_http_server(cfg.metrics_port, addr="127.0.0.1", registry=ingestor.metrics.registry)
+    adapter: AgvAdapter = LogAgvAdapter()
+    if cfg.agv.adapter == "vda5050":
+        adapter = Vda5050Adapter(
+            ingestor.client,
+            interface=cfg.agv.interface,
+            manufacturer=cfg.agv.manufacturer,
+            serial_number=cfg.agv.serial_number,
+        )
+    sinks: list[AlertSink] = [MqttAlertSink(ingestor.client)] if cfg.notify.mqtt else []
+    if cfg.notify.webhook_url:
+        sinks.append(WebhookSink(cfg.notify.webhook_url))
+    tiers = [Tier(t.after_s, t.name) for t in cfg.notify.escalation]
+    failed = ingestor.metrics.notify_failures
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     version = -1
+    next_evaluation = 0.0
+    ingestor.connected.wait(10.0)
     while True:
+        now = datetime.now(UTC)
         try:
-            if sites:
-                version = publish_commissioning(ingestor.client, ingestor.ledger, sites, version)
+            if cfg.sites:
+                version = publish_commissioning(
+                    ingestor.client, ingestor.ledger, list(cfg.sites), version
+                )
+            if now.timestamp() >= next_evaluation:
+                next_evaluation = now.timestamp() + cfg.evaluate_every_s
+                with ingestor.ledger.session.begin() as s:
+                    alerts.evaluate(s, date.today(), now, cfg.expiry_horizons_days)
+                    dispatch_replenishments(s, adapter, cfg.supply, cfg.agv.adapter, now)
             with ingestor.ledger.session.begin() as s:
-                alerts.evaluate(s, date.today())
+                notify_due(
+                    s, sinks, now=now, renotify_s=cfg.notify.renotify_s, tiers=tiers,
+                    on_failure=lambda sink: failed.labels(sink=sink).inc(),
+                )  # fmt: skip
             _alert_gauges(ingestor.metrics, ingestor.ledger)
         except SQLAlchemyError as exc:
             log.error("scheduled ledger work failed", error=str(exc).splitlines()[0])
-        if done.wait(60.0):
+        if done.wait(cfg.notify_every_s):
             break
     ingestor.stop()
     log.info("ledger stopped", **dict(ingestor.counts))

@@ -18,12 +18,22 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import alerts
-from central.models import Alert, Batch, Discrepancy, IngestedEvent, Location, Movement, Stock, Tag
+from central.models import (
+    Alert,
+    Batch,
+    Discrepancy,
+    IngestedEvent,
+    Location,
+    Movement,
+    Stock,
+    Tag,
+    TransportOrder,
+)
 from rules.epc import EpcError, decode, gs1_check_digit
 from rules.events import Batch as EventBatch
 from rules.events import BatchMovement, CabinetMovement, Direction, Event
@@ -155,6 +165,7 @@ class Ledger:
                         self._batch_movement(s, event)
                     elif isinstance(event, CabinetMovement):
                         self._cabinet_movement(s, event)
+                    alerts.apply_changes(s, alerts.from_event(event), received_at)
         except BaseException:
             self._remember(False)
             raise
@@ -407,6 +418,7 @@ class Ledger:
                 )
             )
         }
+        strays = 0
         updates: list[dict[str, Any]] = []
         lines: dict[tuple[int | None, int | None], int] = defaultdict(int)
         deltas: dict[tuple[int, int], int] = defaultdict(int)  # one upsert per (location, batch)
@@ -418,6 +430,7 @@ class Ledger:
             if (was is None and expect_known) or (
                 was is not None and from_id is not None and was != from_id
             ):
+                strays += 1
                 s.add(
                     Discrepancy(
                         event_id=e.event_id,
@@ -447,6 +460,15 @@ class Ledger:
                     },
                 ),
                 updates,
+            )
+        if strays:
+            key = e.event_id
+            msg = (
+                f"{strays} item(s) of {batch.gtin if batch else batch_id} {kind} at {e.site}:"
+                " the ledger had them elsewhere (or nowhere); see the discrepancies"
+            )
+            alerts.sync_key(
+                s, "discrepancy", key, [alerts.Condition("discrepancy", key, "warning", msg)], now
             )
         for (loc, b_id), delta in sorted(deltas.items()):  # sorted: no deadlocks between ledgers
             if delta:
@@ -496,6 +518,17 @@ class Ledger:
             kind="batch_movement", biz_step=e.biz_step or "", actor=e.gateway, case_id="",
             expect_known=e.direction == Direction.OUT,
         )  # fmt: skip
+        if e.to_zone is not None and e.batch.gtin:
+            # the cart a transport order sent has been read arriving: delivered
+            s.execute(
+                update(TransportOrder)
+                .where(
+                    TransportOrder.destination == f"{e.site}/{e.to_zone}",
+                    TransportOrder.gtin == e.batch.gtin,
+                    TransportOrder.state.in_(("sent", "running")),
+                )
+                .values(state="delivered", delivered_at=_ts(e.occurred_at_us))
+            )
 
     def _cabinet_movement(self, s: Session, e: CabinetMovement) -> None:
         batch_id = self._batch(s, e.batch)

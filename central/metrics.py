@@ -29,3 +29,15 @@ class LedgerMetrics:
             ["site", "gateway"],
             registry=r,
         )
+        self.gateway_online = Gauge(
+            "hwms_ledger_gateway_online",
+            "1 while a gateway's retained status says online, 0 when offline",
+            ["site", "gateway"],
+            registry=r,
+        )
+        self.notify_failures = Counter(
+            "hwms_ledger_notify_failures_total",
+            "Alert notifications that failed, by sink",
+            ["sink"],
+            registry=r,
+        )

@@ -156,3 +156,27 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ack_comment: Mapped[str | None] = mapped_column(Text)
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # what was last notified (MQTT, webhook): a change of state or severity notifies again,
+    # and so does time: re-notify until acknowledged, escalating by tier
+    notified_state: Mapped[str | None] = mapped_column(String(20))
+    notified_severity: Mapped[str | None] = mapped_column(String(20))
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    notify_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tier: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class TransportOrder(Base):
+    """An AGV (or porter) run ordered by the replenishment rule; delivered when a gate or
+    area read point sees the product arrive at the destination."""
+
+    __tablename__ = "transport_order"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # the adapter's order id
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id"), unique=True)
+    source: Mapped[str] = mapped_column(String(200))  # location codes
+    destination: Mapped[str] = mapped_column(String(200))
+    gtin: Mapped[str] = mapped_column(String(14))
+    quantity: Mapped[int] = mapped_column(Integer)
+    adapter: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20))  # sent, running, delivered, failed, cancelled
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

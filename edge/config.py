@@ -34,6 +34,18 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names every problem by key path."""
 
 
+def read_secret(file: Path | None, credential: str | None) -> str | None:
+    """A secret from a file, or from systemd's `$CREDENTIALS_DIRECTORY` (`LoadCredential=`)."""
+    if file is not None:
+        return file.read_text().strip()
+    if credential is not None:
+        directory = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            raise ConfigError("mqtt.password_credential: $CREDENTIALS_DIRECTORY is not set")
+        return (Path(directory) / credential).read_text().strip()
+    return None
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -62,14 +74,7 @@ class MqttConfig(_Model):
 
     def password(self) -> str | None:
         """Read the secret at use time; it is never part of the model's dump or repr."""
-        if self.password_file is not None:
-            return self.password_file.read_text().strip()
-        if self.password_credential is not None:
-            directory = os.environ.get("CREDENTIALS_DIRECTORY")
-            if not directory:
-                raise ConfigError("mqtt.password_credential: $CREDENTIALS_DIRECTORY is not set")
-            return (Path(directory) / self.password_credential).read_text().strip()
-        return None
+        return read_secret(self.password_file, self.password_credential)
 
 
 class OutboxConfig(_Model):

@@ -207,7 +207,9 @@ class Publisher:
 
     def _on_disconnect(self, _c: Client, _u: Any, _flags: Any, reason: Any, _p: Any) -> None:
         if self.connected.is_set():
-            log.warning("mqtt disconnected", reason=str(reason))
+            # our own clean disconnect (at stop) is not news; anything else is
+            level = log.info if reason.value == 0 else log.warning
+            level("mqtt disconnected", reason=str(reason))
         self.connected.clear()
         self.metrics.mqtt_connected.set(0)
 

@@ -1,0 +1,93 @@
+"""The ledger's configuration (`hwms central run --config central.yaml`), validated at start.
+
+Unknown keys and wrong types are errors naming the key path, exit code 2, like the edge's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge.config import ConfigError, read_secret
+
+__all__ = ["CentralConfig", "ConfigError", "load", "parse"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    client_id: str = "hwms-ledger-1"
+    share_group: str = "ledger"  # "" for a plain subscription (one ledger only)
+    username: str | None = None
+    password_file: Path | None = None
+    password_credential: str | None = None  # name under $CREDENTIALS_DIRECTORY
+    ca_file: Path | None = None
+
+    def password(self) -> str | None:
+        return read_secret(self.password_file, self.password_credential)
+
+
+class TierConfig(_Model):
+    after_s: float = Field(gt=0)
+    name: str
+
+
+class NotifyConfig(_Model):
+    mqtt: bool = True  # publish on hwms/v1/central/alerts/<kind>
+    webhook_url: str | None = None
+    renotify_s: float = Field(900.0, gt=0)
+    escalation: tuple[TierConfig, ...] = ()
+
+
+class AgvConfig(_Model):
+    adapter: Literal["log", "vda5050"] = "log"
+    interface: str = "uagv"
+    manufacturer: str = ""
+    serial_number: str = ""
+
+
+class CentralConfig(_Model):
+    db: str = "sqlite:///hwms.db"
+    mqtt: MqttConfig = MqttConfig()
+    sites: tuple[str, ...] = ()  # commissioning map published to these
+    metrics_port: int = Field(0, ge=0, le=65535)  # 0: off
+    evaluate_every_s: float = Field(60.0, gt=0)  # scheduled alert evaluation
+    notify_every_s: float = Field(5.0, gt=0)
+    expiry_horizons_days: tuple[int, ...] = (90, 30, 7)
+    notify: NotifyConfig = NotifyConfig()
+    agv: AgvConfig = AgvConfig()
+    # replenishment: location code -> the warehouse location that supplies it
+    supply: dict[str, str] = {}
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def parse(data: Any, source: str = "config") -> CentralConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the configuration must be a mapping")
+    try:
+        return CentralConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"{source}: invalid configuration\n  " + "\n  ".join(lines)) from None
+
+
+def load(path: Path) -> CentralConfig:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse(data, str(path))

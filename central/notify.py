@@ -1,0 +1,139 @@
+"""Telling people about alerts: MQTT (`hwms/v1/central/alerts/<kind>`) and an optional webhook.
+
+An alert is notified when it is raised, when its state or severity changes, and again every
+`renotify_s` while nobody has acknowledged it; the escalation tier (who must be woken) rises
+with the time it has been waiting unacknowledged. The last notification is recorded on the
+alert row, so a restarted ledger neither repeats nor forgets one. A sink that fails is
+logged and counted; the alert stays due and is tried again on the next pass.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+from paho.mqtt.client import Client
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from central.alerts import OPEN, as_dict
+from central.models import Alert
+
+log = structlog.get_logger(__name__)
+
+ALERTS_TOPIC = "hwms/v1/central/alerts"
+
+
+class AlertSink(Protocol):
+    name: str
+
+    def send(self, alert: dict[str, Any]) -> None:
+        """Deliver one alert notification; raise on failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    after_s: float  # unacknowledged for this long...
+    name: str  # ...wakes this group (e.g. "ward nurse", "pharmacist on call")
+
+
+@dataclass(slots=True)
+class MqttAlertSink:
+    client: Client
+    name: str = "mqtt"
+
+    def send(self, alert: dict[str, Any]) -> None:
+        info = self.client.publish(f"{ALERTS_TOPIC}/{alert['kind']}", json.dumps(alert), qos=1)
+        if info.rc != 0:
+            raise ConnectionError(f"MQTT publish failed (rc {info.rc})")
+
+
+@dataclass(slots=True)
+class WebhookSink:
+    url: str
+    timeout_s: float = 5.0
+    name: str = "webhook"
+
+    def send(self, alert: dict[str, Any]) -> None:
+        req = urllib.request.Request(
+            self.url,
+            data=json.dumps(alert).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            if resp.status >= 300:
+                raise ConnectionError(f"webhook answered HTTP {resp.status}")
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def tier_of(alert: Alert, tiers: Sequence[Tier], now: datetime) -> int:
+    """0 = first responders; +1 for every tier whose delay has passed unacknowledged."""
+    if alert.state != "raised":
+        return alert.tier
+    waited = (now - _aware(alert.raised_at)).total_seconds()
+    return sum(1 for t in tiers if waited >= t.after_s)
+
+
+def is_due(alert: Alert, tiers: Sequence[Tier], renotify_s: float, now: datetime) -> bool:
+    if (alert.notified_state, alert.notified_severity) != (alert.state, alert.severity):
+        return True
+    if alert.state != "raised" or alert.notified_at is None:
+        return False
+    if tier_of(alert, tiers, now) > alert.tier:
+        return True
+    return now - _aware(alert.notified_at) >= timedelta(seconds=renotify_s)
+
+
+def notify_due(
+    s: Session,
+    sinks: Sequence[AlertSink],
+    *,
+    now: datetime,
+    renotify_s: float = 900.0,
+    tiers: Sequence[Tier] = (),
+    on_failure: Callable[[str], None] | None = None,
+) -> int:
+    """Send every due notification; returns how many alerts were notified."""
+    rows = s.scalars(
+        select(Alert)
+        .where(or_(Alert.state.in_(OPEN), Alert.notified_state.is_distinct_from(Alert.state)))
+        .order_by(Alert.id)
+        .with_for_update(skip_locked=True)  # several ledgers: each alert notified by one
+    ).all()
+    sent = 0
+    for alert in rows:
+        if not is_due(alert, tiers, renotify_s, now):
+            continue
+        tier = tier_of(alert, tiers, now)
+        payload = as_dict(alert) | {
+            "tier": tier,
+            "notify": tiers[tier - 1].name if tier and tiers else "",
+            "notification": alert.notify_count + 1,
+        }
+        ok = True
+        for sink in sinks:
+            try:
+                sink.send(payload)
+            except (OSError, ValueError) as exc:
+                ok = False
+                if on_failure is not None:
+                    on_failure(sink.name)
+                log.warning(
+                    "alert notification failed", sink=sink.name, alert=alert.id, error=str(exc)
+                )
+        if not ok:
+            continue
+        alert.notified_state, alert.notified_severity = alert.state, alert.severity
+        alert.notified_at, alert.tier = now, tier
+        alert.notify_count += 1
+        sent += 1
+    return sent
