@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import hwms_demo
 from rules.epc import EpcError, decode, raw_uri
 
 
@@ -34,12 +35,6 @@ def _epc_decode(args: argparse.Namespace) -> int:
             }
         print(json.dumps(out))
     return status
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from edge import demo
-
-    return demo.main(as_json=args.json, seed=args.seed)
 
 
 def _edge_run(args: argparse.Namespace) -> int:
@@ -77,10 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("hex", nargs="+")
     dec.set_defaults(func=_epc_decode)
 
-    demo = sub.add_parser("demo", help="run the demo")
-    demo.add_argument("--json", action="store_true", help="print events as JSON lines")
-    demo.add_argument("--seed", type=int, default=7)
-    demo.set_defaults(func=_demo)
+    hwms_demo.add_command(sub)
 
     from central.cli import add_commands as add_central
     from readers.cli import add_commands

@@ -275,7 +275,13 @@ class Ledger:
                 .where(Batch.lot != "")
                 .order_by(Tag.epc)
             ).all()
-            version = s.execute(select(func.max(Movement.id))).scalar() or 0
+            # only receiving binds tags to batches: the map changes with it and nothing else
+            version = (
+                s.execute(
+                    select(func.max(Movement.id)).where(Movement.kind == "receiving")
+                ).scalar()
+                or 0
+            )
         records = {
             epc: {"gtin": gtin, "lot": lot, "expiry": expiry.isoformat() if expiry else None}
             for epc, gtin, lot, expiry in rows

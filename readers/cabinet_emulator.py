@@ -7,7 +7,8 @@ The reader side is sans-IO (`ReaderModel.handle(frame) -> bytes`) with a thin IO
 `<user id>[,<case id>]`.
 
 Scenarios are data: a list of steps such as `{"badge": "nurse-7", "case": "case-1"}`,
-`{"door": "open"}`, `{"take": 3}`, `{"return": 1}`, `{"door": "close"}`, `{"wait": 0.5}`.
+`{"door": "open"}`, `{"take": 3}` (or `{"take": 3, "gtin": "0401..."}`), `{"return": 1}`,
+`{"door": "close"}`, `{"wait": 0.5}`, `{"at": 30}` (wait until 30 s after the start).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 from readers import cabinet_protocol as cp
 from readers.cabinet_protocol import Frame, FrameDecoder, Protocol
+from rules.epc import EpcError, decode
 
 
 @dataclass(slots=True)
@@ -113,6 +115,13 @@ class ReaderModel:
         return out
 
 
+def _gtin(epc: bytes) -> str | None:
+    try:
+        return decode(epc.hex()).gtin
+    except EpcError:
+        return None
+
+
 class CabinetEmulator:
     """Serves a `ReaderModel` on a pty (or TCP) plus a door file, a lock file and a badge pty."""
 
@@ -171,9 +180,15 @@ class CabinetEmulator:
     def set_door(self, is_open: bool) -> None:
         self.door_path.write_text("1" if is_open else "0")
 
-    def take(self, count: int, rng: random.Random) -> list[bytes]:
+    def take(self, count: int, rng: random.Random, gtin: str | None = None) -> list[bytes]:
+        """A person takes `count` items (of one product when `gtin` is given)."""
         with self._lock:
-            all_tags = [(a, t) for a, tags in self.model.shelves.items() for t in sorted(tags)]
+            all_tags = [
+                (a, t)
+                for a, tags in self.model.shelves.items()
+                for t in sorted(tags)
+                if gtin is None or _gtin(t) == gtin
+            ]
             picked = rng.sample(all_tags, min(count, len(all_tags)))
             for ant, tag in picked:
                 self.model.shelves[ant].discard(tag)
@@ -183,7 +198,11 @@ class CabinetEmulator:
         with self._lock:
             self.model.shelves.setdefault(antenna, set()).update(tags)
 
-    def run_scenario(self, steps: list[dict[str, Any]], seed: int = 1) -> None:
+    def run_scenario(
+        self, steps: list[dict[str, Any]], seed: int = 1, start_at: float | None = None
+    ) -> None:
+        """Play the steps; from the wall time `start_at` when given."""
+        origin = time.time() if start_at is None else start_at
         rng = random.Random(seed)
         taken: list[bytes] = []
         for step in steps:
@@ -192,12 +211,14 @@ class CabinetEmulator:
             elif "door" in step:
                 self.set_door(step["door"] == "open")
             elif "take" in step:
-                taken += self.take(int(step["take"]), rng)
+                taken += self.take(int(step["take"]), rng, step.get("gtin"))
             elif "return" in step:
                 back, taken = taken[: int(step["return"])], taken[int(step["return"]) :]
                 self.put(back)
             elif "wait" in step:
-                time.sleep(float(step["wait"]))
+                self._stop.wait(float(step["wait"]))
+            elif "at" in step:  # scenario time, seconds from the start
+                self._stop.wait(max(0.0, origin + float(step["at"]) - time.time()))
             else:
                 raise ValueError(f"unknown scenario step {step!r}")
 

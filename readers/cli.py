@@ -61,7 +61,11 @@ def _say(**fields: Any) -> None:
 
 def sim_llrp(args: argparse.Namespace) -> int:
     emu = LlrpEmulator(
-        _load(args.scenario), port=args.port, speed=args.speed, loop=args.loop
+        _load(args.scenario),
+        port=args.port,
+        speed=args.speed,
+        loop=args.loop,
+        start_at=args.start_at,
     ).start()
     _say(sim="llrp", listening=f"127.0.0.1:{emu.port}", scenario_reads=len(emu.reads))
     try:
@@ -96,7 +100,9 @@ def sim_cabinet(args: argparse.Namespace) -> int:
             steps = data.get("steps", [])
             if steps:
                 threading.Thread(
-                    target=emu.run_scenario, args=(steps, int(data.get("seed", 1))), daemon=True
+                    target=emu.run_scenario,
+                    args=(steps, int(data.get("seed", 1)), args.start_at),
+                    daemon=True,
                 ).start()
             _wait(args.duration)
         finally:
@@ -113,6 +119,7 @@ def sim_modbus(args: argparse.Namespace) -> int:
         port=args.port,
         serial_port=pair.b if pair else "",
         speed=args.speed,
+        start_at=args.start_at,
     ).start()
     url = f"rtu://{pair.a}?baudrate=9600" if pair else emu.url
     _say(sim="modbus", url=url, devices=[f.device_id for f in fridges])
@@ -256,6 +263,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--speed", type=float, default=1.0)
     p.add_argument("--loop", action="store_true", help="replay the scenario forever")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--start-at", type=float, help="scenario time 0 at this Unix time")
     p.set_defaults(func=sim_llrp)
     p = sim.add_parser(
         "cabinet", help="a smart cabinet (reader pty, badge pty, door and lock files)"
@@ -267,6 +275,7 @@ def add_commands(sub: Any) -> None:
         "--workdir", help="where the door and lock files go (default: a temporary folder)"
     )
     p.add_argument("--duration", type=float)
+    p.add_argument("--start-at", type=float, help="scenario time 0 at this Unix time")
     p.set_defaults(func=sim_cabinet)
     p = sim.add_parser("modbus", help="fridges on a Modbus server")
     p.add_argument("--scenario", help="YAML scenario (see config/scenarios/modbus-fridges.yaml)")
@@ -274,6 +283,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--port", type=int, default=5020)
     p.add_argument("--speed", type=float, default=1.0)
     p.add_argument("--duration", type=float)
+    p.add_argument("--start-at", type=float, help="scenario time 0 at this Unix time")
     p.set_defaults(func=sim_modbus)
 
     probe = sub.add_parser("probe", help="check a device on site").add_subparsers(

@@ -115,6 +115,7 @@ class LlrpEmulator:
         report_interval_s: float = 0.05,
         loop: bool = False,
         vendor: int = lc.IMPINJ_VENDOR,
+        start_at: float | None = None,
     ) -> None:
         self.vendor = vendor
         self.reads = scenario_reads(scenario or {})
@@ -122,6 +123,9 @@ class LlrpEmulator:
         self.speed = speed
         self.report_interval_us = int(report_interval_s * 1_000_000)
         self.loop = loop
+        # scenario time 0 at this wall time (several emulators on one script); otherwise at
+        # the reader's ROSpec start
+        self.start_at_us = None if start_at is None else int(start_at * 1_000_000)
         self._server = socket.create_server(("127.0.0.1", port))
         self.port = int(self._server.getsockname()[1])
         self._stop = threading.Event()
@@ -293,8 +297,10 @@ class _Session:
             self.send(lc.response(msg))
             if self.rospec is not None and not self.running:
                 self.running = True
-                self.start_wall_us = _now_us()
-                self.cursor = 0
+                self.start_wall_us = self.emu.start_at_us or _now_us()
+                # a reader does not replay what happened before its ROSpec started
+                past = (_now_us() - self.start_wall_us) * self.emu.speed
+                self.cursor = sum(1 for r in self.emu.reads if r.offset_us < past)
         elif t in (lc.STOP_ROSPEC, lc.DISABLE_ROSPEC, lc.DELETE_ROSPEC):
             self.running = False
             if t == lc.DELETE_ROSPEC:

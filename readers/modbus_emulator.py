@@ -81,13 +81,15 @@ class ModbusEmulator:
         port: int = 0,
         serial_port: str = "",
         speed: float = 1.0,
+        start_at: float | None = None,
     ) -> None:
         self.fridges = {f.device_id: f for f in fridges}
         self.transport = transport
         self.port = port
         self.serial_port = serial_port
         self.speed = speed
-        self._t0 = time.monotonic()
+        # emulator time 0 now, or at the wall time `start_at` (several emulators, one script)
+        self._t0 = time.monotonic() + (0.0 if start_at is None else start_at - time.time())
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, daemon=True, name="modbus-emu"
