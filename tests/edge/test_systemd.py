@@ -32,6 +32,27 @@ def test_units_verify(tmp_path: Path, name: str) -> None:
     assert proc.stderr.strip() == "", proc.stderr
 
 
+@pytest.mark.parametrize("name", ["hwms-edge.service", "hwms-central.service"])
+def test_units_exposure_at_most_2(tmp_path: Path, name: str) -> None:
+    """`systemd-analyze security --offline=true`: the hardening keeps exposure <= 2.0."""
+    import re
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("systemd-analyze is missing")
+        pytest.skip("systemd-analyze is missing")
+    unit = tmp_path / name
+    unit.write_text((ROOT / "systemd" / name).read_text())
+    proc = subprocess.run(
+        [analyze, "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout)
+    assert m is not None, proc.stdout[-2000:] + proc.stderr
+    assert float(m[1]) <= 2.0, proc.stdout
+
+
 def test_sd_notify_reaches_the_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
