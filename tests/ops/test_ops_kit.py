@@ -122,8 +122,8 @@ def test_stock_dashboard_sql_runs_on_the_ledger(pg_ledger: str) -> None:
     ]
     assert len(queries) >= 8
     with engine.connect() as c:
-        for q in queries:
-            q = q.replace(
+        for query in queries:
+            q = query.replace(
                 "$__timeFilter(occurred_at)",
                 "occurred_at BETWEEN now() - interval '30 days' AND now()",
             )
