@@ -70,6 +70,51 @@ def find_mosquitto() -> str | None:
 # --- processes ---------------------------------------------------------------------------
 
 
+class EmbeddedBroker:
+    """The fallback when mosquitto is not installed: amqtt (MQTT 3.1.1 only) in a thread of
+    this process. Clients must give a username: amqtt keeps no session (and no queued QoS 1
+    messages) for anonymous clients."""
+
+    def __init__(self, port: int) -> None:
+        import asyncio
+
+        self.port = port
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="broker")
+        self._broker: Any = None
+
+    def start(self) -> EmbeddedBroker:
+        import asyncio
+        import logging
+
+        from amqtt.broker import Broker
+
+        for name in ("amqtt", "transitions"):  # the broker's chatter is not the day's story
+            logging.getLogger(name).setLevel(logging.WARNING)
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {
+                "allow_anonymous": False}},  # any username is let in, and gets a session
+        }  # fmt: skip
+
+        async def start() -> Any:
+            broker = Broker(config)
+            await broker.start()
+            return broker
+
+        self._thread.start()
+        self._broker = asyncio.run_coroutine_threadsafe(start(), self.loop).result(15)
+        return self
+
+    def stop(self) -> None:
+        import asyncio
+
+        if self._broker is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
 @dataclass
 class Child:
     name: str
@@ -372,14 +417,16 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from central.models import Location, StockLimit, TransportOrder
 
     day = Day(yaml.safe_load(Path(args.day).read_text()), args.speed)
-    mosquitto = find_mosquitto()
-    if mosquitto is None:
+    mosquitto = find_mosquitto() if args.broker != "embedded" else None
+    if mosquitto is None and args.broker == "mosquitto":
         print(
             "hwms demo: mosquitto is not installed. `make demo` installs it from the system's"
             " packages (apt); or: sudo apt-get install mosquitto",
             file=sys.stderr,
         )
         return 1
+    v5 = mosquitto is not None
+    embedded: EmbeddedBroker | None = None
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="hwms-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor(workdir)
@@ -391,13 +438,22 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     w(f"hwms demo: a hospital day at {day.site}, speed x{args.speed:g}; work folder {workdir}\n")
     try:
         # the broker
-        conf = workdir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {ports['mqtt']} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "max_queued_messages 100000\n"
-        )
-        sup.start("mosquitto", [mosquitto, "-c", str(conf)], lambda: _port_open(ports["mqtt"]))
-        w(f"  broker: mosquitto (MQTT v5) on 127.0.0.1:{ports['mqtt']}\n")
+        if mosquitto is not None:
+            conf = workdir / "mosquitto.conf"
+            conf.write_text(
+                f"listener {ports['mqtt']} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                "max_queued_messages 100000\n"
+            )
+            sup.start("mosquitto", [mosquitto, "-c", str(conf)], lambda: _port_open(ports["mqtt"]))
+            w(f"  broker: mosquitto (MQTT v5) on 127.0.0.1:{ports['mqtt']}\n")
+        else:
+            embedded = EmbeddedBroker(ports["mqtt"]).start()
+            w(
+                "  broker: mosquitto not found: the embedded amqtt broker on"
+                f" 127.0.0.1:{ports['mqtt']}; edge and ledger speak MQTT 3.1.1"
+                " (no shared subscriptions)\n"
+            )
+        protocol = "v5" if v5 else "v311"
 
         # receiving before the day: the storekeeper books the deliveries and the limits
         db.upgrade(db_url)
@@ -426,7 +482,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         # the ledger and its API
         central = yaml.safe_load((DEMO / "central.yaml").read_text())
         central |= {"db": db_url, "metrics_port": ports["ledger_metrics"],
-                    "mqtt": {"port": ports["mqtt"], "client_id": "hwms-demo-ledger"}}  # fmt: skip
+                    "mqtt": {"port": ports["mqtt"], "client_id": "hwms-demo-ledger",
+                             "username": "hwms-demo-ledger", "protocol": protocol}}  # fmt: skip
         central_cfg = _write_yaml(workdir / "central.yaml", central)
         ledger_metrics = f"http://127.0.0.1:{ports['ledger_metrics']}/metrics"
         sup.start(
@@ -477,7 +534,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
         # the edge
         edge = yaml.safe_load((DEMO / "edge.yaml").read_text())
-        edge["mqtt"]["port"] = ports["mqtt"]
+        edge["mqtt"] |= {"port": ports["mqtt"], "protocol": protocol, "username": edge["gateway"]}
         edge["outbox"]["path"] = str(workdir / "edge-outbox.db")
         edge["metrics"]["port"] = ports["edge_metrics"]
         edge["log_format"] = "json"
@@ -498,7 +555,10 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
         # watch the broker
         live = LiveLog(day, out, t0)
-        watcher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        watcher = mqtt.Client(
+            CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311
+        )
+        watcher.username_pw_set("hwms-demo-watcher")
         watcher.on_message = lambda _c, _u, m: live.on_message(m.topic, bytes(m.payload))
         watcher.connect("127.0.0.1", ports["mqtt"])
         watcher.subscribe([("hwms/v1/#", 1)])
@@ -568,6 +628,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         w("stopping...\n")
         out.flush()
         sup.stop()
+        if embedded is not None:
+            embedded.stop()
         w("stopped.\n")
 
 
@@ -609,4 +671,10 @@ def add_command(sub: Any) -> None:
         "--workdir", help="where databases, configs and logs go (default: a new temp dir)"
     )
     p.add_argument("--exit", action="store_true", help="stop after the day instead of waiting")
+    p.add_argument(
+        "--broker",
+        choices=["auto", "mosquitto", "embedded"],
+        default="auto",
+        help="auto: mosquitto when installed, else the embedded MQTT 3.1.1 broker (amqtt)",
+    )
     p.set_defaults(func=run)

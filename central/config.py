@@ -25,6 +25,7 @@ class MqttConfig(_Model):
     port: int = Field(1883, ge=1, le=65535)
     client_id: str = "hwms-ledger-1"
     share_group: str = "ledger"  # "" for a plain subscription (one ledger only)
+    protocol: Literal["v5", "v311"] = "v5"  # v311 only for brokers without MQTT 5 (no sharing)
     username: str | None = None
     password_file: Path | None = None
     password_credential: str | None = None  # name under $CREDENTIALS_DIRECTORY

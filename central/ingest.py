@@ -54,20 +54,27 @@ class Ingestor:
         username: str | None = None,
         password: str | None = None,
         ca_file: str | None = None,
+        protocol: str = "v5",
     ) -> None:
         self.ledger = ledger
         self.metrics = metrics or LedgerMetrics()
         self.host = host
         self.port = port
+        self.v5 = protocol == "v5"
+        if share_group and not self.v5:
+            log.warning("MQTT 3.1.1 has no shared subscriptions: run one ledger only")
+            share_group = ""
         self.topic = f"$share/{share_group}/{EVENTS_TOPIC}" if share_group else EVENTS_TOPIC
         self.counts: Counter[str] = Counter()
         self.connected = threading.Event()
         self._session_expiry_s = session_expiry_s
+        # MQTT 3.1.1 (a broker without v5): a persistent session is clean_session=False
         self.client = Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
+            protocol=MQTTProtocolVersion.MQTTv5 if self.v5 else MQTTProtocolVersion.MQTTv311,
             manual_ack=True,
+            clean_session=None if self.v5 else False,
         )
         if username is not None:
             self.client.username_pw_set(username, password)
@@ -89,11 +96,14 @@ class Ingestor:
         self._worker = threading.Thread(target=self._work, daemon=True, name="ledger-ingest")
 
     def start(self) -> Ingestor:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self._session_expiry_s
-        self.client.connect_async(
-            self.host, self.port, keepalive=30, clean_start=False, properties=props
-        )
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self._session_expiry_s
+            self.client.connect_async(
+                self.host, self.port, keepalive=30, clean_start=False, properties=props
+            )
+        else:
+            self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
         self._worker.start()
         return self
@@ -288,6 +298,7 @@ def run(cfg: CentralConfig) -> int:
         username=m.username,
         password=m.password(),
         ca_file=str(m.ca_file) if m.ca_file else None,
+        protocol=m.protocol,
     ).start()
     if cfg.metrics_port:
         from prometheus_client import start_http_server

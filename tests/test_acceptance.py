@@ -19,12 +19,14 @@ DAY = ROOT / "config" / "demo" / "day.yaml"
 
 
 @pytest.mark.acceptance
-def test_demo_day_ends_exactly_as_scripted(tmp_path: Path) -> None:
-    if hwms_demo.find_mosquitto() is None:
+@pytest.mark.parametrize("broker", ["mosquitto", "embedded"])
+def test_demo_day_ends_exactly_as_scripted(tmp_path: Path, broker: str) -> None:
+    """On mosquitto (MQTT v5), and on the embedded fallback broker (MQTT 3.1.1)."""
+    if broker == "mosquitto" and hwms_demo.find_mosquitto() is None:
         pytest.fail("mosquitto is required (scripts/system-deps.sh installs it)")
     proc = subprocess.run(
         [sys.executable, "-m", "hwms_cli", "demo", "--exit", "--speed", "1.5",
-         "--workdir", str(tmp_path)],
+         "--broker", broker, "--workdir", str(tmp_path)],
         check=False, capture_output=True, text=True, timeout=300, cwd=ROOT,
     )  # fmt: skip
     log = proc.stdout + proc.stderr
@@ -47,6 +49,7 @@ def test_demo_day_ends_exactly_as_scripted(tmp_path: Path) -> None:
     ):
         assert line in log, line
     assert "stopped." in proc.stdout
+    assert ("MQTT 3.1.1" in proc.stdout) == (broker == "embedded")
 
 
 def test_demo_day_script_is_consistent() -> None:
