@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,8 +18,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import select, text
 
-from central import alerts
-from central.ledger import Ledger, ReceiptError, ReceiptLine
+from central import alerts, reports
+from central.imports import MasterDataError, epcis_receipt, import_master_data
+from central.ledger import BookingError, Ledger, ReceiptError, ReceiptLine
 from central.models import Alert, DeadLetter
 
 ROLES = ("viewer", "storekeeper", "quality", "admin")
@@ -44,6 +45,33 @@ class ReceiptIn(BaseModel):
 
 class AckIn(BaseModel):
     comment: str = ""
+
+
+class BookingIn(BaseModel):
+    kind: str  # return, loss, scrap, adjustment
+    location: str
+    reason: str
+    epcs: list[str] = []
+    gtin: str = ""
+    lot: str = ""
+    quantity: int = 0
+    case_id: str = ""
+
+
+class StocktakeIn(BaseModel):
+    location: str
+    epcs: list[str]
+    source: str = "handheld"
+
+
+def _period(start: date | None, end: date | None) -> tuple[datetime, datetime]:
+    """Dates to an UTC [start, end) period; default: the last 30 days."""
+    stop = end or date.today() + timedelta(days=1)
+    first = start or stop - timedelta(days=30)
+    return (
+        datetime.combine(first, datetime.min.time(), UTC),
+        datetime.combine(stop, datetime.min.time(), UTC),
+    )
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -138,6 +166,92 @@ def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:
             except ValueError as exc:
                 raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
             return {"id": a.id, "state": a.state}
+
+    @app.get("/epcs/{epc}")
+    def epc_history(epc: str, _: Viewer) -> dict[str, Any]:
+        result = ledger.epc_history(epc)
+        if not result["found"]:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such EPC in the ledger")
+        return result
+
+    @app.post("/receipts/epcis", status_code=201)
+    def receive_epcis(doc: dict[str, Any], location: str, user: Storekeeper) -> dict[str, Any]:
+        try:
+            n = ledger.receive(epcis_receipt(doc, location), actor=user.user, today=date.today())
+        except ReceiptError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        return {"received": n}
+
+    @app.post("/bookings", status_code=201)
+    def book(body: BookingIn, user: Storekeeper) -> dict[str, Any]:
+        try:
+            n = ledger.book(
+                body.kind, location=body.location, user=user.user, reason=body.reason,
+                epcs=tuple(body.epcs), gtin=body.gtin, lot=body.lot, quantity=body.quantity,
+                case_id=body.case_id,
+            )  # fmt: skip
+        except BookingError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        return {"booked": n}
+
+    @app.post("/stocktakes", status_code=201)
+    def stocktake(body: StocktakeIn, user: Storekeeper) -> dict[str, Any]:
+        return ledger.stocktake(body.location, body.epcs, user=user.user, source=body.source)
+
+    @app.get("/stocktakes/{stocktake_id}")
+    def stocktake_report(stocktake_id: int, _: Viewer) -> dict[str, Any]:
+        try:
+            return ledger.stocktake_report(stocktake_id)
+        except KeyError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc.args[0])) from None
+
+    @app.post("/stocktakes/{stocktake_id}/confirm")
+    def confirm(stocktake_id: int, user: Storekeeper) -> dict[str, Any]:
+        try:
+            return ledger.confirm_stocktake(stocktake_id, user=user.user)
+        except KeyError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc.args[0])) from None
+        except BookingError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+    @app.post("/master-data/{kind}", status_code=201)
+    async def master_data(kind: str, request: Request, _: Admin) -> dict[str, Any]:
+        text_body = (await request.body()).decode("utf-8", "replace")
+        try:
+            with ledger.session.begin() as s:
+                n = import_master_data(s, kind, text_body)
+        except MasterDataError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        return {"imported": n}
+
+    @app.get("/reports/consumption")
+    def consumption(
+        _: Viewer, start: date | None = None, end: date | None = None
+    ) -> list[dict[str, Any]]:
+        with ledger.session() as s:
+            return reports.consumption(s, *_period(start, end))
+
+    @app.get("/reports/top-consumers")
+    def top_consumers(
+        _: Viewer, start: date | None = None, end: date | None = None, n: int = 10
+    ) -> list[dict[str, Any]]:
+        with ledger.session() as s:
+            return reports.top_consumers(s, *_period(start, end), n)
+
+    @app.get("/reports/slow-movers")
+    def slow_movers(_: Viewer, days: int = 90) -> list[dict[str, Any]]:
+        with ledger.session() as s:
+            return reports.slow_movers(s, datetime.now(UTC), days)
+
+    @app.get("/reports/near-expiry")
+    def near_expiry(_: Viewer, days: int = 90) -> dict[str, Any]:
+        with ledger.session() as s:
+            return reports.near_expiry_value(s, date.today(), days)
+
+    @app.get("/reports/kpis")
+    def kpis(_: Viewer, start: date | None = None, end: date | None = None) -> dict[str, Any]:
+        with ledger.session() as s:
+            return reports.kpis(s, *_period(start, end), date.today())
 
     @app.get("/dead-letters")
     def dead_letters(_: Admin) -> list[dict[str, Any]]:

@@ -79,7 +79,14 @@ def _receive(args: argparse.Namespace) -> int:
     from central.ledger import Ledger, ReceiptError, parse_receipt_csv
 
     try:
-        lines = parse_receipt_csv(Path(args.csv).read_text())
+        if args.epcis:
+            from central.imports import epcis_receipt
+
+            if not args.location:
+                raise ReceiptError("--epcis needs --location (where the items are received)")
+            lines = epcis_receipt(json.loads(Path(args.epcis).read_text()), args.location)
+        else:
+            lines = parse_receipt_csv(Path(args.csv).read_text())
         n = Ledger(db.engine(args.db)).receive(lines, actor=args.user, today=date.today())
     except ReceiptError as exc:
         print(f"hwms central receive: {exc}", file=sys.stderr)
@@ -145,6 +152,103 @@ def _recall(args: argparse.Namespace) -> int:
     return 0
 
 
+def _book(args: argparse.Namespace) -> int:
+    import sys
+
+    from central import db
+    from central.ledger import BookingError, Ledger
+
+    try:
+        n = Ledger(db.engine(args.db)).book(
+            args.kind, location=args.location, user=args.user, reason=args.reason,
+            epcs=tuple(args.epc or ()), gtin=(args.gtin or "").zfill(14) if args.gtin else "",
+            lot=args.lot or "", quantity=args.quantity, case_id=args.case or "",
+        )  # fmt: skip
+    except BookingError as exc:
+        print(f"hwms central book: {exc}", file=sys.stderr)
+        return 1
+    print(f"booked {n} item(s) as {args.kind}")
+    return 0
+
+
+def _stocktake(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from central import db
+    from central.ledger import BookingError, Ledger
+
+    lg = Ledger(db.engine(args.db))
+    try:
+        if args.confirm is not None:
+            report = lg.confirm_stocktake(args.confirm, user=args.user)
+        else:
+            if not args.location or not args.epcs:
+                print("hwms central stocktake: give --location and --epcs FILE", file=sys.stderr)
+                return 2
+            epcs = [ln.strip() for ln in Path(args.epcs).read_text().splitlines() if ln.strip()]
+            report = lg.stocktake(args.location, epcs, user=args.user, source=args.source)
+    except (KeyError, BookingError) as exc:
+        print(f"hwms central stocktake: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(
+        f"stocktake #{report['id']} of {report['location']} ({report['state']}): expected"
+        f" {report['expected']}, counted {report['counted']}, matched {report['matched']},"
+        f" accuracy {report['accuracy']:.1%}"
+    )
+    for line in report["lines"]:
+        print(f"  {line['finding']:<10} {line['epc']}  ledger: {line['ledger_location']}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from datetime import UTC, date, datetime, timedelta
+
+    from central import db, reports
+    from central.ledger import Ledger
+
+    end = datetime.combine(args.end or date.today() + timedelta(days=1), datetime.min.time(), UTC)
+    start = datetime.combine(
+        args.start or (end - timedelta(days=30)).date(), datetime.min.time(), UTC
+    )
+    with Ledger(db.engine(args.db)).session() as s:
+        result: Any
+        if args.report == "consumption":
+            result = reports.consumption(s, start, end)
+        elif args.report == "top-consumers":
+            result = reports.top_consumers(s, start, end)
+        elif args.report == "slow-movers":
+            result = reports.slow_movers(s, datetime.now(UTC), args.days)
+        elif args.report == "near-expiry":
+            result = reports.near_expiry_value(s, date.today(), args.days)
+        else:
+            result = reports.kpis(s, start, end, date.today())
+    print(json.dumps(result, indent=None if args.json else 1))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from central import db
+    from central.imports import MasterDataError, import_master_data
+    from central.ledger import Ledger
+
+    lg = Ledger(db.engine(args.db))
+    try:
+        with lg.session.begin() as s:
+            n = import_master_data(s, args.kind, Path(args.csv).read_text())
+    except MasterDataError as exc:
+        print(f"hwms central import: {exc}", file=sys.stderr)
+        return 1
+    print(f"imported {n} {args.kind}")
+    return 0
+
+
 def _api(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -158,6 +262,12 @@ def _api(args: argparse.Namespace) -> int:
     app = create_app(Ledger(db.engine(args.db)), load_tokens(Path(args.tokens)))
     uvicorn.run(app, host=args.host, port=args.port, log_config=None)
     return 0
+
+
+def _date(text: str) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(text)
 
 
 def add_commands(sub: Any) -> None:
@@ -190,9 +300,48 @@ def add_commands(sub: Any) -> None:
         "receive", help="commission items from a CSV (epc,gtin,lot,expiry,location)"
     )
     p.add_argument("--db", default="sqlite:///hwms.db")
-    p.add_argument("--csv", required=True)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--csv", help="epc,gtin,lot,expiry,location")
+    src.add_argument("--epcis", help="an EPCIS 2.0 JSON document of commissioning events")
+    p.add_argument("--location", help="with --epcis: where the items are, e.g. site/zone")
     p.add_argument("--user", default="receiving")
     p.set_defaults(func=_receive)
+    p = central.add_parser("book", help="a return, loss, scrap or manual adjustment")
+    p.add_argument("kind", choices=["return", "loss", "scrap", "adjustment"])
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--location", required=True, help="site/zone")
+    p.add_argument("--user", required=True)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--epc", action="append", help="a tagged item (repeatable)")
+    p.add_argument("--gtin", help="untagged goods: GTIN, --lot and --quantity (signed)")
+    p.add_argument("--lot")
+    p.add_argument("--quantity", type=int, default=0)
+    p.add_argument("--case", help="the case/patient a return belongs to")
+    p.set_defaults(func=_book)
+    p = central.add_parser("stocktake", help="compare a count with the ledger, or --confirm it")
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--location", help="site/zone")
+    p.add_argument("--epcs", help="a file with one EPC URI per line (handheld or cabinet scan)")
+    p.add_argument("--source", default="handheld", choices=["handheld", "cabinet"])
+    p.add_argument("--confirm", type=int, metavar="ID", help="book stocktake ID's lines")
+    p.add_argument("--user", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_stocktake)
+    p = central.add_parser("report", help="reports and KPIs (JSON)")
+    p.add_argument(
+        "report", choices=["consumption", "top-consumers", "slow-movers", "near-expiry", "kpis"]
+    )
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--start", type=_date, help="YYYY-MM-DD (default: 30 days before --end)")
+    p.add_argument("--end", type=_date, help="YYYY-MM-DD, exclusive (default: tomorrow)")
+    p.add_argument("--days", type=int, default=90, help="slow-movers, near-expiry horizon")
+    p.add_argument("--json", action="store_true", help="one line")
+    p.set_defaults(func=_report)
+    p = central.add_parser("import", help="master data from CSV")
+    p.add_argument("kind", choices=["products", "locations", "departments", "users"])
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--csv", required=True)
+    p.set_defaults(func=_import)
     p = central.add_parser("trace", help="where every unit of a batch is, and its movements")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--gtin", required=True)

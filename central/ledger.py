@@ -31,7 +31,10 @@ from central.models import (
     Location,
     Movement,
     Stock,
+    Stocktake,
+    StocktakeLine,
     Tag,
+    TagHistory,
     TransportOrder,
 )
 from rules.epc import EpcError, decode, gs1_check_digit
@@ -42,6 +45,13 @@ from rules.identity import ident_from_uri
 
 class ReceiptError(ValueError):
     """A receipt that cannot be booked; the message lists every bad line."""
+
+
+class BookingError(ValueError):
+    """A booking (return, loss, scrap, adjustment, stocktake) that cannot be made."""
+
+
+BOOKING_KINDS = ("return", "loss", "scrap", "adjustment")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +117,7 @@ def parse_receipt_csv(text: str) -> list[ReceiptLine]:
 
 TAG_TABLE = cast(Table, Tag.__table__)
 STOCK_TABLE = cast(Table, Stock.__table__)
+TAG_HISTORY_TABLE = cast(Table, TagHistory.__table__)
 
 
 def _ts(t_us: int) -> datetime:
@@ -231,6 +242,12 @@ class Ledger:
                     else:
                         tag.batch_id, tag.location_id, tag.last_event_at = batch_id, loc, now
                     self._add_stock(s, loc, batch_id, +1)
+                s.execute(
+                    TAG_HISTORY_TABLE.insert(),
+                    [{"epc": epc, "at": now, "kind": "receiving", "from_location_id": None,
+                      "to_location_id": loc, "actor": actor, "case_id": "", "ref": None}
+                     for epc in tags],
+                )  # fmt: skip
                 s.add(
                     Movement(
                         event_id=None, kind="receiving", batch_id=batch_id, from_location_id=None,
@@ -325,6 +342,238 @@ class Ledger:
                 "movements": moves,
             }
 
+    def book(
+        self,
+        kind: str,
+        *,
+        location: str,
+        user: str,
+        reason: str,
+        epcs: tuple[str, ...] = (),
+        gtin: str = "",
+        lot: str = "",
+        quantity: int = 0,
+        case_id: str = "",
+    ) -> int:
+        """A person's booking with a reason: `return` (items come back to `location`), `loss`
+        and `scrap` (items leave stock from `location`), `adjustment` (tagged items put at
+        `location`, or a signed quantity of an untagged batch). Tagged items are named by
+        EPC, untagged goods by GTIN, lot and quantity. Returns the number of items booked."""
+        if kind not in BOOKING_KINDS:
+            raise BookingError(f"unknown booking kind {kind!r} (one of {', '.join(BOOKING_KINDS)})")
+        if not reason.strip() or not user.strip():
+            raise BookingError("a booking needs a user and a reason")
+        if bool(epcs) == bool(quantity):
+            raise BookingError("give either EPCs or a quantity of a GTIN and lot")
+        now = datetime.now(UTC)
+        site, _, zone = location.rpartition("/")
+        try:
+            with self.session.begin() as s:
+                loc = self._location(s, site, zone)
+                if epcs:
+                    n = self._book_tags(s, kind, loc, epcs, user, reason, case_id, now)
+                else:
+                    n = self._book_quantity(s, kind, loc, gtin, lot, quantity, user, reason, now)
+        except BaseException:
+            self._remember(False)
+            raise
+        self._remember(True)
+        return n
+
+    def _book_tags(
+        self,
+        s: Session,
+        kind: str,
+        loc: int,
+        epcs: tuple[str, ...],
+        user: str,
+        reason: str,
+        case_id: str,
+        now: datetime,
+    ) -> int:
+        known = dict(s.execute(select(Tag.epc, Tag.batch_id).where(Tag.epc.in_(epcs))).all())
+        unknown = [e for e in epcs if e not in known]
+        if unknown:
+            raise BookingError(f"not commissioned: {', '.join(unknown[:5])}")
+        leaving = kind in ("loss", "scrap")
+        by_batch: dict[int, list[str]] = defaultdict(list)
+        for epc in epcs:
+            by_batch[known[epc]].append(epc)
+        for batch_id, members in sorted(by_batch.items()):
+            self._move_tags(
+                s, None, now, tuple(members), batch_id,
+                loc if leaving else None, None if leaving else loc,
+                kind=kind, biz_step="", actor=user, case_id=case_id, expect_known=leaving,
+                reason=reason,
+            )  # fmt: skip
+        return len(epcs)
+
+    def _book_quantity(
+        self,
+        s: Session,
+        kind: str,
+        loc: int,
+        gtin: str,
+        lot: str,
+        quantity: int,
+        user: str,
+        reason: str,
+        now: datetime,
+    ) -> int:
+        delta = -abs(quantity) if kind in ("loss", "scrap") else quantity
+        if kind == "return":
+            delta = abs(quantity)
+        batch_id = s.scalar(select(Batch.id).where(Batch.gtin == gtin, Batch.lot == lot))
+        if batch_id is None:
+            raise BookingError(f"no batch {gtin} lot {lot}")
+        have = s.scalar(
+            select(Stock.quantity).where(Stock.location_id == loc, Stock.batch_id == batch_id)
+        )
+        if (have or 0) + delta < 0:
+            raise BookingError(f"only {have or 0} of {gtin} lot {lot} there; cannot book {delta}")
+        self._add_stock(s, loc, batch_id, delta)
+        s.add(
+            Movement(
+                event_id=None, kind=kind, batch_id=batch_id,
+                from_location_id=loc if delta < 0 else None,
+                to_location_id=loc if delta > 0 else None, quantity=abs(delta), biz_step="",
+                actor=user, case_id="", reason=reason, occurred_at=now, recorded_at=now,
+            )
+        )  # fmt: skip
+        return abs(delta)
+
+    def stocktake(
+        self, location: str, epcs: list[str], *, user: str, source: str = "handheld"
+    ) -> dict[str, Any]:
+        """Compare a count of `location` (EPCs read by a handheld or a cabinet scan) with the
+        ledger: accuracy and the discrepancy lines to confirm (`confirm_stocktake`)."""
+        now = datetime.now(UTC)
+        site, _, zone = location.rpartition("/")
+        with self.session.begin() as s:
+            loc = self._location(s, site, zone)
+            expected = set(s.scalars(select(Tag.epc).where(Tag.location_id == loc)))
+            counted = set(epcs)
+            matched = expected & counted
+            everything = expected | counted
+            take = Stocktake(
+                location_id=loc, source=source, counted_by=user, created_at=now,
+                expected=len(expected), counted=len(counted), matched=len(matched),
+                accuracy=len(matched) / len(everything) if everything else 1.0, state="open",
+            )  # fmt: skip
+            s.add(take)
+            s.flush()
+            where = dict(
+                s.execute(
+                    select(Tag.epc, Tag.location_id).where(Tag.epc.in_(counted - expected))
+                ).all()
+            )
+            for epc in sorted(expected - counted):
+                s.add(StocktakeLine(stocktake_id=take.id, epc=epc, finding="missing",
+                                    ledger_location_id=loc))  # fmt: skip
+            for epc in sorted(counted - expected):
+                s.add(StocktakeLine(stocktake_id=take.id, epc=epc, finding="unexpected",
+                                    ledger_location_id=where.get(epc)))  # fmt: skip
+            stocktake_id = take.id
+        self._remember(True)
+        return self.stocktake_report(stocktake_id)
+
+    def stocktake_report(self, stocktake_id: int) -> dict[str, Any]:
+        with self.session() as s:
+            take = s.get(Stocktake, stocktake_id)
+            if take is None:
+                raise KeyError(f"no stocktake {stocktake_id}")
+            codes = dict(s.execute(select(Location.id, Location.code)).all())
+            lines = s.scalars(
+                select(StocktakeLine)
+                .where(StocktakeLine.stocktake_id == stocktake_id)
+                .order_by(StocktakeLine.id)
+            )
+            return {
+                "id": take.id,
+                "location": codes[take.location_id],
+                "source": take.source,
+                "counted_by": take.counted_by,
+                "expected": take.expected,
+                "counted": take.counted,
+                "matched": take.matched,
+                "accuracy": round(take.accuracy, 4),
+                "state": take.state,
+                "lines": [
+                    {
+                        "epc": ln.epc,
+                        "finding": ln.finding,
+                        "ledger_location": codes.get(ln.ledger_location_id)
+                        if ln.ledger_location_id
+                        else None,
+                    }
+                    for ln in lines
+                ],
+            }
+
+    def confirm_stocktake(self, stocktake_id: int, *, user: str) -> dict[str, Any]:
+        """Book the count: missing items leave stock, unexpected ones are put where they were
+        counted (each a `stocktake` movement with the reason). Uncommissioned EPCs cannot be
+        booked and stay as lines to resolve at receiving."""
+        now = datetime.now(UTC)
+        with self.session.begin() as s:
+            take = s.get(Stocktake, stocktake_id)
+            if take is None:
+                raise KeyError(f"no stocktake {stocktake_id}")
+            if take.state != "open":
+                raise BookingError(f"stocktake {stocktake_id} is already {take.state}")
+            lines = list(
+                s.scalars(select(StocktakeLine).where(StocktakeLine.stocktake_id == take.id))
+            )
+            epcs = tuple(ln.epc for ln in lines)
+            batches = dict(s.execute(select(Tag.epc, Tag.batch_id).where(Tag.epc.in_(epcs))).all())
+            groups: dict[tuple[str, int], list[str]] = defaultdict(list)
+            for ln in lines:
+                if ln.epc in batches:
+                    groups[(ln.finding, batches[ln.epc])].append(ln.epc)
+            for (finding, batch_id), members in sorted(groups.items()):
+                missing = finding == "missing"
+                self._move_tags(
+                    s, None, now, tuple(members), batch_id,
+                    take.location_id if missing else None, None if missing else take.location_id,
+                    kind="stocktake", biz_step="cycle_counting", actor=user, case_id="",
+                    expect_known=False, reason=f"{finding} at stocktake #{take.id}",
+                )  # fmt: skip
+            take.state, take.confirmed_by, take.confirmed_at = "confirmed", user, now
+        self._remember(True)
+        return self.stocktake_report(stocktake_id)
+
+    def epc_history(self, epc: str) -> dict[str, Any]:
+        """One item's story: its batch, where it is, and every movement of it."""
+        with self.session() as s:
+            tag = s.get(Tag, epc)
+            if tag is None:
+                return {"epc": epc, "found": False, "movements": []}
+            batch = s.get(Batch, tag.batch_id)
+            codes = dict(s.execute(select(Location.id, Location.code)).all())
+            rows = s.scalars(
+                select(TagHistory).where(TagHistory.epc == epc).order_by(TagHistory.id)
+            )
+            return {
+                "epc": epc,
+                "found": True,
+                "gtin": batch.gtin if batch else None,
+                "lot": batch.lot if batch else None,
+                "location": codes.get(tag.location_id) if tag.location_id else None,
+                "last_event_at": _iso(tag.last_event_at),
+                "movements": [
+                    {
+                        "at": _iso(m.at),
+                        "kind": m.kind,
+                        "from": codes.get(m.from_location_id) if m.from_location_id else None,
+                        "to": codes.get(m.to_location_id) if m.to_location_id else None,
+                        "actor": m.actor,
+                        "case": m.case_id,
+                        "event_id": m.ref,
+                    }
+                    for m in rows
+                ],
+            }
+
     # --- internals -------------------------------------------------------------------
 
     def _claim(self, s: Session, e: Event, received_at: datetime) -> bool:
@@ -388,7 +637,8 @@ class Ledger:
     def _move_tags(
         self,
         s: Session,
-        e: Event,
+        ref: str | None,
+        at: datetime,
         epcs: tuple[str, ...],
         batch_id: int,
         from_id: int | None,
@@ -399,18 +649,20 @@ class Ledger:
         actor: str,
         case_id: str,
         expect_known: bool,
+        reason: str = "",
     ) -> None:
         """Move each tag to `to_id` (None: out of stock); journal one line per (from, to).
 
         `expect_known`: the tags should already be in stock (they leave a place); an unknown
-        one is a discrepancy. Tags arriving from outside may be new to the ledger."""
-        at = _ts(e.occurred_at_us)
+        one is a discrepancy. Tags arriving from outside may be new to the ledger. `ref` is
+        the event id (None for a person's booking), `at` when it happened."""
         now = datetime.now(UTC)
+        key = ref or f"{kind}:{actor}:{at.isoformat()}"
         batch = s.get(Batch, batch_id)
         if batch is not None and batch.locked:
             s.add(
                 Alert(
-                    kind="locked_batch_moved", key=e.event_id, severity="critical", state="raised",
+                    kind="locked_batch_moved", key=key, severity="critical", state="raised",
                     message=f"{len(epcs)} x recalled batch {batch.gtin} lot {batch.lot}"
                     f" moved ({kind}, {actor})",
                     raised_at=now,
@@ -426,6 +678,7 @@ class Ledger:
         }
         strays = 0
         updates: list[dict[str, Any]] = []
+        history: list[dict[str, Any]] = []
         lines: dict[tuple[int | None, int | None], int] = defaultdict(int)
         deltas: dict[tuple[int, int], int] = defaultdict(int)  # one upsert per (location, batch)
         for epc in epcs:
@@ -439,7 +692,7 @@ class Ledger:
                 strays += 1
                 s.add(
                     Discrepancy(
-                        event_id=e.event_id,
+                        event_id=ref or "",
                         epc=epc,
                         reason=f"{kind}: left location {from_id} but the ledger had it at {was}",
                         created_at=now,
@@ -453,6 +706,10 @@ class Ledger:
             updates.append(
                 {"epc": epc, "batch_id": batch_id, "location_id": to_id, "last_event_at": at}
             )
+            history.append(
+                {"epc": epc, "at": at, "kind": kind, "from_location_id": was,
+                 "to_location_id": to_id, "actor": actor, "case_id": case_id, "ref": ref}
+            )  # fmt: skip
             lines[(was, to_id)] += 1
         if updates:  # one statement for every tag of the event
             stmt = self._insert(TAG_TABLE)  # Core, not the ORM bulk path: 50 rows, one statement
@@ -468,21 +725,22 @@ class Ledger:
                 updates,
             )
         if strays:
-            key = e.event_id
             msg = (
-                f"{strays} item(s) of {batch.gtin if batch else batch_id} {kind} at {e.site}:"
+                f"{strays} item(s) of {batch.gtin if batch else batch_id} ({kind}, {actor}):"
                 " the ledger had them elsewhere (or nowhere); see the discrepancies"
             )
             alerts.sync_key(
                 s, "discrepancy", key, [alerts.Condition("discrepancy", key, "warning", msg)], now
             )
+        if history:
+            s.execute(TAG_HISTORY_TABLE.insert(), history)
         for (loc, b_id), delta in sorted(deltas.items()):  # sorted: no deadlocks between ledgers
             if delta:
                 self._add_stock(s, loc, b_id, delta)
         for (src, dst), n in lines.items():
             s.add(
                 Movement(
-                    event_id=e.event_id,
+                    event_id=ref,
                     kind=kind,
                     batch_id=batch_id,
                     from_location_id=src,
@@ -491,7 +749,9 @@ class Ledger:
                     biz_step=biz_step,
                     actor=actor,
                     case_id=case_id,
-                    reason="" if (src, dst) != (None, None) else "older than the tag's last event",
+                    reason=reason
+                    if (src, dst) != (None, None)
+                    else "older than the tag's last event",
                     occurred_at=at,
                     recorded_at=now,
                 )
@@ -520,7 +780,7 @@ class Ledger:
         from_id = self._location(s, e.site, e.from_zone) if e.from_zone else None
         to_id = self._location(s, e.site, e.to_zone) if e.to_zone else None
         self._move_tags(
-            s, e, e.epcs, batch_id, from_id, to_id,
+            s, e.event_id, _ts(e.occurred_at_us), e.epcs, batch_id, from_id, to_id,
             kind="batch_movement", biz_step=e.biz_step or "", actor=e.gateway, case_id="",
             expect_known=e.direction == Direction.OUT,
         )  # fmt: skip
@@ -541,7 +801,7 @@ class Ledger:
         cabinet = self._location(s, e.site, e.zone)
         take = e.action == "take"
         self._move_tags(
-            s, e, e.epcs, batch_id,
+            s, e.event_id, _ts(e.occurred_at_us), e.epcs, batch_id,
             cabinet if take else None,
             None if take else cabinet,
             kind=f"cabinet_{e.action}",

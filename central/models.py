@@ -9,15 +9,18 @@ is dropped. Every change is also an append-only `movement` row: the audit trail.
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -48,6 +51,24 @@ class Product(Base):
     category: Mapped[str] = mapped_column(String(80), default="")
     cold_chain_class: Mapped[str] = mapped_column(String(40), default="")
     high_value: Mapped[bool] = mapped_column(Boolean, default=False)
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))  # for value reports
+
+
+class Department(Base):
+    __tablename__ = "department"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AppUser(Base):
+    """A person who badges at cabinets or books in the ledger (the badge id is what the
+    cabinet's reader sends; consumption is reported by the user's department)."""
+
+    __tablename__ = "app_user"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    badge: Mapped[str | None] = mapped_column(String(200), unique=True)
+    department: Mapped[str | None] = mapped_column(ForeignKey("department.code"))
 
 
 class Batch(Base):
@@ -180,3 +201,46 @@ class TransportOrder(Base):
     state: Mapped[str] = mapped_column(String(20))  # sent, running, delivered, failed, cancelled
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Stocktake(Base):
+    """A count of one location (cabinet scan or handheld) compared with the ledger."""
+
+    __tablename__ = "stocktake"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"))
+    source: Mapped[str] = mapped_column(String(40))  # handheld, cabinet
+    counted_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expected: Mapped[int] = mapped_column(Integer)  # tags the ledger had there
+    counted: Mapped[int] = mapped_column(Integer)
+    matched: Mapped[int] = mapped_column(Integer)
+    accuracy: Mapped[float] = mapped_column(Float)  # matched / (expected + unexpected)
+    state: Mapped[str] = mapped_column(String(20))  # open, confirmed
+    confirmed_by: Mapped[str | None] = mapped_column(String(200))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StocktakeLine(Base):
+    __tablename__ = "stocktake_line"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stocktake_id: Mapped[int] = mapped_column(ForeignKey("stocktake.id"), index=True)
+    epc: Mapped[str] = mapped_column(String(200))
+    finding: Mapped[str] = mapped_column(String(20))  # missing, unexpected
+    ledger_location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+
+
+class TagHistory(Base):
+    """Per item: every move the ledger applied to it (the EPC's own audit trail; `movement`
+    is the same per batch and event)."""
+
+    __tablename__ = "tag_history"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    epc: Mapped[str] = mapped_column(String(200), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(40))
+    from_location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+    to_location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+    actor: Mapped[str] = mapped_column(String(200))
+    case_id: Mapped[str] = mapped_column(String(120))
+    ref: Mapped[str | None] = mapped_column(String(64))  # event id; None for a person's booking

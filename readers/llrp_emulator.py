@@ -298,9 +298,12 @@ class _Session:
             if self.rospec is not None and not self.running:
                 self.running = True
                 self.start_wall_us = self.emu.start_at_us or _now_us()
-                # a reader does not replay what happened before its ROSpec started
-                past = (_now_us() - self.start_wall_us) * self.emu.speed
-                self.cursor = sum(1 for r in self.emu.reads if r.offset_us < past)
+                self.cursor = 0
+                if self.emu.start_at_us is not None:
+                    # on a shared clock, a reader does not replay what happened before its
+                    # ROSpec started
+                    past = (_now_us() - self.start_wall_us) * self.emu.speed
+                    self.cursor = sum(1 for r in self.emu.reads if r.offset_us < past)
         elif t in (lc.STOP_ROSPEC, lc.DISABLE_ROSPEC, lc.DELETE_ROSPEC):
             self.running = False
             if t == lc.DELETE_ROSPEC:
