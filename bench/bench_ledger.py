@@ -3,7 +3,12 @@
 Applies cart-pass batch movements (50 items each: receipts into a store, then picks to
 wards) through `Ledger.apply`, one transaction per event as the ingest does, and reports
 item movements/s, next to a bare bulk insert of the same (epc, batch, location) rows in
-the same run.
+the same run. The ledger already knows `--stock` items (a hospital's tagged stock) and its
+statistics are up to date (ANALYZE, as autovacuum keeps them in production): an empty,
+never-analyzed table makes PostgreSQL scan instead of using the primary key.
+
+Then times one alert evaluation (expiry horizons and stock levels) over `--stock-rows`
+stock rows (one million by default).
 
     python bench/bench_ledger.py [--events 400] [--pg postgresql+psycopg://postgres@127.0.0.1/test]
 """
@@ -45,11 +50,31 @@ def events(n: int) -> list[BatchMovement]:
     return out  # type: ignore[return-value]
 
 
-def measure(url: str, n: int) -> tuple[float, float, float]:
+def seed_tags(lg: Ledger, n: int) -> None:
+    """`n` tags already in stock, then fresh planner statistics."""
+    with lg.engine.begin() as c:
+        c.execute(
+            text("insert into location (code, name, kind) values ('s1/shelf', 'shelf', 'zone')")
+        )
+        c.execute(text("insert into batch (gtin, lot, expiry, supplier, locked)"
+                       " values ('04012345000023', 'OLD', '2031-01-01', '', false)"))  # fmt: skip
+        rows = [{"epc": f"urn:epc:id:sgtin:4012345.000002.{i}"} for i in range(n)]
+        for i in range(0, n, 50_000):
+            c.execute(
+                text("insert into tag (epc, batch_id, location_id) select :epc, b.id, l.id"
+                     " from batch b, location l where b.lot = 'OLD' and l.code = 's1/shelf'"),
+                rows[i : i + 50_000],
+            )  # fmt: skip
+        if lg.engine.dialect.name == "postgresql":
+            c.execute(text("analyze"))
+
+
+def measure(url: str, n: int, stock: int) -> tuple[float, float, float]:
     """(one event per transaction, 50 events per transaction as the ingest batches them,
     bare bulk insert), in item movements or rows per second."""
     db.upgrade(url)
     lg = Ledger(db.engine(url))
+    seed_tags(lg, stock)
     evs = events(n)
     half = n // 2
     start = time.perf_counter()
@@ -73,6 +98,56 @@ def measure(url: str, n: int) -> tuple[float, float, float]:
     return applied, batched, bulk
 
 
+def alert_evaluation(url: str, rows: int) -> tuple[float, float, int]:
+    """Seconds for the first evaluation over `rows` stock rows (raising the alerts) and for
+    the next one (steady state), and how many alerts are open."""
+    from datetime import date, timedelta
+
+    from central import alerts
+
+    db.upgrade(url)
+    lg = Ledger(db.engine(url))
+    locations = 1000
+    batches = rows // locations
+    today = date(2026, 11, 24)
+    with lg.engine.begin() as c:
+        c.execute(text("insert into location (code, name, kind) values (:c, :c, 'zone')"),
+                  [{"c": f"s1/loc-{i}"} for i in range(locations)])  # fmt: skip
+        c.execute(
+            text("insert into batch (gtin, lot, expiry, supplier, locked)"
+                 " values ('04012345000016', :lot, :exp, '', false)"),
+            [{"lot": f"L{i}", "exp": today + timedelta(days=(i * 7) % 1800 - 30)}
+             for i in range(batches)],
+        )  # fmt: skip
+        loc_ids = [r[0] for r in c.execute(text("select id from location order by id"))]
+        batch_ids = [r[0] for r in c.execute(text("select id from batch order by id"))]
+        stmt = text("insert into stock (location_id, batch_id, quantity) values (:l, :b, :q)")
+        chunk: list[dict[str, int]] = []
+        for li in loc_ids:
+            chunk += [{"l": li, "b": bi, "q": 1 + (li + bi) % 20} for bi in batch_ids]
+            if len(chunk) >= 100_000:
+                c.execute(stmt, chunk)
+                chunk = []
+        if chunk:
+            c.execute(stmt, chunk)
+        c.execute(
+            text("insert into stock_limit (location_id, gtin, min_quantity, max_quantity)"
+                 " values (:l, '04012345000016', 5000, 20000)"),
+            [{"l": li} for li in loc_ids],
+        )  # fmt: skip
+        if lg.engine.dialect.name == "postgresql":
+            c.execute(text("analyze"))
+    timings = []
+    for _ in range(2):
+        start = time.perf_counter()
+        with lg.session.begin() as s:
+            alerts.evaluate(s, today)
+        timings.append(time.perf_counter() - start)
+    with lg.session() as s:
+        n = len(alerts.open_alerts(s))
+    return timings[0], timings[1], n
+
+
 def report(name: str, one: float, batched: float, bulk: float) -> None:
     print(
         f"{name} {one:>8,.0f} item movements/s one event per transaction, {batched:>8,.0f} batched "
@@ -83,20 +158,43 @@ def report(name: str, one: float, batched: float, bulk: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=400)
+    parser.add_argument("--stock", type=int, default=100_000, help="tags already in the ledger")
+    parser.add_argument("--stock-rows", type=int, default=1_000_000)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     from edge.logs import configure
 
     configure("WARNING")
     with tempfile.TemporaryDirectory() as d:
-        report("SQLite:    ", *measure(f"sqlite:///{Path(d) / 'bench.db'}", args.events))
+        report(
+            "SQLite:    ", *measure(f"sqlite:///{Path(d) / 'bench.db'}", args.events, args.stock)
+        )
+        first, steady, n = alert_evaluation(f"sqlite:///{Path(d) / 'alerts.db'}", args.stock_rows)
+        print(
+            f"SQLite:     alert evaluation over {args.stock_rows:,} stock rows: first {first:.1f} s"
+            f" (raising {n:,} alerts), then {steady:.1f} s per evaluation"
+        )
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f"create schema {schema}"))
     try:
-        report("PostgreSQL:", *measure(f"{args.pg}?options=-csearch_path%3D{schema}", args.events))
+        url = f"{args.pg}?options=-csearch_path%3D{schema}"
+        report("PostgreSQL:", *measure(url, args.events, args.stock))
         print("target on PostgreSQL: >= 20,000 item movements/s")
+        with admin.connect() as c:
+            c.execute(text(f"create schema {schema}_a"))
+        try:
+            first, steady, n = alert_evaluation(
+                f"{args.pg}?options=-csearch_path%3D{schema}_a", args.stock_rows
+            )
+            print(
+                f"PostgreSQL: alert evaluation over {args.stock_rows:,} stock rows: first"
+                f" {first:.1f} s (raising {n:,} alerts), then {steady:.1f} s per evaluation"
+            )
+        finally:
+            with admin.connect() as c:
+                c.execute(text(f"drop schema {schema}_a cascade"))
     finally:
         with admin.connect() as c:
             c.execute(text(f"drop schema {schema} cascade"))

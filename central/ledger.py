@@ -14,11 +14,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, func, select, update
+import structlog
+from sqlalchemy import Engine, Table, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +42,8 @@ from rules.epc import EpcError, decode, gs1_check_digit
 from rules.events import Batch as EventBatch
 from rules.events import BatchMovement, CabinetMovement, Direction, Event
 from rules.identity import ident_from_uri
+
+log = structlog.get_logger(__name__)
 
 
 class ReceiptError(ValueError):
@@ -117,6 +120,51 @@ def parse_receipt_csv(text: str) -> list[ReceiptLine]:
 
 TAG_TABLE = cast(Table, Tag.__table__)
 STOCK_TABLE = cast(Table, Stock.__table__)
+MOVEMENT_TABLE = cast(Table, Movement.__table__)
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows to one array per column: the parameters of an unnest() statement."""
+    return {k: [r[k] for r in rows] for k in rows[0]}
+
+
+PG_TAG_SELECT = text(
+    "SELECT epc, location_id, batch_id, last_event_at FROM tag"
+    " WHERE epc = ANY(CAST(:epcs AS varchar[]))"
+)
+PG_TAG_UPSERT = text(
+    "INSERT INTO tag (epc, batch_id, location_id, last_event_at)"
+    " SELECT * FROM unnest(CAST(:epc AS varchar[]), CAST(:batch_id AS integer[]),"
+    " CAST(:location_id AS integer[]), CAST(:last_event_at AS timestamptz[]))"
+    " ON CONFLICT (epc) DO UPDATE SET batch_id = excluded.batch_id,"
+    " location_id = excluded.location_id, last_event_at = excluded.last_event_at"
+)
+PG_STOCK_UPSERT = text(
+    "INSERT INTO stock (location_id, batch_id, quantity)"
+    " SELECT * FROM unnest(CAST(:location_id AS integer[]), CAST(:batch_id AS integer[]),"
+    " CAST(:quantity AS integer[]))"
+    " ON CONFLICT (location_id, batch_id)"
+    " DO UPDATE SET quantity = stock.quantity + excluded.quantity"
+)
+PG_INSERTS = {
+    "tag_history": text(
+        "INSERT INTO tag_history (epc, at, kind, from_location_id, to_location_id, actor,"
+        " case_id, ref) SELECT * FROM unnest(CAST(:epc AS varchar[]),"
+        " CAST(:at AS timestamptz[]), CAST(:kind AS varchar[]),"
+        " CAST(:from_location_id AS integer[]), CAST(:to_location_id AS integer[]),"
+        " CAST(:actor AS varchar[]), CAST(:case_id AS varchar[]), CAST(:ref AS varchar[]))"
+    ),
+    "movement": text(
+        "INSERT INTO movement (event_id, kind, batch_id, from_location_id, to_location_id,"
+        " quantity, biz_step, actor, case_id, reason, occurred_at, recorded_at)"
+        " SELECT * FROM unnest(CAST(:event_id AS varchar[]), CAST(:kind AS varchar[]),"
+        " CAST(:batch_id AS integer[]), CAST(:from_location_id AS integer[]),"
+        " CAST(:to_location_id AS integer[]), CAST(:quantity AS integer[]),"
+        " CAST(:biz_step AS varchar[]), CAST(:actor AS varchar[]), CAST(:case_id AS varchar[]),"
+        " CAST(:reason AS text[]), CAST(:occurred_at AS timestamptz[]),"
+        " CAST(:recorded_at AS timestamptz[]))"
+    ),
+}
 TAG_HISTORY_TABLE = cast(Table, TagHistory.__table__)
 
 
@@ -136,11 +184,32 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+_UNKNOWN: tuple[int | None, int | None, datetime | None] = (None, None, None)
+
+
+@dataclass
+class _Pending:
+    """What a transaction will write, gathered over all its events and written at the end
+    with one statement per table (rows per event cost little; round trips cost a lot).
+
+    `known` is the tags' state as this transaction sees it: read once from the database,
+    then updated in memory by every event, so a later event in the same batch sees the
+    earlier one's moves."""
+
+    known: dict[str, tuple[int | None, int | None, datetime | None]] = field(default_factory=dict)
+    tags: dict[str, dict[str, Any]] = field(default_factory=dict)  # epc -> row (last wins)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    deltas: dict[tuple[int, int], int] = field(default_factory=lambda: defaultdict(int))
+    movements: list[dict[str, Any]] = field(default_factory=list)
+    batches: dict[int, Batch | None] = field(default_factory=dict)  # read once per transaction
+
+
 class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.session = sessionmaker(engine, expire_on_commit=False)
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._pg = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if self._pg else sqlite.insert
         # ids of locations and batches never change once created: remember them
         self._location_ids: dict[str, int] = {}
         self._batch_ids: dict[tuple[str, str], int] = {}
@@ -167,16 +236,30 @@ class Ledger:
         done: list[bool] = []
         try:
             with self.session.begin() as s:
+                fresh = self._claim_many(s, events)
+                p = _Pending()
+                self._prefetch(
+                    s,
+                    p,
+                    [
+                        epc
+                        for e, _ in events
+                        if isinstance(e, BatchMovement | CabinetMovement)
+                        for epc in e.epcs
+                    ],
+                )
                 for event, received_at in events:
-                    claimed = self._claim(s, event, received_at)
+                    claimed = event.event_id in fresh
+                    fresh.discard(event.event_id)  # the same event twice in one batch: once
                     done.append(claimed)
                     if not claimed:
                         continue
                     if isinstance(event, BatchMovement):
-                        self._batch_movement(s, event)
+                        self._batch_movement(s, p, event)
                     elif isinstance(event, CabinetMovement):
-                        self._cabinet_movement(s, event)
+                        self._cabinet_movement(s, p, event)
                     alerts.apply_changes(s, alerts.from_event(event), received_at)
+                self._write(s, p)
         except BaseException:
             self._remember(False)
             raise
@@ -399,13 +482,15 @@ class Ledger:
         by_batch: dict[int, list[str]] = defaultdict(list)
         for epc in epcs:
             by_batch[known[epc]].append(epc)
+        p = _Pending()
         for batch_id, members in sorted(by_batch.items()):
             self._move_tags(
-                s, None, now, tuple(members), batch_id,
+                s, p, None, now, tuple(members), batch_id,
                 loc if leaving else None, None if leaving else loc,
                 kind=kind, biz_step="", actor=user, case_id=case_id, expect_known=leaving,
                 reason=reason,
             )  # fmt: skip
+        self._write(s, p)
         return len(epcs)
 
     def _book_quantity(
@@ -530,17 +615,44 @@ class Ledger:
             for ln in lines:
                 if ln.epc in batches:
                     groups[(ln.finding, batches[ln.epc])].append(ln.epc)
+            p = _Pending()
             for (finding, batch_id), members in sorted(groups.items()):
                 missing = finding == "missing"
                 self._move_tags(
-                    s, None, now, tuple(members), batch_id,
+                    s, p, None, now, tuple(members), batch_id,
                     take.location_id if missing else None, None if missing else take.location_id,
                     kind="stocktake", biz_step="cycle_counting", actor=user, case_id="",
                     expect_known=False, reason=f"{finding} at stocktake #{take.id}",
                 )  # fmt: skip
+            self._write(s, p)
             take.state, take.confirmed_by, take.confirmed_at = "confirmed", user, now
         self._remember(True)
         return self.stocktake_report(stocktake_id)
+
+    def confirm_deliveries(self, s: Session) -> int:
+        """Transport orders whose product a portal or read point has since seen arriving at
+        the destination are delivered (run on the ledger's schedule, not per event)."""
+        done = 0
+        for order in s.scalars(
+            select(TransportOrder).where(TransportOrder.state.in_(("sent", "running")))
+        ):
+            site, _, zone = order.destination.rpartition("/")
+            arrived = s.scalar(
+                select(func.min(Movement.occurred_at))
+                .join(Batch, Batch.id == Movement.batch_id)
+                .join(Location, Location.id == Movement.to_location_id)
+                .where(
+                    Movement.kind == "batch_movement",
+                    Location.code == order.destination,
+                    Batch.gtin == order.gtin,
+                    Movement.recorded_at >= order.created_at,
+                )
+            )
+            if arrived is not None:
+                order.state, order.delivered_at = "delivered", _aware(arrived)
+                done += 1
+                log.info("transport order delivered", order_id=order.id, site=site, zone=zone)
+        return done
 
     def epc_history(self, epc: str) -> dict[str, Any]:
         """One item's story: its batch, where it is, and every movement of it."""
@@ -576,22 +688,44 @@ class Ledger:
 
     # --- internals -------------------------------------------------------------------
 
-    def _claim(self, s: Session, e: Event, received_at: datetime) -> bool:
+    def _claim_many(self, s: Session, events: list[tuple[Event, datetime]]) -> set[str]:
+        """Insert every event id at once; the ids that were new are the ones to apply."""
+        rows = [
+            {"event_id": e.event_id, "kind": e.kind, "site": e.site, "gateway": e.gateway,
+             "seq": e.seq, "occurred_at": _ts(e.occurred_at_us), "received_at": received_at}
+            for e, received_at in events
+        ]  # fmt: skip
         stmt = (
             self._insert(IngestedEvent)
-            .values(
-                event_id=e.event_id,
-                kind=e.kind,
-                site=e.site,
-                gateway=e.gateway,
-                seq=e.seq,
-                occurred_at=_ts(e.occurred_at_us),
-                received_at=received_at,
-            )
+            .values(rows)
             .on_conflict_do_nothing(index_elements=["event_id"])
             .returning(IngestedEvent.event_id)
         )
-        return s.execute(stmt).scalar_one_or_none() is not None
+        return set(s.scalars(stmt))
+
+    def _prefetch(self, s: Session, p: _Pending, epcs: list[str]) -> None:
+        """Read the current state of the tags the transaction will touch, in few queries."""
+        wanted = sorted({e for e in epcs if e not in p.known})
+        for i in range(0, len(wanted), 10_000):
+            chunk = wanted[i : i + 10_000]
+            query = (
+                PG_TAG_SELECT.bindparams(epcs=chunk)
+                if self._pg
+                else select(Tag.epc, Tag.location_id, Tag.batch_id, Tag.last_event_at).where(
+                    Tag.epc.in_(chunk)
+                )
+            )
+            for epc, loc, batch, last in s.execute(query):
+                p.known[epc] = (loc, batch, _aware(last))
+            for epc in chunk:
+                p.known.setdefault(epc, _UNKNOWN)
+
+    def _write(self, s: Session, p: _Pending) -> None:
+        """One statement per table for everything the transaction moved."""
+        self._upsert_tags(s, list(p.tags.values()))
+        self._insert_rows(s, TAG_HISTORY_TABLE, p.history)
+        self._add_stocks(s, p.deltas)
+        self._insert_rows(s, MOVEMENT_TABLE, p.movements)
 
     def _location(self, s: Session, site: str, zone: str) -> int:
         code = f"{site}/{zone}"
@@ -625,18 +759,63 @@ class Ledger:
         return found
 
     def _add_stock(self, s: Session, location_id: int, batch_id: int, delta: int) -> None:
-        table = STOCK_TABLE
-        stmt = self._insert(table).values(
-            location_id=location_id, batch_id=batch_id, quantity=delta
+        self._add_stocks(s, {(location_id, batch_id): delta})
+
+    def _add_stocks(self, s: Session, deltas: dict[tuple[int, int], int]) -> None:
+        """Atomic `quantity = quantity + delta` upserts in key order (several ledgers then
+        lock rows in the same order)."""
+        rows = [
+            {"location_id": loc, "batch_id": b, "quantity": d}
+            for (loc, b), d in sorted(deltas.items())
+            if d
+        ]
+        if not rows:
+            return
+        if self._pg:
+            s.execute(PG_STOCK_UPSERT, _columns(rows))
+            return
+        stmt = self._insert(STOCK_TABLE)
+        s.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["location_id", "batch_id"],
+                set_={"quantity": STOCK_TABLE.c.quantity + stmt.excluded.quantity},
+            ),
+            rows,
         )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["location_id", "batch_id"], set_={"quantity": table.c.quantity + delta}
+
+    def _upsert_tags(self, s: Session, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self._pg:
+            s.execute(PG_TAG_UPSERT, _columns(rows))
+            return
+        stmt = self._insert(TAG_TABLE)
+        s.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["epc"],
+                set_={
+                    "batch_id": stmt.excluded.batch_id,
+                    "location_id": stmt.excluded.location_id,
+                    "last_event_at": stmt.excluded.last_event_at,
+                },
+            ),
+            rows,
         )
-        s.execute(stmt)
+
+    def _insert_rows(self, s: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+        """PostgreSQL: one INSERT ... SELECT FROM unnest(arrays) per table and event (one
+        round trip, one cached plan); SQLite: executemany (in process, already fast)."""
+        if not rows:
+            return
+        if self._pg:
+            s.execute(PG_INSERTS[table.name], _columns(rows))
+        else:
+            s.execute(table.insert(), rows)
 
     def _move_tags(
         self,
         s: Session,
+        p: _Pending,
         ref: str | None,
         at: datetime,
         epcs: tuple[str, ...],
@@ -658,7 +837,9 @@ class Ledger:
         the event id (None for a person's booking), `at` when it happened."""
         now = datetime.now(UTC)
         key = ref or f"{kind}:{actor}:{at.isoformat()}"
-        batch = s.get(Batch, batch_id)
+        if batch_id not in p.batches:
+            p.batches[batch_id] = s.get(Batch, batch_id)
+        batch = p.batches[batch_id]
         if batch is not None and batch.locked:
             s.add(
                 Alert(
@@ -668,21 +849,13 @@ class Ledger:
                     raised_at=now,
                 )
             )  # fmt: skip
-        tags = {
-            epc: (loc, batch, _aware(last))
-            for epc, loc, batch, last in s.execute(
-                select(Tag.epc, Tag.location_id, Tag.batch_id, Tag.last_event_at).where(
-                    Tag.epc.in_(epcs)
-                )
-            )
-        }
+        self._prefetch(s, p, list(epcs))
         strays = 0
-        updates: list[dict[str, Any]] = []
-        history: list[dict[str, Any]] = []
         lines: dict[tuple[int | None, int | None], int] = defaultdict(int)
-        deltas: dict[tuple[int, int], int] = defaultdict(int)  # one upsert per (location, batch)
         for epc in epcs:
-            was, old_batch, last = tags.get(epc, (None, batch_id, None))
+            was, old_batch, last = p.known[epc]
+            if old_batch is None:
+                old_batch = batch_id
             if last is not None and at < last:
                 lines[(None, None)] += 1  # older than what we know: journal only
                 continue
@@ -700,30 +873,18 @@ class Ledger:
                     )
                 )
             if was is not None and was != to_id:
-                deltas[(was, old_batch)] -= 1
+                p.deltas[(was, old_batch)] -= 1
             if to_id is not None and was != to_id:
-                deltas[(to_id, batch_id)] += 1
-            updates.append(
-                {"epc": epc, "batch_id": batch_id, "location_id": to_id, "last_event_at": at}
-            )
-            history.append(
+                p.deltas[(to_id, batch_id)] += 1
+            p.known[epc] = (to_id, batch_id, at)
+            p.tags[epc] = {
+                "epc": epc, "batch_id": batch_id, "location_id": to_id, "last_event_at": at
+            }  # fmt: skip
+            p.history.append(
                 {"epc": epc, "at": at, "kind": kind, "from_location_id": was,
                  "to_location_id": to_id, "actor": actor, "case_id": case_id, "ref": ref}
             )  # fmt: skip
             lines[(was, to_id)] += 1
-        if updates:  # one statement for every tag of the event
-            stmt = self._insert(TAG_TABLE)  # Core, not the ORM bulk path: 50 rows, one statement
-            s.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["epc"],
-                    set_={
-                        "batch_id": stmt.excluded.batch_id,
-                        "location_id": stmt.excluded.location_id,
-                        "last_event_at": stmt.excluded.last_event_at,
-                    },
-                ),
-                updates,
-            )
         if strays:
             msg = (
                 f"{strays} item(s) of {batch.gtin if batch else batch_id} ({kind}, {actor}):"
@@ -732,32 +893,16 @@ class Ledger:
             alerts.sync_key(
                 s, "discrepancy", key, [alerts.Condition("discrepancy", key, "warning", msg)], now
             )
-        if history:
-            s.execute(TAG_HISTORY_TABLE.insert(), history)
-        for (loc, b_id), delta in sorted(deltas.items()):  # sorted: no deadlocks between ledgers
-            if delta:
-                self._add_stock(s, loc, b_id, delta)
-        for (src, dst), n in lines.items():
-            s.add(
-                Movement(
-                    event_id=ref,
-                    kind=kind,
-                    batch_id=batch_id,
-                    from_location_id=src,
-                    to_location_id=dst,
-                    quantity=n,
-                    biz_step=biz_step,
-                    actor=actor,
-                    case_id=case_id,
-                    reason=reason
-                    if (src, dst) != (None, None)
-                    else "older than the tag's last event",
-                    occurred_at=at,
-                    recorded_at=now,
-                )
-            )
+        p.movements.extend(
+            {"event_id": ref, "kind": kind, "batch_id": batch_id, "from_location_id": src,
+             "to_location_id": dst, "quantity": n, "biz_step": biz_step, "actor": actor,
+             "case_id": case_id,
+             "reason": reason if (src, dst) != (None, None) else "older than the tag's last event",
+             "occurred_at": at, "recorded_at": now}
+            for (src, dst), n in lines.items()
+        )  # fmt: skip
 
-    def _batch_movement(self, s: Session, e: BatchMovement) -> None:
+    def _batch_movement(self, s: Session, p: _Pending, e: BatchMovement) -> None:
         batch_id = self._batch(s, e.batch)
         if e.direction == Direction.UNKNOWN or (e.to_zone is None and e.from_zone is None):
             s.add(
@@ -780,28 +925,17 @@ class Ledger:
         from_id = self._location(s, e.site, e.from_zone) if e.from_zone else None
         to_id = self._location(s, e.site, e.to_zone) if e.to_zone else None
         self._move_tags(
-            s, e.event_id, _ts(e.occurred_at_us), e.epcs, batch_id, from_id, to_id,
+            s, p, e.event_id, _ts(e.occurred_at_us), e.epcs, batch_id, from_id, to_id,
             kind="batch_movement", biz_step=e.biz_step or "", actor=e.gateway, case_id="",
             expect_known=e.direction == Direction.OUT,
         )  # fmt: skip
-        if e.to_zone is not None and e.batch.gtin:
-            # the cart a transport order sent has been read arriving: delivered
-            s.execute(
-                update(TransportOrder)
-                .where(
-                    TransportOrder.destination == f"{e.site}/{e.to_zone}",
-                    TransportOrder.gtin == e.batch.gtin,
-                    TransportOrder.state.in_(("sent", "running")),
-                )
-                .values(state="delivered", delivered_at=_ts(e.occurred_at_us))
-            )
 
-    def _cabinet_movement(self, s: Session, e: CabinetMovement) -> None:
+    def _cabinet_movement(self, s: Session, p: _Pending, e: CabinetMovement) -> None:
         batch_id = self._batch(s, e.batch)
         cabinet = self._location(s, e.site, e.zone)
         take = e.action == "take"
         self._move_tags(
-            s, e.event_id, _ts(e.occurred_at_us), e.epcs, batch_id,
+            s, p, e.event_id, _ts(e.occurred_at_us), e.epcs, batch_id,
             cabinet if take else None,
             None if take else cabinet,
             kind=f"cabinet_{e.action}",

@@ -215,9 +215,12 @@ def test_low_stock_orders_one_transport_confirmed_by_the_gate(db_url: str) -> No
                   for o in s.query(TransportOrder).all()]  # fmt: skip
     assert orders == [("s1/store", "s1/ward-5", "04012345000016", 9, "sent")]
     assert len(adapter.orders) == 1
-    # the cart is read coming into the ward: delivered
+    # the cart is read coming into the ward: delivered at the next scheduled check
     lg.apply(move(Direction.IN, "corridor", "ward-5", epcs(9, 50), seq=9))
-    with lg.session() as s:
+    with lg.session.begin() as s:
+        assert lg.confirm_deliveries(s) == 1
+    with lg.session.begin() as s:
+        assert lg.confirm_deliveries(s) == 0
         assert [o.state for o in s.query(TransportOrder).all()] == ["delivered"]
 
 
