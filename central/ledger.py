@@ -31,6 +31,7 @@ from central.models import (
     IngestedEvent,
     Location,
     Movement,
+    Product,
     Stock,
     Stocktake,
     StocktakeLine,
@@ -59,11 +60,13 @@ BOOKING_KINDS = ("return", "loss", "scrap", "adjustment")
 
 @dataclass(frozen=True, slots=True)
 class ReceiptLine:
-    epc: str  # pure-identity URI
+    epc: str  # pure-identity URI; "" for untagged goods (then `quantity` of them)
     gtin: str
     lot: str
     expiry: date
     location: str  # location code, e.g. "<site>/<zone>"
+    quantity: int = 1
+    supplier: str = ""
 
     def problem(self, today: date) -> str:
         if (
@@ -76,6 +79,8 @@ class ReceiptLine:
             return f"expiry {self.expiry} is not in the future"
         if not self.lot:
             return "lot is missing"
+        if self.quantity < 1 or (self.epc and self.quantity != 1):
+            return "a tagged line is one item; an untagged line needs a quantity >= 1"
         ident = ident_from_uri(self.epc)
         if ident.gtin is not None and ident.gtin != self.gtin:
             return f"EPC {self.epc} belongs to GTIN {ident.gtin}, not {self.gtin}"
@@ -83,7 +88,8 @@ class ReceiptLine:
 
 
 def parse_receipt_csv(text: str) -> list[ReceiptLine]:
-    """Columns epc, gtin, lot, expiry (YYYY-MM-DD), location; epc as hex or a URI."""
+    """Columns epc, gtin, lot, expiry (YYYY-MM-DD), location, and optionally quantity and
+    supplier; epc as hex or a URI, or empty for untagged goods (with a quantity)."""
     import csv
     import io
 
@@ -94,7 +100,7 @@ def parse_receipt_csv(text: str) -> list[ReceiptLine]:
     out = []
     for i, row in enumerate(reader):
         epc = row["epc"].strip()
-        if not epc.startswith("urn:"):
+        if epc and not epc.startswith("urn:"):
             try:
                 epc = decode(epc).uri
             except EpcError as exc:
@@ -106,6 +112,9 @@ def parse_receipt_csv(text: str) -> list[ReceiptLine]:
                 f"line {i + 1}: expiry {row['expiry']!r} is not YYYY-MM-DD"
             ) from None
         gtin = row["gtin"].strip().zfill(14)
+        quantity = (row.get("quantity") or "").strip()
+        if quantity and not quantity.isdigit():
+            raise ReceiptError(f"line {i + 1}: quantity {quantity!r} is not a whole number")
         out.append(
             ReceiptLine(
                 epc=epc,
@@ -113,6 +122,8 @@ def parse_receipt_csv(text: str) -> list[ReceiptLine]:
                 lot=row["lot"].strip(),
                 expiry=expiry,
                 location=row["location"].strip(),
+                quantity=int(quantity) if quantity else 1,
+                supplier=(row.get("supplier") or "").strip(),
             )
         )
     return out
@@ -293,6 +304,14 @@ class Ledger:
         stock at its location, in one transaction. Rejects the whole receipt on any bad line
         (unknown GTIN check digit, expiry not in the future, EPC of another GTIN)."""
         problems = [f"line {i + 1}: {p}" for i, r in enumerate(rows) if (p := r.problem(today))]
+        with self.session() as s:
+            products = set(s.scalars(select(Product.gtin)))
+        if products:  # with product master data on file, a receipt names known products only
+            problems += [
+                f"line {i + 1}: GTIN {r.gtin} is not in the product master data"
+                for i, r in enumerate(rows)
+                if r.gtin not in products
+            ]
         if problems:
             raise ReceiptError("; ".join(problems))
         now = datetime.now(UTC)
@@ -306,38 +325,33 @@ class Ledger:
 
     def _receive(self, rows: list[ReceiptLine], actor: str, today: date, now: datetime) -> None:
         with self.session.begin() as s:
-            groups: dict[tuple[str, str, date, str], list[str]] = defaultdict(list)
+            groups: dict[tuple[str, str, date, str, str], list[ReceiptLine]] = defaultdict(list)
             for r in rows:
-                groups[(r.gtin, r.lot, r.expiry, r.location)].append(r.epc)
-            for (gtin, lot, expiry, location), tags in groups.items():
-                batch_id = self._batch(s, EventBatch(gtin=gtin, lot=lot, expiry=expiry.isoformat()))
-                loc = (
-                    self._location(s, *location.split("/", 1))
-                    if "/" in location
-                    else self._location(s, "", location)
+                groups[(r.gtin, r.lot, r.expiry, r.location, r.supplier)].append(r)
+            p = _Pending()
+            for (gtin, lot, expiry, location, supplier), lines in groups.items():
+                batch_id = self._batch(
+                    s, EventBatch(gtin=gtin, lot=lot, expiry=expiry.isoformat()), supplier
                 )
-                for epc in tags:
-                    tag = s.get(Tag, epc)
-                    if tag is not None and tag.location_id is not None:
-                        self._add_stock(s, tag.location_id, tag.batch_id, -1)
-                    if tag is None:
-                        s.add(Tag(epc=epc, batch_id=batch_id, location_id=loc, last_event_at=now))
-                    else:
-                        tag.batch_id, tag.location_id, tag.last_event_at = batch_id, loc, now
-                    self._add_stock(s, loc, batch_id, +1)
-                s.execute(
-                    TAG_HISTORY_TABLE.insert(),
-                    [{"epc": epc, "at": now, "kind": "receiving", "from_location_id": None,
-                      "to_location_id": loc, "actor": actor, "case_id": "", "ref": None}
-                     for epc in tags],
-                )  # fmt: skip
-                s.add(
-                    Movement(
-                        event_id=None, kind="receiving", batch_id=batch_id, from_location_id=None,
-                        to_location_id=loc, quantity=len(tags), biz_step="receiving", actor=actor,
-                        case_id="", reason="commissioning import", occurred_at=now, recorded_at=now,
-                    )
-                )  # fmt: skip
+                site, _, zone = location.rpartition("/")
+                loc = self._location(s, site, zone)
+                tags = tuple(r.epc for r in lines if r.epc)
+                if tags:  # a tag received again is re-bound to this batch and moved here
+                    self._move_tags(
+                        s, p, None, now, tags, batch_id, None, loc, kind="receiving",
+                        biz_step="receiving", actor=actor, case_id="", expect_known=False,
+                        reason="commissioning import",
+                    )  # fmt: skip
+                untagged = sum(r.quantity for r in lines if not r.epc)
+                if untagged:
+                    p.deltas[(loc, batch_id)] += untagged
+                    p.movements.append(
+                        {"event_id": None, "kind": "receiving", "batch_id": batch_id,
+                         "from_location_id": None, "to_location_id": loc, "quantity": untagged,
+                         "biz_step": "receiving", "actor": actor, "case_id": "",
+                         "reason": "untagged goods", "occurred_at": now, "recorded_at": now}
+                    )  # fmt: skip
+            self._write(s, p)
             alerts.evaluate(s, today, now)  # stock arrived: expiry and levels at once
 
     def lock_batch(self, gtin: str, lot: str, *, user: str, locked: bool = True) -> None:
@@ -741,7 +755,7 @@ class Ledger:
         self._fresh_locations[code] = found  # remembered once the transaction committed
         return found
 
-    def _batch(self, s: Session, b: EventBatch) -> int:
+    def _batch(self, s: Session, b: EventBatch, supplier: str = "") -> int:
         gtin, lot = b.gtin or "", b.lot or ""
         known = self._batch_ids.get((gtin, lot))
         if known is not None:
@@ -749,7 +763,7 @@ class Ledger:
         expiry = date.fromisoformat(b.expiry) if b.expiry else None
         s.execute(
             self._insert(Batch)
-            .values(gtin=gtin, lot=lot, expiry=expiry, supplier="", locked=False)
+            .values(gtin=gtin, lot=lot, expiry=expiry, supplier=supplier, locked=False)
             .on_conflict_do_nothing(index_elements=["gtin", "lot"])
         )
         found = int(

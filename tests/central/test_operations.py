@@ -261,3 +261,34 @@ def test_cli_book_stocktake_report_import(tmp_path: Path) -> None:
     doc.write_text(json.dumps(_epcis([COMMISSIONING])))
     out = hwms("receive", "--epcis", str(doc), "--location", "s1/store")
     assert "received 3" in out.stdout, out.stderr
+
+
+def test_receiving_untagged_goods_supplier_and_known_gtins(db_url: str) -> None:
+    from central.ledger import parse_receipt_csv
+
+    lg = ledger(db_url)
+    lines = parse_receipt_csv(
+        "epc,gtin,lot,expiry,location,quantity,supplier\n"
+        f",{GTIN},U1,2028-01-01,s1/store,40,B. Braun\n"
+        f"{epcs(1)[0]},{GTIN},U1,2028-01-01,s1/store,,B. Braun\n"
+    )
+    assert lg.receive(lines, actor="t", today=date(2026, 11, 24)) == 2
+    assert qty(lg, "s1/store") == 41
+    trace = lg.trace(GTIN, "U1")
+    assert sorted((m["kind"], m["quantity"]) for m in trace["movements"]) == [
+        ("receiving", 1),
+        ("receiving", 40),
+    ]
+    with lg.session() as s:
+        from central.models import Batch as BatchRow
+
+        assert s.query(BatchRow).filter_by(lot="U1").one().supplier == "B. Braun"
+    bad = [ReceiptLine(epc="", gtin=GTIN, lot="U2", expiry=date(2028, 1, 1), location="s1/x",
+                       quantity=0)]  # fmt: skip
+    with pytest.raises(ReceiptError, match="quantity"):
+        lg.receive(bad, actor="t", today=date(2026, 11, 24))
+    # once products are on file, a receipt may only name known products
+    with lg.session.begin() as s:
+        import_master_data(s, "products", "gtin,name\n04012345000023,Cefazolin\n")
+    with pytest.raises(ReceiptError, match="not in the product master data"):
+        lg.receive(lines[:1], actor="t", today=date(2026, 11, 24))
