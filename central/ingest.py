@@ -16,6 +16,7 @@ import json
 import queue
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -247,23 +248,52 @@ class Ingestor:
         return "dead_letter"
 
 
-def publish_commissioning(
-    client: Client, ledger: Ledger, sites: list[str], last_version: int
-) -> int:
-    """Publish the commissioning map, retained, to each site when it changed."""
-    data = ledger.commissioning_map()
-    if data["version"] == last_version:
-        return last_version
-    payload = json.dumps(data)
-    for site in sites:
-        client.publish(f"hwms/v1/{site}/commissioning", payload, qos=1, retain=True)
-    log.info(
-        "commissioning map published",
-        version=data["version"],
-        records=len(data["records"]),
-        sites=sites,
-    )
-    return int(data["version"])
+@dataclass
+class CommissioningPublisher:
+    """The commissioning map for the edges, retained, versioned and incremental: a full
+    snapshot on `hwms/v1/<site>/commissioning`, then every change as one cumulative delta
+    since that snapshot on `.../commissioning/delta` (also retained, so an edge that
+    connects later gets both). A new snapshot replaces a delta grown past `max_delta`
+    records or a tenth of the map. Data flows one way: edges never ask."""
+
+    client: Client
+    ledger: Ledger
+    sites: list[str]
+    max_delta: int = 10_000
+    snapshot_version: int = -1
+    snapshot_size: int = 0
+    version: int = -1
+
+    def publish(self) -> int:
+        current = self.ledger.commissioning_version()
+        if current == self.version:
+            return self.version
+        if self.snapshot_version >= 0:
+            delta = self.ledger.commissioning_map(since=self.snapshot_version)
+            if len(delta["records"]) <= max(self.max_delta, self.snapshot_size // 10):
+                self._send("commissioning/delta", delta)
+                self.version = int(delta["version"])
+                return self.version
+        snapshot = self.ledger.commissioning_map()
+        self._send("commissioning", snapshot)
+        self.snapshot_version = self.version = int(snapshot["version"])
+        self.snapshot_size = len(snapshot["records"])
+        empty = {"schema": 1, "version": self.version, "base_version": self.version,
+                 "records": {}}  # fmt: skip
+        self._send("commissioning/delta", empty)  # the old delta no longer applies
+        return self.version
+
+    def _send(self, leaf: str, data: dict[str, Any]) -> None:
+        payload = json.dumps(data)
+        for site in self.sites:
+            self.client.publish(f"hwms/v1/{site}/{leaf}", payload, qos=1, retain=True)
+        log.info(
+            "commissioning map published",
+            kind="delta" if "base_version" in data else "snapshot",
+            version=data["version"],
+            records=len(data["records"]),
+            sites=self.sites,
+        )
 
 
 def _alert_gauges(metrics: LedgerMetrics, ledger: Ledger) -> None:
@@ -319,16 +349,14 @@ def run(cfg: CentralConfig) -> int:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    version = -1
+    commissioning = CommissioningPublisher(ingestor.client, ingestor.ledger, list(cfg.sites))
     next_evaluation = 0.0
     ingestor.connected.wait(10.0)
     while True:
         now = datetime.now(UTC)
         try:
             if cfg.sites:
-                version = publish_commissioning(
-                    ingestor.client, ingestor.ledger, list(cfg.sites), version
-                )
+                commissioning.publish()
             if now.timestamp() >= next_evaluation:
                 next_evaluation = now.timestamp() + cfg.evaluate_every_s
                 with ingestor.ledger.session.begin() as s:

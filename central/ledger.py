@@ -379,28 +379,41 @@ class Ledger:
                 )
             )  # fmt: skip
 
-    def commissioning_map(self) -> dict[str, Any]:
-        """EPC -> (GTIN, lot, expiry) of every commissioned tag, as the edges consume it
-        (`hwms/v1/<site>/commissioning`, retained). `version` changes whenever it does."""
+    def commissioning_version(self) -> int:
+        """Only receiving binds tags to batches: the map's version is its last history row."""
         with self.session() as s:
-            rows = s.execute(
+            v = s.scalar(select(func.max(TagHistory.id)).where(TagHistory.kind == "receiving"))
+        return int(v or 0)
+
+    def commissioning_map(self, since: int = 0) -> dict[str, Any]:
+        """EPC -> (GTIN, lot, expiry) of every commissioned tag, as the edges consume it
+        (`hwms/v1/<site>/commissioning`, retained). With `since`, only the tags (re)bound
+        after that version: the cumulative delta (`.../commissioning/delta`, retained,
+        `base_version` = since)."""
+        with self.session() as s:
+            version = s.scalar(
+                select(func.max(TagHistory.id)).where(TagHistory.kind == "receiving")
+            )
+            q = (
                 select(Tag.epc, Batch.gtin, Batch.lot, Batch.expiry)
                 .join(Batch, Batch.id == Tag.batch_id)
                 .where(Batch.lot != "")
                 .order_by(Tag.epc)
-            ).all()
-            # only receiving binds tags to batches: the map changes with it and nothing else
-            version = (
-                s.execute(
-                    select(func.max(Movement.id)).where(Movement.kind == "receiving")
-                ).scalar()
-                or 0
             )
+            if since:
+                changed = select(TagHistory.epc).where(
+                    TagHistory.kind == "receiving", TagHistory.id > since
+                )
+                q = q.where(Tag.epc.in_(changed))
+            rows = s.execute(q).all()
         records = {
             epc: {"gtin": gtin, "lot": lot, "expiry": expiry.isoformat() if expiry else None}
             for epc, gtin, lot, expiry in rows
         }
-        return {"schema": 1, "version": int(version), "records": records}
+        out: dict[str, Any] = {"schema": 1, "version": int(version or 0), "records": records}
+        if since:
+            out["base_version"] = since
+        return out
 
     def trace(self, gtin: str, lot: str) -> dict[str, Any]:
         """Where every unit of a batch is now, and every movement it made (recall trace)."""

@@ -26,6 +26,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import start_http_server
 
 from edge import sdnotify
+from edge.commissioning import CommissioningState
 from edge.config import CabinetReaderConfig, EdgeConfig
 from edge.metrics import EdgeMetrics
 from edge.outbox import NewRow, Outbox
@@ -81,7 +82,8 @@ class EdgeDaemon:
         )
         self.base = f"hwms/v1/{cfg.site}/{cfg.gateway}"
         self.commissioning_topic = f"hwms/v1/{cfg.site}/commissioning"
-        self.commissioning_version = 0
+        self.delta_topic = f"{self.commissioning_topic}/delta"
+        self.commissioning = CommissioningState()
         self.rules = GatewayRules(cfg.rules_config(), self._load_commissioning())
         self._restore_rules()
         self.observations: queue.Queue[Observation] = queue.Queue(maxsize=200_000)
@@ -91,7 +93,7 @@ class EdgeDaemon:
             client_id=cfg.client_id,
             outbox=self.outbox,
             base_topic=self.base,
-            subscriptions=[f"{self.base}/cmd/#", self.commissioning_topic],
+            subscriptions=[f"{self.base}/cmd/#", self.commissioning_topic, self.delta_topic],
             on_message=lambda topic, payload: self.commands.put(_Command(topic, payload)),
             metrics=self.metrics,
         )
@@ -201,9 +203,11 @@ class EdgeDaemon:
         raw = self.outbox.get_state("commissioning")
         if raw is None:
             return {}
-        data = json.loads(raw)
-        self.commissioning_version = int(data.get("version", 0))
-        return {uri: CommissionRecord(**rec) for uri, rec in data.get("records", {}).items()}
+        self.commissioning = CommissioningState.from_json(json.loads(raw))
+        return self._commission_records()
+
+    def _commission_records(self) -> dict[str, CommissionRecord]:
+        return {uri: CommissionRecord(**r) for uri, r in self.commissioning.records.items()}
 
     def _restore_rules(self) -> None:
         raw = self.outbox.get_state("rules")
@@ -407,15 +411,24 @@ class EdgeDaemon:
                 )
 
     def _command(self, cmd: _Command) -> None:
-        if cmd.topic == self.commissioning_topic:
-            self._apply_commissioning(json.loads(cmd.payload))
+        if cmd.topic in (self.commissioning_topic, self.delta_topic):
+            data = json.loads(cmd.payload)
+            state = self.commissioning
+            changed = (
+                state.snapshot(data) if cmd.topic == self.commissioning_topic else state.delta(data)
+            )
+            if changed:
+                self.rules.set_commissioning(self._commission_records())
+                self.outbox.put_state("commissioning", json.dumps(state.to_json()).encode())
+                log.info(
+                    "commissioning map updated", version=state.version, records=len(state.records)
+                )
             return
         action = cmd.topic.removeprefix(f"{self.base}/cmd/")
         if action == "reload-commissioning":
-            self.publisher.client.unsubscribe(self.commissioning_topic)
-            self.publisher.client.subscribe(
-                self.commissioning_topic, qos=1
-            )  # the retained map comes again
+            topics = [self.commissioning_topic, self.delta_topic]
+            self.publisher.client.unsubscribe(topics)
+            self.publisher.client.subscribe([(t, 1) for t in topics])  # the retained maps again
         elif action.startswith("cabinet/") and action.endswith("/unlock"):
             name = action.split("/")[1]
             cab = self.cabinets.get(name)
@@ -425,20 +438,6 @@ class EdgeDaemon:
             log.info("cabinet unlocked by command", cabinet=name)
         else:
             raise ValueError(f"unknown command {action!r}")
-
-    def _apply_commissioning(self, data: dict[str, Any]) -> None:
-        if data.get("schema") != 1:
-            raise ValueError(f"unknown commissioning schema {data.get('schema')!r}")
-        version = int(data["version"])
-        if version <= self.commissioning_version:
-            return
-        records = {uri: CommissionRecord(**rec) for uri, rec in data["records"].items()}
-        self.rules.set_commissioning(records)
-        self.commissioning_version = version
-        self.outbox.put_state(
-            "commissioning", json.dumps({"version": version, "records": data["records"]}).encode()
-        )
-        log.info("commissioning map updated", version=version, records=len(records))
 
     # --- housekeeping, status, watchdog -------------------------------------------------
 

@@ -225,45 +225,59 @@ def test_database_restart_during_ingest(mosquitto: Mosquitto) -> None:
 
 
 def test_commissioning_map_reaches_the_edges(db_url: str, mosquitto: Mosquitto) -> None:
-    """Receiving publishes the retained map that the edge daemon applies to its batches."""
+    """Receiving publishes a retained snapshot, then retained cumulative deltas; the edge's
+    state built from what a late subscriber gets equals the ledger's full map."""
     from datetime import date
 
-    from central.ingest import publish_commissioning
+    from central.ingest import CommissioningPublisher
     from central.ledger import ReceiptLine
+    from edge.commissioning import CommissioningState
 
     db.upgrade(db_url)
     lg = Ledger(db.engine(db_url))
-    lg.receive([ReceiptLine(epc=e, gtin="04012345000016", lot="L9", expiry=date(2031, 5, 1), location="s1/store")
-                for e in epcs(3)], actor="t", today=date(2026, 1, 1))  # fmt: skip
+
+    def receive(lot: str, start: int, n: int) -> None:
+        lg.receive([ReceiptLine(epc=e, gtin="04012345000016", lot=lot, expiry=date(2031, 5, 1),
+                                location="s1/store") for e in epcs(n, start)],
+                   actor="t", today=date(2026, 1, 1))  # fmt: skip
+
+    receive("L9", 1, 3)
     pub = publisher(mosquitto.port)
     try:
-        version = publish_commissioning(pub, lg, ["s1"], -1)
-        assert (
-            publish_commissioning(pub, lg, ["s1"], version) == version
-        )  # unchanged: not sent again
+        cp = CommissioningPublisher(pub, lg, ["s1"], max_delta=2)
+        first = cp.publish()
+        assert cp.publish() == first and cp.snapshot_version == first  # unchanged: no resend
+        receive("L10", 10, 2)  # a small change: a delta on the snapshot
+        second = cp.publish()
+        assert second > first and cp.snapshot_version == first
+        receive("L11", 20, 5)  # the delta would grow past max_delta: a new snapshot
+        third = cp.publish()
+        assert cp.snapshot_version == third
+        receive("L12", 30, 1)
+        fourth = cp.publish()
         time.sleep(0.5)
-        got: list[bytes] = []
+        got: list[tuple[str, bytes]] = []
         sub = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id="edge-check", protocol=MQTTProtocolVersion.MQTTv5
         )
-        sub.on_message = lambda _c, _u, m: got.append(m.payload)
+        sub.on_message = lambda _c, _u, m: got.append((m.topic, m.payload))
         sub.connect("127.0.0.1", mosquitto.port)
-        sub.subscribe("hwms/v1/s1/commissioning", qos=1)
+        sub.subscribe([("hwms/v1/s1/commissioning", 1), ("hwms/v1/s1/commissioning/delta", 1)])
         sub.loop_start()
-        wait(lambda: bool(got), timeout=10)
+        wait(lambda: len(got) >= 2, timeout=10)
         sub.loop_stop()
-        data = json.loads(got[0])
-        assert data["schema"] == 1 and data["version"] == version
-        assert data["records"]["urn:epc:id:sgtin:4012345.000001.1"] == {
+        state = CommissioningState()
+        for topic, payload in got:
+            data = json.loads(payload)
+            (state.delta if topic.endswith("/delta") else state.snapshot)(data)
+        full = lg.commissioning_map()
+        assert state.version == fourth == full["version"]
+        assert state.records == full["records"] and len(full["records"]) == 11
+        assert full["records"]["urn:epc:id:sgtin:4012345.000001.30"] == {
             "gtin": "04012345000016",
-            "lot": "L9",
+            "lot": "L12",
             "expiry": "2031-05-01",
         }
-        from rules.identity import CommissionRecord
-
-        CommissionRecord(
-            **data["records"]["urn:epc:id:sgtin:4012345.000001.2"]
-        )  # what the edge builds from it
     finally:
         pub.loop_stop()
 
