@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from central import alerts
 from central.models import (
     Alert,
+    AppUser,
     Batch,
     Discrepancy,
     IngestedEvent,
@@ -961,13 +962,17 @@ class Ledger:
         batch_id = self._batch(s, e.batch)
         cabinet = self._location(s, e.site, e.zone)
         take = e.action == "take"
+        actor = "unattributed"
+        if e.user_id:  # the cabinet sends what the badge reader read: a badge or a user id
+            by_badge = s.scalar(select(AppUser.id).where(AppUser.badge == e.user_id))
+            actor = by_badge or e.user_id
         self._move_tags(
             s, p, e.event_id, _ts(e.occurred_at_us), e.epcs, batch_id,
             cabinet if take else None,
             None if take else cabinet,
             kind=f"cabinet_{e.action}",
             biz_step="dispensing" if take else "returning",
-            actor=e.user_id or "unattributed",
+            actor=actor,
             case_id=e.case_id or "",
             expect_known=take,
         )  # fmt: skip

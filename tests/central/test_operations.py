@@ -137,10 +137,10 @@ def test_reports_and_kpis(db_url: str) -> None:
     lg = stocked(db_url, 10)
     with lg.session.begin() as s:
         import_master_data(s, "departments", "code,name\nsurgery,Surgery\n")
-        import_master_data(s, "users", "id,name,department\nnurse-7,Ann,surgery\n")
+        import_master_data(s, "users", "id,name,badge,department\nnurse-7,Ann,B-0042,surgery\n")
         import_master_data(s, "products", f"gtin,name,unit_price\n{GTIN},Saline,2.50\n")
     now = datetime.fromtimestamp(T / 1e6, UTC)
-    _take(lg, epcs(3), "nurse-7", "take", 1, T)
+    _take(lg, epcs(3), "B-0042", "take", 1, T)  # the cabinet saw her badge, not her id
     _take(lg, epcs(1), "nurse-7", "return", 2, T + 1_000_000)
     _take(lg, epcs(2, 9), "dr-who", "take", 3, T + 2_000_000)
     lg.book("scrap", location="s1/store", user="anna", reason="broken", epcs=epcs(1, 5))
