@@ -409,12 +409,12 @@ def _write_yaml(path: Path, data: Any) -> Path:
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
-    from sqlalchemy import select
 
     from central import db
     from central.api import hash_token
+    from central.imports import import_master_data
     from central.ledger import Ledger
-    from central.models import Location, StockLimit, TransportOrder
+    from central.models import TransportOrder
 
     day = Day(yaml.safe_load(Path(args.day).read_text()), args.speed)
     mosquitto = find_mosquitto() if args.broker != "embedded" else None
@@ -461,21 +461,12 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         today = date.today()
         lines = day.receipt(today)
         lg.receive(lines, actor="storekeeper-1", today=today)
+        limits = "location,gtin,min,max\n" + "".join(
+            f"{day.site}/{lim['location']},{day.gtin(lim['product'])},{lim['min']},{lim['max']}\n"
+            for lim in day.data.get("limits", [])
+        )
         with lg.session.begin() as s:
-            for lim in day.data.get("limits", []):
-                code = f"{day.site}/{lim['location']}"
-                loc_id = s.scalar(select(Location.id).where(Location.code == code))
-                if loc_id is None:
-                    location = Location(code=code, name=lim["location"], kind="zone")
-                    s.add(location)
-                    s.flush()
-                    loc_id = location.id
-                s.add(
-                    StockLimit(
-                        location_id=loc_id, gtin=day.gtin(lim["product"]),
-                        min_quantity=lim["min"], max_quantity=lim["max"], reorder_quantity=None,
-                    )
-                )  # fmt: skip
+            import_master_data(s, "limits", limits, actor="storekeeper-1")
         w(f"  receiving: {len(lines)} tagged items booked, {len(day.data.get('limits', []))}"
           " stock limits set\n")  # fmt: skip
 

@@ -215,11 +215,11 @@ def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
 
     @app.post("/master-data/{kind}", status_code=201)
-    async def master_data(kind: str, request: Request, _: Admin) -> dict[str, Any]:
+    async def master_data(kind: str, request: Request, user: Admin) -> dict[str, Any]:
         text_body = (await request.body()).decode("utf-8", "replace")
         try:
             with ledger.session.begin() as s:
-                n = import_master_data(s, kind, text_body)
+                n = import_master_data(s, kind, text_body, actor=user.user)
         except MasterDataError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
         return {"imported": n}

@@ -241,7 +241,7 @@ def _import(args: argparse.Namespace) -> int:
     lg = Ledger(db.engine(args.db))
     try:
         with lg.session.begin() as s:
-            n = import_master_data(s, args.kind, Path(args.csv).read_text())
+            n = import_master_data(s, args.kind, Path(args.csv).read_text(), actor=args.user)
     except MasterDataError as exc:
         print(f"hwms central import: {exc}", file=sys.stderr)
         return 1
@@ -338,9 +338,10 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="one line")
     p.set_defaults(func=_report)
     p = central.add_parser("import", help="master data from CSV")
-    p.add_argument("kind", choices=["products", "locations", "departments", "users"])
+    p.add_argument("kind", choices=["products", "locations", "departments", "users", "limits"])
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--csv", required=True)
+    p.add_argument("--user", default="import", help="who imports (audit log)")
     p.set_defaults(func=_import)
     p = central.add_parser("trace", help="where every unit of a batch is, and its movements")
     p.add_argument("--db", default="sqlite:///hwms.db")

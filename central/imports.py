@@ -5,6 +5,8 @@ Master data (all-or-nothing per file; existing rows are updated, nothing is dele
 - locations: code, name, kind, parent (a location code, or empty)
 - departments: code, name
 - users: id, name, badge, department
+- limits: location, gtin, min, max, reorder (min/max stock per product and location; the
+  location is created when new)
 
 EPCIS: ObjectEvents with `action: ADD` and bizStep commissioning bind their `epcList` to the
 lot and expiry of their `ilmd` (`cbvmda:lotNumber`, `cbvmda:itemExpirationDate`); the
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -23,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.ledger import ReceiptError, ReceiptLine
-from central.models import AppUser, Department, Location, Product
+from central.models import AppUser, AuditLog, Department, Location, Product, StockLimit
 from rules.epc import gs1_check_digit
 from rules.identity import ident_from_uri
 
@@ -32,6 +34,7 @@ COLUMNS = {
     "locations": ("code", "name"),
     "departments": ("code", "name"),
     "users": ("id", "name"),
+    "limits": ("location", "gtin", "min", "max"),
 }
 CBVMDA = "urn:epcglobal:cbv:mda:"
 
@@ -40,8 +43,9 @@ class MasterDataError(ValueError):
     """The file cannot be imported; the message lists every bad line."""
 
 
-def import_master_data(s: Session, kind: str, text: str) -> int:
-    """Upsert the rows of one CSV file; returns how many rows were imported."""
+def import_master_data(s: Session, kind: str, text: str, actor: str = "import") -> int:
+    """Upsert the rows of one CSV file (and write who did it to the audit log); returns how
+    many rows were imported."""
     if kind not in COLUMNS:
         raise MasterDataError(f"unknown master data {kind!r} (one of {', '.join(COLUMNS)})")
     reader = csv.DictReader(io.StringIO(text))
@@ -59,6 +63,8 @@ def import_master_data(s: Session, kind: str, text: str) -> int:
     for row in rows:
         _upsert(s, kind, row)
         s.flush()
+    s.add(AuditLog(at=datetime.now(UTC), actor=actor, action=f"import {kind}",
+                   detail=f"{len(rows)} row(s)"))  # fmt: skip
     return len(rows)
 
 
@@ -80,6 +86,16 @@ def _check(s: Session, kind: str, row: dict[str, str], rows: list[dict[str, str]
             and s.scalar(select(Location.id).where(Location.code == row["parent"])) is None
         ):
             return f"parent {row['parent']!r} is not a known location"
+    if kind == "limits":
+        try:
+            low, high = int(row["min"]), int(row["max"])
+            reorder = int(row["reorder"]) if row.get("reorder") else None
+        except ValueError:
+            return "min, max and reorder must be whole numbers"
+        if not 0 <= low <= high or (reorder is not None and reorder < 1):
+            return f"min {low} / max {high} / reorder {reorder} do not make sense"
+        if "/" not in row["location"]:
+            return f"location {row['location']!r} is not a site/zone code"
     if kind == "users" and row.get("department"):
         in_db = s.get(Department, row["department"]) is not None
         if not in_db:
@@ -113,6 +129,19 @@ def _upsert(s: Session, kind: str, row: dict[str, str]) -> None:
         d = s.get(Department, row["code"]) or Department(code=row["code"])
         d.name = row["name"]
         s.add(d)
+    elif kind == "limits":
+        code = row["location"]
+        loc_id = s.scalar(select(Location.id).where(Location.code == code))
+        if loc_id is None:
+            loc = Location(code=code, name=code.rpartition("/")[2], kind="zone")
+            s.add(loc)
+            s.flush()
+            loc_id = loc.id
+        gtin = row["gtin"].zfill(14)
+        lim = s.get(StockLimit, (loc_id, gtin)) or StockLimit(location_id=loc_id, gtin=gtin)
+        lim.min_quantity, lim.max_quantity = int(row["min"]), int(row["max"])
+        lim.reorder_quantity = int(row["reorder"]) if row.get("reorder") else None
+        s.add(lim)
     else:
         u = s.get(AppUser, row["id"]) or AppUser(id=row["id"])
         u.name = row["name"]

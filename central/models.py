@@ -246,3 +246,14 @@ class TagHistory(Base):
     actor: Mapped[str] = mapped_column(String(200))
     case_id: Mapped[str] = mapped_column(String(120))
     ref: Mapped[str | None] = mapped_column(String(64))  # event id; None for a person's booking
+
+
+class AuditLog(Base):
+    """Changes that are not stock movements: master data imports, limits, recalls by whom."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(80))
+    detail: Mapped[str] = mapped_column(Text)

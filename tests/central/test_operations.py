@@ -292,3 +292,25 @@ def test_receiving_untagged_goods_supplier_and_known_gtins(db_url: str) -> None:
         import_master_data(s, "products", "gtin,name\n04012345000023,Cefazolin\n")
     with pytest.raises(ReceiptError, match="not in the product master data"):
         lg.receive(lines[:1], actor="t", today=date(2026, 11, 24))
+
+
+def test_limits_import_and_audit_log(db_url: str) -> None:
+    from central import alerts
+    from central.models import AuditLog, StockLimit
+
+    lg = stocked(db_url, 3)
+    with lg.session.begin() as s:
+        n = import_master_data(s, "limits", f"location,gtin,min,max,reorder\ns1/store,{GTIN},5,20,10\n"
+                               f"s1/ward-9,{GTIN},2,8,\n", actor="pharmacist-1")  # fmt: skip
+        assert n == 2
+        alerts.evaluate(s, date(2026, 11, 24))
+    with lg.session() as s:
+        kinds = sorted(a.kind for a in alerts.open_alerts(s))
+        limits = sorted((x.min_quantity, x.max_quantity, x.reorder_quantity)
+                        for x in s.query(StockLimit))  # fmt: skip
+        audit = [(a.actor, a.action, a.detail) for a in s.query(AuditLog)]
+    assert kinds == ["expiry", "low_stock", "stockout"]  # 3 < 5 in the store; none in the ward
+    assert limits == [(2, 8, None), (5, 20, 10)]
+    assert audit == [("pharmacist-1", "import limits", "2 row(s)")]
+    with pytest.raises(MasterDataError, match="do not make sense"), lg.session.begin() as s:
+        import_master_data(s, "limits", f"location,gtin,min,max\ns1/store,{GTIN},9,3\n")

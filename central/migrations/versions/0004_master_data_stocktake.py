@@ -69,9 +69,18 @@ def upgrade() -> None:
         sa.Column("ref", sa.String(64), nullable=True),
     )
     op.create_index("ix_tag_history_epc", "tag_history", ["epc"])
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("at", TS, nullable=False),
+        sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("action", sa.String(80), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("audit_log")
     op.drop_index("ix_tag_history_epc", "tag_history")
     op.drop_table("tag_history")
     op.drop_index("ix_stocktake_line_stocktake_id", "stocktake_line")
