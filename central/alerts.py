@@ -115,6 +115,13 @@ def from_event(e: Event) -> list[Change]:
         value = "" if e.value_c is None else f" at {e.value_c:.1f} °C"
         limit = "" if e.threshold_c is None else f" (limit {e.threshold_c:.1f} °C)"
         msg = f"cold chain {e.condition.replace('_', ' ')} in {e.unit} at {e.site}{value}{limit}"
+        if e.excursion_started_us is not None:
+            minutes = (e.occurred_at_us - e.excursion_started_us) / 60e6
+            msg += f"; out of range for {minutes:.0f} min"
+        if e.min_c is not None and e.max_c is not None:
+            msg += f", min {e.min_c:.1f} / max {e.max_c:.1f} °C"
+        if e.mkt_c is not None:
+            msg += f", MKT {e.mkt_c:.1f} °C"
         return [("coldchain", key, Condition("coldchain", key, severity, msg))]
     if isinstance(e, SensorStatus):
         key = f"{e.site}/{e.sensor}"

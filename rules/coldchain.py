@@ -72,6 +72,26 @@ class _Cond:
     name: Condition
     state: AlarmState = AlarmState.NORMAL
     since_us: int | None = None
+    # the excursion's samples so far: min, max, and the running sum for its MKT
+    min_c: float | None = None
+    max_c: float | None = None
+    mkt_sum: float = 0.0
+    mkt_n: int = 0
+
+    def start(self, t: int) -> None:
+        self.since_us, self.min_c, self.max_c, self.mkt_sum, self.mkt_n = t, None, None, 0.0, 0
+
+    def add(self, v: float) -> None:
+        self.min_c = v if self.min_c is None else min(self.min_c, v)
+        self.max_c = v if self.max_c is None else max(self.max_c, v)
+        self.mkt_sum += math.exp(-MKT_DH_OVER_R / (v + KELVIN))
+        self.mkt_n += 1
+
+    def mkt(self) -> float | None:
+        """MKT of the excursion's samples, equally weighted (they come at the poll rate)."""
+        if not self.mkt_n:
+            return None
+        return round(MKT_DH_OVER_R / -math.log(self.mkt_sum / self.mkt_n) - KELVIN, 2)
 
 
 class ColdChainMonitor:
@@ -159,7 +179,8 @@ class ColdChainMonitor:
         """The monitor's state as plain data, to survive a restart."""
         return {
             "conds": {
-                c.name: [c.state.value, c.since_us] for c in (*self._conds, self._cumulative)
+                c.name: [c.state.value, c.since_us, c.min_c, c.max_c, c.mkt_sum, c.mkt_n]
+                for c in (*self._conds, self._cumulative)
             },
             "status": self.status,
             "last_valid_us": self.last_valid_us,
@@ -173,6 +194,8 @@ class ColdChainMonitor:
             saved = data.get("conds", {}).get(c.name)
             if saved is not None:
                 c.state, c.since_us = AlarmState(saved[0]), saved[1]
+                if len(saved) == 6:  # snapshots before excursion statistics have two fields
+                    c.min_c, c.max_c, c.mkt_sum, c.mkt_n = saved[2:]
         self.status = data.get("status", "ok")
         self.last_valid_us = data.get("last_valid_us")
         self.last_value = data.get("last_value")
@@ -253,9 +276,12 @@ class ColdChainMonitor:
 
     def _evaluate(self, cond: _Cond, t: int, v: float) -> list[ColdChainTransition]:
         out: list[ColdChainTransition] = []
+        if cond.state in (AlarmState.PENDING, AlarmState.ACTIVE):
+            cond.add(v)
         if cond.state in (AlarmState.NORMAL, AlarmState.CLEARED):
             if self._is_out(cond.name, v):
-                cond.since_us = t
+                cond.start(t)
+                cond.add(v)
                 out.append(self._move(cond, AlarmState.PENDING, t, v))
                 if self._delays[cond.name] == 0:
                     out.append(self._move(cond, AlarmState.ACTIVE, t, v))
@@ -309,6 +335,9 @@ class ColdChainMonitor:
             value_c=v,
             threshold_c=self._threshold(cond.name),
             excursion_started_us=cond.since_us,
+            min_c=cond.min_c,
+            max_c=cond.max_c,
+            mkt_c=cond.mkt(),
         )
         cond.state = to
         return ev

@@ -124,6 +124,11 @@ class ColdChainTransition(Envelope):
     value_c: float | None
     threshold_c: float | None
     excursion_started_us: int | None
+    # over the excursion so far (from its first out-of-range sample): what pharmacy needs to
+    # judge the stock; None for `cumulative` and before any sample
+    min_c: float | None = None
+    max_c: float | None = None
+    mkt_c: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -46,7 +46,7 @@ def cold(to: AlarmState, seq: int, condition: str = "high_alarm") -> Event:
         ColdChainTransition(
             occurred_at_us=T + seq, unit="fridge-2", sensor="fridge-2", condition=condition,  # type: ignore[arg-type]
             from_state=AlarmState.PENDING, to_state=to, value_c=9.4, threshold_c=8.0,
-            excursion_started_us=T,
+            excursion_started_us=T - 20 * 60_000_000, min_c=8.2, max_c=9.6, mkt_c=9.1,
         ),
         seq,
     )  # fmt: skip
@@ -76,6 +76,12 @@ def test_edge_events_raise_and_clear_alerts(db_url: str) -> None:
         ("reader_offline", "s1/gw1/portal-1", "warning"),
     ]
     assert raised[3][0] == "cabinet" and raised[3][2] == "critical"
+    with lg.session() as s:
+        message = s.query(Alert).filter_by(kind="coldchain").one().message
+    assert message == (
+        "cold chain high alarm in fridge-2 at s1 at 9.4 °C (limit 8.0 °C); out of range for"
+        " 20 min, min 8.2 / max 9.6 °C, MKT 9.1 °C"
+    )
     assert all(state == "raised" for *_, state in raised)
     lg.apply(cold(AlarmState.CLEARED, 6))
     lg.apply(ev(SensorStatus(occurred_at_us=T + 7, sensor="fridge-1", unit="fridge-1",

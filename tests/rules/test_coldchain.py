@@ -177,3 +177,26 @@ def test_window_stats_keeps_gaps_as_gaps() -> None:
     assert (stats.min_c, stats.max_c) == (5.0, 9.0)
     assert stats.time_out_of_range_s == 600  # the last sample holds for at most the max gap
     assert stats.coverage == pytest.approx(79 / 180)  # 59 one-minute spans + 2 capped at 10
+
+
+def test_excursion_statistics_travel_with_the_transitions() -> None:
+    """min, max and MKT of the excursion so far, as pharmacy needs them to judge the stock;
+    they survive a restart of the monitor."""
+    mon = ColdChainMonitor("fridge-2", "s1", preset("fridge", alarm_delay_s=240.0))
+    series: list[tuple[int, float | None]] = [(0, 5.0), (1, 9.0), (2, 11.0), (3, 10.0)]
+    events = [e for e in feed_series(mon, series) if isinstance(e, ColdChainTransition)]
+    pending = next(e for e in events if e.condition == "high_alarm")
+    assert (pending.to_state, pending.min_c, pending.max_c) == (AlarmState.PENDING, 9.0, 9.0)
+    saved = mon.export()
+    again = ColdChainMonitor("fridge-2", "s1", preset("fridge", alarm_delay_s=240.0))
+    again.restore(saved)
+    active = [
+        e
+        for e in again.feed(TemperatureSample(sensor="s1", t_us=T0 + 5 * MINUTE, value_c=10.5))
+        if isinstance(e, ColdChainTransition) and e.condition == "high_alarm"
+    ]
+    assert active[0].to_state == AlarmState.ACTIVE
+    assert (active[0].min_c, active[0].max_c) == (9.0, 11.0)
+    mkt = mean_kinetic_temperature([(1, 9.0), (1, 11.0), (1, 10.0)])
+    assert active[0].mkt_c == pytest.approx(mkt, abs=0.01)
+    assert 10.0 < active[0].mkt_c < 11.0  # type: ignore[operator]
