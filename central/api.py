@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 
 from central import alerts, reports
 from central.imports import MasterDataError, epcis_receipt, import_master_data
-from central.ledger import BookingError, Ledger, ReceiptError, ReceiptLine
+from central.ledger import BookingError, Ledger, ReceiptError, ReceiptLine, new_receipt_number
 from central.models import Alert, DeadLetter
 
 ROLES = ("viewer", "storekeeper", "quality", "admin")
@@ -113,8 +113,10 @@ def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/stock")
-    def stock(_: Viewer, location: str | None = None) -> list[dict[str, Any]]:
-        return ledger.stock(location)
+    def stock(
+        _: Viewer, location: str | None = None, gtin: str | None = None, lot: str | None = None
+    ) -> list[dict[str, Any]]:
+        return ledger.stock(location, gtin, lot)
 
     @app.get("/batches/{gtin}/{lot}/trace")
     def trace(gtin: str, lot: str, _: Viewer) -> dict[str, Any]:
@@ -140,16 +142,21 @@ def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:
         return {"gtin": gtin, "lot": lot, "locked": False}
 
     @app.post("/receipts", status_code=201)
-    def receive(lines: list[ReceiptIn], user: Storekeeper) -> dict[str, Any]:
+    def receive(
+        lines: list[ReceiptIn], user: Storekeeper, number: str | None = None
+    ) -> dict[str, Any]:
+        """Book a delivery; `number` is its delivery note (generated when not given)."""
+        number = number or new_receipt_number(datetime.now(UTC))
         try:
             n = ledger.receive(
                 [ReceiptLine(**line.model_dump()) for line in lines],
                 actor=user.user,
                 today=date.today(),
+                number=number,
             )
         except ReceiptError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-        return {"received": n}
+        return {"received": n, "number": number}
 
     @app.get("/alerts")
     def list_alerts(_: Viewer) -> list[dict[str, Any]]:

@@ -59,7 +59,7 @@ def _stock(args: argparse.Namespace) -> int:
     from central import db
     from central.ledger import Ledger
 
-    rows = Ledger(db.engine(args.db)).stock(args.location)
+    rows = Ledger(db.engine(args.db)).stock(args.location, args.gtin, args.lot)
     if args.json:
         print(json.dumps(rows))
     else:
@@ -72,11 +72,11 @@ def _stock(args: argparse.Namespace) -> int:
 
 def _receive(args: argparse.Namespace) -> int:
     import sys
-    from datetime import date
+    from datetime import UTC, date, datetime
     from pathlib import Path
 
     from central import db
-    from central.ledger import Ledger, ReceiptError, parse_receipt_csv
+    from central.ledger import Ledger, ReceiptError, new_receipt_number, parse_receipt_csv
 
     try:
         if args.epcis:
@@ -87,11 +87,14 @@ def _receive(args: argparse.Namespace) -> int:
             lines = epcis_receipt(json.loads(Path(args.epcis).read_text()), args.location)
         else:
             lines = parse_receipt_csv(Path(args.csv).read_text())
-        n = Ledger(db.engine(args.db)).receive(lines, actor=args.user, today=date.today())
+        number = args.number or new_receipt_number(datetime.now(UTC))
+        n = Ledger(db.engine(args.db)).receive(
+            lines, actor=args.user, today=date.today(), number=number
+        )
     except ReceiptError as exc:
         print(f"hwms central receive: {exc}", file=sys.stderr)
         return 1
-    print(f"received {n} item(s)")
+    print(f"received {n} item(s) as receipt {number}")
     return 0
 
 
@@ -293,7 +296,9 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=_upgrade)
     p = central.add_parser("stock", help="stock per location and batch")
     p.add_argument("--db", default="sqlite:///hwms.db")
-    p.add_argument("--location")
+    p.add_argument("--location", help="a location code; covers the locations below it")
+    p.add_argument("--gtin")
+    p.add_argument("--lot")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_stock)
     p = central.add_parser(
@@ -304,6 +309,7 @@ def add_commands(sub: Any) -> None:
     src.add_argument("--csv", help="epc,gtin,lot,expiry,location")
     src.add_argument("--epcis", help="an EPCIS 2.0 JSON document of commissioning events")
     p.add_argument("--location", help="with --epcis: where the items are, e.g. site/zone")
+    p.add_argument("--number", help="the delivery note number (default: generated)")
     p.add_argument("--user", default="receiving")
     p.set_defaults(func=_receive)
     p = central.add_parser("book", help="a return, loss, scrap or manual adjustment")

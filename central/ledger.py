@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from typing import Any, cast
 import structlog
 from sqlalchemy import Engine, Table, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import alerts
@@ -33,6 +35,7 @@ from central.models import (
     Location,
     Movement,
     Product,
+    Receipt,
     Stock,
     Stocktake,
     StocktakeLine,
@@ -46,6 +49,11 @@ from rules.events import BatchMovement, CabinetMovement, Direction, Event
 from rules.identity import ident_from_uri
 
 log = structlog.get_logger(__name__)
+
+
+def new_receipt_number(now: datetime) -> str:
+    """When the delivery note has none: date and a random part (unique across ledgers)."""
+    return f"R-{now:%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
 
 
 class ReceiptError(ValueError):
@@ -278,7 +286,11 @@ class Ledger:
         self._remember(True)
         return done
 
-    def stock(self, location: str | None = None) -> list[dict[str, Any]]:
+    def stock(
+        self, location: str | None = None, gtin: str | None = None, lot: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Stock per location and batch, optionally of one location, product or batch; a
+        location also covers the locations below it (`site/ward-5` covers `site/ward-5/...`)."""
         with self.session() as s:
             q = (
                 select(Location.code, Batch.gtin, Batch.lot, Batch.expiry, Stock.quantity)
@@ -288,7 +300,11 @@ class Ledger:
                 .order_by(Location.code, Batch.gtin, Batch.lot)
             )
             if location is not None:
-                q = q.where(Location.code == location)
+                q = q.where((Location.code == location) | Location.code.startswith(location + "/"))
+            if gtin is not None:
+                q = q.where(Batch.gtin == gtin.zfill(14))
+            if lot is not None:
+                q = q.where(Batch.lot == lot)
             return [
                 {
                     "location": loc,
@@ -300,10 +316,14 @@ class Ledger:
                 for loc, g, lot, exp, n in s.execute(q)
             ]
 
-    def receive(self, rows: list[ReceiptLine], *, actor: str, today: date) -> int:
+    def receive(
+        self, rows: list[ReceiptLine], *, actor: str, today: date, number: str | None = None
+    ) -> int:
         """Commission tagged items at receiving: bind each EPC to its batch and put it in
-        stock at its location, in one transaction. Rejects the whole receipt on any bad line
-        (unknown GTIN check digit, expiry not in the future, EPC of another GTIN)."""
+        stock at its location, in one transaction, as receipt `number` (the delivery note;
+        generated when not given; a number already booked is refused, so a delivery cannot
+        be booked twice). Rejects the whole receipt on any bad line (unknown GTIN check
+        digit, expiry not in the future, EPC of another GTIN, unknown product)."""
         problems = [f"line {i + 1}: {p}" for i, r in enumerate(rows) if (p := r.problem(today))]
         with self.session() as s:
             products = set(s.scalars(select(Product.gtin)))
@@ -316,16 +336,25 @@ class Ledger:
         if problems:
             raise ReceiptError("; ".join(problems))
         now = datetime.now(UTC)
+        number = number or new_receipt_number(now)
         try:
-            self._receive(rows, actor, today, now)
+            self._receive(rows, actor, today, now, number)
+        except IntegrityError:
+            self._remember(False)
+            raise ReceiptError(f"receipt {number} is already booked") from None
         except BaseException:
             self._remember(False)
             raise
         self._remember(True)
-        return len(rows)
+        return sum(r.quantity for r in rows)  # items received
 
-    def _receive(self, rows: list[ReceiptLine], actor: str, today: date, now: datetime) -> None:
+    def _receive(
+        self, rows: list[ReceiptLine], actor: str, today: date, now: datetime, number: str
+    ) -> None:
         with self.session.begin() as s:
+            s.add(Receipt(number=number, received_at=now, actor=actor, lines=len(rows),
+                          items=sum(r.quantity for r in rows)))  # fmt: skip
+            s.flush()  # a duplicate number fails here, before anything moved
             groups: dict[tuple[str, str, date, str, str], list[ReceiptLine]] = defaultdict(list)
             for r in rows:
                 groups[(r.gtin, r.lot, r.expiry, r.location, r.supplier)].append(r)
@@ -341,7 +370,7 @@ class Ledger:
                     self._move_tags(
                         s, p, None, now, tags, batch_id, None, loc, kind="receiving",
                         biz_step="receiving", actor=actor, case_id="", expect_known=False,
-                        reason="commissioning import",
+                        reason=f"receipt {number}",
                     )  # fmt: skip
                 untagged = sum(r.quantity for r in lines if not r.epc)
                 if untagged:
@@ -350,7 +379,8 @@ class Ledger:
                         {"event_id": None, "kind": "receiving", "batch_id": batch_id,
                          "from_location_id": None, "to_location_id": loc, "quantity": untagged,
                          "biz_step": "receiving", "actor": actor, "case_id": "",
-                         "reason": "untagged goods", "occurred_at": now, "recorded_at": now}
+                         "reason": f"receipt {number} (untagged)", "occurred_at": now,
+                         "recorded_at": now}
                     )  # fmt: skip
             self._write(s, p)
             alerts.evaluate(s, today, now)  # stock arrived: expiry and levels at once

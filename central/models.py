@@ -257,3 +257,14 @@ class AuditLog(Base):
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(80))
     detail: Mapped[str] = mapped_column(Text)
+
+
+class Receipt(Base):
+    """A delivery booked at receiving, by its unique number (the delivery note)."""
+
+    __tablename__ = "receipt"
+    number: Mapped[str] = mapped_column(String(80), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    lines: Mapped[int] = mapped_column(Integer)
+    items: Mapped[int] = mapped_column(Integer)

@@ -272,7 +272,7 @@ def test_receiving_untagged_goods_supplier_and_known_gtins(db_url: str) -> None:
         f",{GTIN},U1,2028-01-01,s1/store,40,B. Braun\n"
         f"{epcs(1)[0]},{GTIN},U1,2028-01-01,s1/store,,B. Braun\n"
     )
-    assert lg.receive(lines, actor="t", today=date(2026, 11, 24)) == 2
+    assert lg.receive(lines, actor="t", today=date(2026, 11, 24)) == 41  # items
     assert qty(lg, "s1/store") == 41
     trace = lg.trace(GTIN, "U1")
     assert sorted((m["kind"], m["quantity"]) for m in trace["movements"]) == [
@@ -314,3 +314,22 @@ def test_limits_import_and_audit_log(db_url: str) -> None:
     assert audit == [("pharmacist-1", "import limits", "2 row(s)")]
     with pytest.raises(MasterDataError, match="do not make sense"), lg.session.begin() as s:
         import_master_data(s, "limits", f"location,gtin,min,max\ns1/store,{GTIN},9,3\n")
+
+
+def test_receipt_numbers_are_unique_and_stock_filters(db_url: str) -> None:
+    lg = ledger(db_url)
+    line = [ReceiptLine(epc="", gtin=GTIN, lot="N1", expiry=date(2028, 1, 1),
+                        location="s1/ward-5/cabinet-1", quantity=7)]  # fmt: skip
+    assert lg.receive(line, actor="t", today=date(2026, 11, 24), number="DN-4711") == 7
+    with pytest.raises(ReceiptError, match="DN-4711 is already booked"):
+        lg.receive(line, actor="t", today=date(2026, 11, 24), number="DN-4711")
+    assert qty(lg, "s1/ward-5/cabinet-1") == 7  # booked once only
+    lg.receive(line, actor="t", today=date(2026, 11, 24))  # no number: one is generated
+    assert sum(r["quantity"] for r in lg.stock("s1/ward-5")) == 14  # the ward covers its cabinet
+    assert lg.stock(gtin=GTIN, lot="N1")[0]["quantity"] == 14
+    assert lg.stock(gtin="04012345000023") == []
+    trace = lg.trace(GTIN, "N1")
+    assert any(m["quantity"] == 7 for m in trace["movements"])
+    with lg.session() as s:
+        reasons = sorted(m.reason for m in s.query(Movement).filter_by(kind="receiving"))
+    assert reasons[0] == "receipt DN-4711 (untagged)" and reasons[1].startswith("receipt R-")

@@ -70,6 +70,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_tag_history_epc", "tag_history", ["epc"])
     op.create_table(
+        "receipt",
+        sa.Column("number", sa.String(80), primary_key=True),
+        sa.Column("received_at", TS, nullable=False),
+        sa.Column("actor", sa.String(200), nullable=False),
+        sa.Column("lines", sa.Integer(), nullable=False),
+        sa.Column("items", sa.Integer(), nullable=False),
+    )
+    op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("at", TS, nullable=False),
@@ -81,6 +89,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("audit_log")
+    op.drop_table("receipt")
     op.drop_index("ix_tag_history_epc", "tag_history")
     op.drop_table("tag_history")
     op.drop_index("ix_stocktake_line_stocktake_id", "stocktake_line")
