@@ -40,6 +40,19 @@ from edge.outbox import Outbox, Row
 log = structlog.get_logger(__name__)
 
 
+class _PackedOnce(Properties):
+    """Publish properties that never change, serialised once: paho packs a message's
+    properties on every publish, which cost a quarter of the publisher's time (measured)."""
+
+    _packed: bytes | None = None
+
+    def pack(self) -> bytes:
+        if self._packed is None:  # Properties allows only MQTT names as attributes
+            object.__setattr__(self, "_packed", super().pack())  # type: ignore[no-untyped-call]
+        assert self._packed is not None
+        return self._packed
+
+
 @dataclass(slots=True)
 class _InFlight:
     row: Row
@@ -119,7 +132,7 @@ class Publisher:
         self.client.on_message = self._on_message
         self._props: Properties | None = None  # the same for every event: built once
         if v5:
-            self._props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            self._props = _PackedOnce(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             self._props.ContentType = "application/json"
             self._props.PayloadFormatIndicator = 1
         self._thread = threading.Thread(target=self._run, daemon=True, name="publisher")

@@ -155,6 +155,7 @@ class Listener:
 
     def __init__(self, port: int, topic: str = "hwms/v1/#") -> None:
         self.messages: list[tuple[str, Any]] = []
+        self.content_types: set[str | None] = set()  # of the events (MQTT v5 property)
         self._lock = threading.Lock()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -171,6 +172,7 @@ class Listener:
     def tls(cls, port: int, ca: Path, username: str, password: str) -> Listener:
         self = cls.__new__(cls)
         self.messages = []
+        self.content_types = set()
         self._lock = threading.Lock()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -192,6 +194,8 @@ class Listener:
             payload = msg.payload
         with self._lock:
             self.messages.append((msg.topic, payload))
+            if "/events/" in msg.topic:
+                self.content_types.add(getattr(msg.properties, "ContentType", None))
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         with self._lock:

@@ -82,6 +82,7 @@ def test_gate_scenario_arrives_as_exact_batches_and_sigterm_is_clean(rig: dict[s
     first = lst.events("batch_movement")[0]
     assert first["schema"] == 1 and first["site"] == "demo" and first["gateway"] == "gw1"
     assert first["body"]["biz_step"] == "receiving"
+    assert lst.content_types == {"application/json"}  # v5 properties, packed once, on every event
     started = time.monotonic()
     assert r["daemon"].kill(signal.SIGTERM) == 0
     assert time.monotonic() - started < 15
