@@ -8,10 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from edge.config import ConfigError, read_secret
+from edge.config import ConfigError, read_secret, read_yaml, validate
 
 __all__ = ["CentralConfig", "ConfigError", "load", "parse"]
 
@@ -68,27 +67,9 @@ class CentralConfig(_Model):
     supply: dict[str, str] = {}
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(top level)"
-
-
 def parse(data: Any, source: str = "config") -> CentralConfig:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the configuration must be a mapping")
-    try:
-        return CentralConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError(f"{source}: invalid configuration\n  " + "\n  ".join(lines)) from None
+    return validate(CentralConfig, {} if data is None else data, source)
 
 
 def load(path: Path) -> CentralConfig:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse(data, str(path))
+    return parse(read_yaml(path), str(path))

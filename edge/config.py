@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -365,11 +365,15 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def parse(data: Any, source: str = "config") -> EdgeConfig:
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(model: type[M], data: Any, source: str) -> M:
+    """A configuration model from parsed YAML; every problem named by its key path."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the configuration must be a mapping")
     try:
-        return EdgeConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         lines = [
             f"{_path(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
@@ -377,11 +381,18 @@ def parse(data: Any, source: str = "config") -> EdgeConfig:
         raise ConfigError(f"{source}: invalid configuration\n  " + "\n  ".join(lines)) from None
 
 
-def load(path: Path) -> EdgeConfig:
+def read_yaml(path: Path) -> Any:
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse(data, str(path))
+
+
+def parse(data: Any, source: str = "config") -> EdgeConfig:
+    return validate(EdgeConfig, data, source)
+
+
+def load(path: Path) -> EdgeConfig:
+    return parse(read_yaml(path), str(path))

@@ -13,13 +13,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["hwms-edge.service", "hwms-central.service"])
-def test_units_verify(tmp_path: Path, name: str) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
+@pytest.fixture
+def analyze() -> str:
+    found = shutil.which("systemd-analyze")
+    if found is None:
         if os.environ.get("CI") == "true":
             pytest.fail("systemd-analyze is missing")
         pytest.skip("systemd-analyze is missing")
+    return found
+
+
+@pytest.mark.parametrize("name", ["hwms-edge.service", "hwms-central.service"])
+def test_units_verify(tmp_path: Path, name: str, analyze: str) -> None:
     hwms = Path(sys.executable).parent / "hwms"
     unit = tmp_path / name
     text = (ROOT / "systemd" / name).read_text()
@@ -33,15 +38,10 @@ def test_units_verify(tmp_path: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["hwms-edge.service", "hwms-central.service"])
-def test_units_exposure_at_most_2(tmp_path: Path, name: str) -> None:
+def test_units_exposure_at_most_2(tmp_path: Path, name: str, analyze: str) -> None:
     """`systemd-analyze security --offline=true`: the hardening keeps exposure <= 2.0."""
     import re
 
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("systemd-analyze is missing")
-        pytest.skip("systemd-analyze is missing")
     unit = tmp_path / name
     unit.write_text((ROOT / "systemd" / name).read_text())
     proc = subprocess.run(
