@@ -48,10 +48,21 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
-    from central import db
+    import sys
+    from pathlib import Path
 
-    db.upgrade(args.db)
-    print(f"{args.db}: at the latest schema")
+    from central import db
+    from central.config import ConfigError, load
+
+    url = args.db
+    if url is None:
+        try:
+            url = load(Path(args.config)).db if args.config else "sqlite:///hwms.db"
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    db.upgrade(url)
+    print(f"{db.redacted(url)}: at the latest schema")
     return 0
 
 
@@ -292,7 +303,8 @@ def add_commands(sub: Any) -> None:
         dest="db_command", required=True
     )
     p = dbp.add_parser("upgrade", help="apply the Alembic migrations")
-    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--db", help="default: the config's db, else sqlite:///hwms.db")
+    p.add_argument("--config", help="take the database URL from this central.yaml")
     p.set_defaults(func=_upgrade)
     p = central.add_parser("stock", help="stock per location and batch")
     p.add_argument("--db", default="sqlite:///hwms.db")

@@ -254,3 +254,24 @@ def test_central_example_config_is_valid_and_errors_name_the_key(tmp_path: Path)
         load(bad)
     text = str(err.value)
     assert "notify.renotify_s" in text and "notify.pager" in text and "agv.adapter" in text
+
+
+def test_db_upgrade_from_the_config_file_never_prints_a_password(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "central.yaml"
+    cfg.write_text(f"db: sqlite:///{tmp_path / 'l.db'}\n")
+    out = subprocess.run([sys.executable, "-m", "hwms_cli", "central", "db", "upgrade", "--config",
+                          str(cfg)], capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 0 and "at the latest schema" in out.stdout, out.stderr
+    assert (tmp_path / "l.db").exists()
+    from central.db import redacted
+
+    assert redacted("postgresql+psycopg://ledger:s3cret@db/hwms") == (
+        "postgresql+psycopg://ledger:***@db/hwms"
+    )
+    cfg.write_text("db: 5\nbogus: 1\n")
+    bad = subprocess.run([sys.executable, "-m", "hwms_cli", "central", "db", "upgrade", "--config",
+                          str(cfg)], capture_output=True, text=True, check=False)  # fmt: skip
+    assert bad.returncode == 2 and "bogus" in bad.stderr
