@@ -414,7 +414,6 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from central.api import hash_token
     from central.imports import import_master_data
     from central.ledger import Ledger
-    from central.models import TransportOrder
 
     day = Day(yaml.safe_load(Path(args.day).read_text()), args.speed)
     mosquitto = find_mosquitto() if args.broker != "embedded" else None
@@ -560,7 +559,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         last_at = day.at(day.acts[-1])
         for act in day.acts:
             while time.time() < t0 + day.at(act):
-                _report_orders(lg, TransportOrder, seen_orders, live, day)
+                _report_orders(lg, seen_orders, live, day)
                 dead = sup.dead()
                 if dead:
                     raise RuntimeError(f"{dead[0].name} stopped; see {dead[0].log}")
@@ -583,7 +582,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         # let the last events and one more alert evaluation land
         settle_until = time.time() + float(central.get("evaluate_every_s", 5)) + 4.0
         while time.time() < settle_until:
-            _report_orders(lg, TransportOrder, seen_orders, live, day)
+            _report_orders(lg, seen_orders, live, day)
             time.sleep(0.25)
         watcher.loop_stop()
         watcher.disconnect()
@@ -624,11 +623,16 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         w("stopped.\n")
 
 
-def _report_orders(lg: Any, model: Any, seen: dict[str, str], live: LiveLog, day: Day) -> None:
+def _report_orders(lg: Any, seen: dict[str, str], live: LiveLog, day: Day) -> None:
+    """Print transport orders that are new or changed state (the ledger's log adapter has
+    no AGV to report to; the database is where the orders are)."""
     from sqlalchemy import select
+    from sqlalchemy.exc import OperationalError
 
-    with contextlib.suppress(Exception), lg.session() as s:
-        for o in s.scalars(select(model)):
+    from central.models import TransportOrder
+
+    with contextlib.suppress(OperationalError), lg.session() as s:  # SQLite busy: next time
+        for o in s.scalars(select(TransportOrder)):
             if seen.get(o.id) != o.state:
                 seen[o.id] = o.state
                 live.say(
