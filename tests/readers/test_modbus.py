@@ -211,3 +211,17 @@ def test_poll_loop_runs_on_schedule_and_stops() -> None:
         emu.close()
     assert not t.is_alive()
     assert 4 <= len(got) <= 7  # one reading per poll, every 0.1 s
+
+
+def test_emulator_clock_can_start_at_a_shared_wall_time() -> None:
+    """A fridge scripted to open its door at 60 s of a shared script (demo) opens it then,
+    whenever the emulator process itself started."""
+    import time
+
+    door = Fridge(device_id=2, behaviour="door_open", at_s=60.0)
+    later = ModbusEmulator([door], speed=60.0, start_at=time.time() + 2.0)
+    assert -130.0 < later.now_s() < -110.0  # two wall seconds before the script's time 0
+    earlier = ModbusEmulator([door], speed=60.0, start_at=time.time() - 2.0)
+    t = earlier.now_s()
+    assert 110.0 < t < 130.0
+    assert door.temperature(t) > door.temperature(0.0)  # the door has been open a minute
