@@ -124,9 +124,17 @@ class Ingestor:
             "ledger subscribing", topic=self.topic, session_present=bool(flags.session_present)
         )
 
-    def _on_status(self, _c: Client, _u: Any, msg: MQTTMessage) -> None:
+    def _on_status(self, client: Client, _u: Any, msg: MQTTMessage) -> None:
         """A gateway's retained status: offline (its Last Will, or a clean stop) raises an
-        alert, online clears it. Every ledger sees it; the alert is one per gateway."""
+        alert, online clears it. Every ledger sees it; the alert is one per gateway.
+        Acknowledged whatever happens (manual acks: an unacknowledged message would hold
+        one of the broker's in-flight slots for this session until it reconnects)."""
+        try:
+            self._gateway_status(msg)
+        finally:
+            client.ack(msg.mid, msg.qos)
+
+    def _gateway_status(self, msg: MQTTMessage) -> None:
         parts = msg.topic.split("/")
         try:
             data = json.loads(msg.payload)

@@ -85,6 +85,37 @@ def test_duplicates_and_poison_messages(db_url: str, mosquitto: Mosquitto) -> No
         ing.stop()
 
 
+def test_gateway_status_messages_raise_alerts_and_never_block_the_stream(
+    db_url: str, mosquitto: Mosquitto
+) -> None:
+    """More status messages than the broker keeps in flight (20), every one acknowledged:
+    events behind them still arrive; an offline gateway is one alert, cleared when back."""
+    from central import alerts
+
+    db.upgrade(db_url)
+    lg = Ledger(db.engine(db_url))
+    ing = Ingestor(lg, host=mosquitto.host, port=mosquitto.port, client_id="ledger-s").start()
+    pub = publisher(mosquitto.port)
+    try:
+        assert ing.connected.wait(10)
+        for i in range(30):
+            state = "offline" if i % 2 else "online"
+            pub.publish(f"hwms/v1/s1/gw-{i % 3}/status", json.dumps({"state": state}), qos=1)
+        pub.publish("hwms/v1/s1/gw-9/status", b"not json", qos=1)
+        e = move(Direction.IN, "corridor", "store", epcs(4))
+        pub.publish("hwms/v1/s1/gw1/events/batch_movement", dumps(e), qos=1).wait_for_publish(5)
+        wait(lambda: ing.counts["applied"] == 1, timeout=20)
+        with lg.session() as s:
+            open_offline = sorted(
+                a.key for a in alerts.open_alerts(s) if a.kind == "gateway_offline"
+            )
+        # the last message of gw-0 (i=27) says offline, of gw-1 (i=28) online, of gw-2 (i=29) offline
+        assert open_offline == ["s1/gw-0", "s1/gw-2"]
+    finally:
+        pub.loop_stop()
+        ing.stop()
+
+
 def test_two_ledger_processes_share_the_load_and_agree(db_url: str, mosquitto: Mosquitto) -> None:
     db.upgrade(db_url)
     procs = [
