@@ -271,8 +271,13 @@ class CommissioningPublisher:
     snapshot_version: int = -1
     snapshot_size: int = 0
     version: int = -1
+    receipts: int = -1  # receipts booked when last checked: a cheap test for "changed"
 
     def publish(self) -> int:
+        receipts = self.ledger.receipt_count()
+        if receipts == self.receipts:
+            return self.version  # only receiving changes the map (runs every few seconds)
+        self.receipts = receipts
         current = self.ledger.commissioning_version()
         if current == self.version:
             return self.version

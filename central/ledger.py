@@ -410,6 +410,10 @@ class Ledger:
                 )
             )  # fmt: skip
 
+    def receipt_count(self) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(Receipt)) or 0)
+
     def commissioning_version(self) -> int:
         """Only receiving binds tags to batches: the map's version is its last history row."""
         with self.session() as s:
