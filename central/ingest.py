@@ -357,7 +357,9 @@ def run(cfg: CentralConfig) -> int:
     sinks: list[AlertSink] = [MqttAlertSink(ingestor.client)] if cfg.notify.mqtt else []
     if cfg.notify.webhook_url:
         sinks.append(WebhookSink(cfg.notify.webhook_url))
-    tiers = [Tier(t.after_s, t.name) for t in cfg.notify.escalation]
+    tiers = [
+        Tier(t.after_s, t.name) for t in sorted(cfg.notify.escalation, key=lambda t: t.after_s)
+    ]
     failed = ingestor.metrics.notify_failures
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

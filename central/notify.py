@@ -18,10 +18,10 @@ from typing import Any, Protocol
 
 import structlog
 from paho.mqtt.client import Client
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
-from central.alerts import OPEN, as_dict
+from central.alerts import as_dict
 from central.models import Alert
 
 log = structlog.get_logger(__name__)
@@ -83,6 +83,23 @@ def tier_of(alert: Alert, tiers: Sequence[Tier], now: datetime) -> int:
     return sum(1 for t in tiers if waited >= t.after_s)
 
 
+def _due(now: datetime, renotify_s: float, tiers: Sequence[Tier]) -> ColumnElement[bool]:
+    """`is_due` in SQL, so a pass loads only the alerts to notify (there may be tens of
+    thousands open, e.g. near-expiry batches): changed since notified, a reminder due, or the
+    next escalation tier reached."""
+    raised = Alert.state == "raised"
+    return or_(
+        Alert.notified_state.is_(None),
+        Alert.notified_state != Alert.state,
+        Alert.notified_severity.is_distinct_from(Alert.severity),
+        and_(raised, Alert.notified_at <= now - timedelta(seconds=renotify_s)),
+        *(
+            and_(raised, Alert.tier == i, Alert.raised_at <= now - timedelta(seconds=t.after_s))
+            for i, t in enumerate(tiers)
+        ),
+    )
+
+
 def is_due(alert: Alert, tiers: Sequence[Tier], renotify_s: float, now: datetime) -> bool:
     if (alert.notified_state, alert.notified_severity) != (alert.state, alert.severity):
         return True
@@ -105,7 +122,7 @@ def notify_due(
     """Send every due notification; returns how many alerts were notified."""
     rows = s.scalars(
         select(Alert)
-        .where(or_(Alert.state.in_(OPEN), Alert.notified_state.is_distinct_from(Alert.state)))
+        .where(_due(now, renotify_s, tiers))
         .order_by(Alert.id)
         .with_for_update(skip_locked=True)  # several ledgers: each alert notified by one
     ).all()
