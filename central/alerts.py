@@ -273,6 +273,16 @@ def evaluate(
     sync(s, ("stockout", "low_stock", "overstock"), stock_level_conditions(s), now)
 
 
+def open_counts(s: Session) -> dict[tuple[str, str], int]:
+    """Open alerts by (kind, severity), counted by the database (for the metrics)."""
+    rows = s.execute(
+        select(Alert.kind, Alert.severity, func.count())
+        .where(Alert.state.in_(OPEN))
+        .group_by(Alert.kind, Alert.severity)
+    )
+    return {(kind, severity): int(n) for kind, severity, n in rows}
+
+
 def open_alerts(s: Session) -> list[Alert]:
     return list(s.scalars(select(Alert).where(Alert.state.in_(OPEN)).order_by(Alert.id)))
 

@@ -310,10 +310,8 @@ class CommissioningPublisher:
 
 
 def _alert_gauges(metrics: LedgerMetrics, ledger: Ledger) -> None:
-    counts: Counter[tuple[str, str]] = Counter()
     with ledger.session() as s:
-        for a in alerts.open_alerts(s):
-            counts[(a.kind, a.severity)] += 1
+        counts = alerts.open_counts(s)
     metrics.open_alerts.clear()
     for (kind, severity), n in counts.items():
         metrics.open_alerts.labels(kind=kind, severity=severity).set(n)
