@@ -12,6 +12,19 @@ import pytest
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
+def require_tool(name: str) -> str:
+    """A system tool the test needs: skip without it, but fail in CI, where
+    scripts/system-deps.sh must have installed it."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is missing (scripts/system-deps.sh installs it)")
+        pytest.skip(f"{name} is missing")
+    return path
+
+
 def shared_path(*parts: str) -> Path:
     """A file under ../shared; skip outside the workplace layout, but fail in CI."""
     path = SHARED.joinpath(*parts)

@@ -19,7 +19,7 @@ from central.ledger import Ledger
 from central.models import DeadLetter
 from rules.events import BatchMovement, Direction, dumps
 from tests.central.test_ledger import epcs, move
-from tests.conftest import Mosquitto
+from tests.conftest import Mosquitto, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -314,10 +314,7 @@ def test_commissioning_map_reaches_the_edges(db_url: str, mosquitto: Mosquitto) 
 
 
 def test_ledger_metrics_pass_promtool(db_url: str) -> None:
-    import os
-    import shutil
 
-    import pytest
     from prometheus_client import generate_latest
 
     from central.ingest import _alert_gauges
@@ -337,11 +334,7 @@ def test_ledger_metrics_pass_promtool(db_url: str) -> None:
     _alert_gauges(ing.metrics, lg)
     text = generate_latest(ing.metrics.registry)
     assert b'hwms_ledger_open_alerts{kind="recall",severity="critical"} 1.0' in text
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool missing")
-        pytest.skip("promtool missing")
+    promtool = require_tool("promtool")
     proc = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, check=False
     )

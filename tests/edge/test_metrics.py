@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 
-import pytest
 from prometheus_client import generate_latest
 
 from edge.metrics import EdgeMetrics
+from tests.conftest import require_tool
 
 
 def populated() -> bytes:
@@ -43,11 +41,7 @@ def populated() -> bytes:
 
 
 def test_promtool_check_metrics() -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is missing (scripts/system-deps.sh installs it)")
-        pytest.skip("promtool is missing")
+    promtool = require_tool("promtool")
     proc = subprocess.run(
         [promtool, "check", "metrics"], input=populated(), capture_output=True, check=False
     )

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def analyze() -> str:
-    found = shutil.which("systemd-analyze")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("systemd-analyze is missing")
-        pytest.skip("systemd-analyze is missing")
-    return found
+    return require_tool("systemd-analyze")
 
 
 @pytest.mark.parametrize("name", ["hwms-edge.service", "hwms-central.service"])

@@ -5,8 +5,6 @@ migrated ledger on PostgreSQL) and the production Mosquitto ACL enforced by a re
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import threading
 import time
@@ -22,21 +20,12 @@ from sqlalchemy import create_engine, text
 
 from central import db
 from tests.central.conftest import _pg_url
-from tests.conftest import Mosquitto
+from tests.conftest import Mosquitto, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "config" / "prometheus"
 GRAFANA = ROOT / "config" / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is missing (scripts/system-deps.sh installs it)")
-        pytest.skip(f"{name} is missing")
-    return path
 
 
 def run(*argv: str, cwd: Path = PROM) -> str:
@@ -46,7 +35,7 @@ def run(*argv: str, cwd: Path = PROM) -> str:
 
 
 def test_prometheus_config_rules_and_rule_unit_tests() -> None:
-    promtool = tool("promtool")
+    promtool = require_tool("promtool")
     run(promtool, "check", "config", "prometheus.yml")
     out = run(promtool, "check", "rules", "hwms.rules.yml")
     assert "SUCCESS: 11 rules found" in out
@@ -67,7 +56,7 @@ def panels(path: Path) -> list[dict[str, Any]]:
 
 def test_dashboard_promql_parses(tmp_path: Path) -> None:
     """promtool parses each query, as a recording rule (Grafana's interval macros replaced)."""
-    promtool = tool("promtool")
+    promtool = require_tool("promtool")
     rules = []
     for path in DASHBOARDS:
         for p in panels(path):
@@ -147,7 +136,7 @@ def test_production_acl_keeps_each_gateway_in_its_own_topics(tmp_path: Path) -> 
     passwd = tmp_path / "passwd"
     for i, user in enumerate(("gw-store-1", "gw-or-1", "hwms-ledger-1")):
         args = ["-b", "-c", str(passwd)] if i == 0 else ["-b", str(passwd)]
-        subprocess.run([tool("mosquitto_passwd"), *args, user, "pw"], check=True)
+        subprocess.run([require_tool("mosquitto_passwd"), *args, user, "pw"], check=True)
     broker = Mosquitto(tmp_path)
     broker.reconfigure(acl_file=ROOT / "config/mosquitto/hwms.acl", restart=False)
     broker.conf.write_text(
