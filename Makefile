@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint unit bench clean
+.PHONY: demo test lint unit timeshift bench clean
 
 $(STAMP): pyproject.toml
 	sh scripts/system-deps.sh
@@ -25,7 +25,17 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint unit
+# The ledger and rules suites again with the wall clock moved 400 days and 9 years ahead, in
+# pytest and in every Python process it starts (tests/timeshift/sitecustomize.py, with
+# time-machine; monotonic time stays real): no test may depend on today's date.
+timeshift: $(STAMP)
+	for days in 400 3287; do \
+		echo "== ledger and rules tests with the clock moved $$days days ahead"; \
+		PYTHONPATH=tests/timeshift HWMS_TEST_CLOCK_SHIFT_DAYS=$$days \
+			$(BIN)/pytest -p no:cacheprovider tests/central tests/rules || exit 1; \
+	done
+
+test: lint unit timeshift
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_rules.py

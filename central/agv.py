@@ -22,6 +22,7 @@ from paho.mqtt.client import Client, MQTTMessage
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from central.clock import SYSTEM_CLOCK, Clock
 from central.models import Alert, Batch, Location, Stock, StockLimit
 from central.models import TransportOrder as OrderRow
 
@@ -74,17 +75,24 @@ class LogAgvAdapter:
         self.states[order_id] = "cancelled"
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+def _stamp(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
 class Vda5050Adapter:
     VERSION = "2.1.0"
 
     def __init__(
-        self, client: Client, *, interface: str = "uagv", manufacturer: str, serial_number: str
+        self,
+        client: Client,
+        *,
+        interface: str = "uagv",
+        manufacturer: str,
+        serial_number: str,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.client = client
+        self.clock = clock
         self.base = f"{interface}/v2/{manufacturer}/{serial_number}"
         self.manufacturer = manufacturer
         self.serial_number = serial_number
@@ -100,7 +108,7 @@ class Vda5050Adapter:
             header_id = self._header_ids[topic]
         return {
             "headerId": header_id,
-            "timestamp": _now(),
+            "timestamp": _stamp(self.clock.now()),
             "version": self.VERSION,
             "manufacturer": self.manufacturer,
             "serialNumber": self.serial_number,

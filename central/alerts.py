@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from central.models import Alert, Batch, Location, Stock, StockLimit
@@ -53,16 +54,7 @@ def sync(s: Session, kinds: tuple[str, ...], present: list[Condition], now: date
     for key, cond in wanted.items():
         alert = open_alerts.get(key)
         if alert is None:
-            s.add(
-                Alert(
-                    kind=cond.kind,
-                    key=cond.key,
-                    severity=cond.severity,
-                    state="raised",
-                    message=cond.message,
-                    raised_at=now,
-                )
-            )
+            raise_once(s, cond, now)
         elif (alert.severity, alert.message) != (cond.severity, cond.message):
             if SEVERITY_RANK[cond.severity] > SEVERITY_RANK[alert.severity]:
                 alert.state = "raised"  # worse than what was acknowledged: a person must look again
@@ -73,23 +65,25 @@ def sync(s: Session, kinds: tuple[str, ...], present: list[Condition], now: date
             alert.cleared_at = now
 
 
+def raise_once(s: Session, c: Condition, now: datetime) -> None:
+    """Open a new alert for a condition, unless one is open already: the database's partial
+    unique index decides, so two ledgers raising the same alert at once make one."""
+    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    s.execute(
+        insert(Alert)
+        .values(kind=c.kind, key=c.key, severity=c.severity, state="raised",
+                message=c.message, raised_at=now, notify_count=0, tier=0)
+        .on_conflict_do_nothing(index_elements=["kind", "key"], index_where=Alert.state.in_(OPEN))
+    )  # fmt: skip
+
+
 def sync_key(s: Session, kind: str, key: str, present: list[Condition], now: datetime) -> None:
     """`sync` for one (kind, key) only, leaving the other alerts of that kind alone."""
     alert = s.scalars(
         select(Alert).where(Alert.kind == kind, Alert.key == key, Alert.state.in_(OPEN))
     ).one_or_none()
     if present and alert is None:
-        c = present[0]
-        s.add(
-            Alert(
-                kind=kind,
-                key=key,
-                severity=c.severity,
-                state="raised",
-                message=c.message,
-                raised_at=now,
-            )
-        )
+        raise_once(s, present[0], now)
     elif present and alert is not None:
         c = present[0]
         if SEVERITY_RANK[c.severity] > SEVERITY_RANK[alert.severity]:
@@ -167,6 +161,19 @@ def gateway_status(site: str, gateway: str, state: str, reason: str = "") -> Cha
 def apply_changes(s: Session, changes: list[Change], now: datetime) -> None:
     for kind, key, cond in changes:
         sync_key(s, kind, key, [cond] if cond else [], now)
+
+
+def sync_unknown_gateways(s: Session, listed: frozenset[str], now: datetime) -> None:
+    """An `unknown_gateway` alert clears once the configuration lists that gateway (or
+    lists none, when every gateway is accepted)."""
+    still = [
+        Condition(a.kind, a.key, a.severity, a.message)
+        for a in s.scalars(
+            select(Alert).where(Alert.kind == "unknown_gateway", Alert.state.in_(OPEN))
+        )
+        if listed and a.key not in listed
+    ]
+    sync(s, ("unknown_gateway",), still, now)
 
 
 def acknowledge(s: Session, alert_id: int, user: str, comment: str, now: datetime) -> Alert:
@@ -264,11 +271,10 @@ def stock_level_conditions(s: Session) -> list[Condition]:
 def evaluate(
     s: Session,
     today: date,
-    now: datetime | None = None,
+    now: datetime,
     horizons: tuple[int, ...] = (90, 30, 7),
 ) -> None:
     """Run every scheduled evaluation (also called when stock arrives)."""
-    now = now or datetime.now(UTC)
     sync(s, ("expired", "expiry"), expiry_conditions(s, today, horizons), now)
     sync(s, ("stockout", "low_stock", "overstock"), stock_level_conditions(s), now)
 

@@ -64,9 +64,9 @@ class StocktakeIn(BaseModel):
     source: str = "handheld"
 
 
-def _period(start: date | None, end: date | None) -> tuple[datetime, datetime]:
+def _period(start: date | None, end: date | None, today: date) -> tuple[datetime, datetime]:
     """Dates to an UTC [start, end) period; default: the last 30 days."""
-    stop = end or date.today() + timedelta(days=1)
+    stop = end or today + timedelta(days=1)
     first = start or stop - timedelta(days=30)
     return (
         datetime.combine(first, datetime.min.time(), UTC),
@@ -105,6 +105,7 @@ Admin = Annotated[User, Depends(_role("admin"))]
 def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:
     app = FastAPI(title="hwms ledger", version="0.1.0")
     app.state.tokens = tokens
+    clock = ledger.clock
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -146,12 +147,12 @@ def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:
         lines: list[ReceiptIn], user: Storekeeper, number: str | None = None
     ) -> dict[str, Any]:
         """Book a delivery; `number` is its delivery note (generated when not given)."""
-        number = number or new_receipt_number(datetime.now(UTC))
+        number = number or new_receipt_number(clock.now())
         try:
             n = ledger.receive(
                 [ReceiptLine(**line.model_dump()) for line in lines],
                 actor=user.user,
-                today=date.today(),
+                today=clock.today(),
                 number=number,
             )
         except ReceiptError as exc:
@@ -169,7 +170,7 @@ def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:
             if s.get(Alert, alert_id) is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
             try:
-                a = alerts.acknowledge(s, alert_id, user.user, body.comment, datetime.now(UTC))
+                a = alerts.acknowledge(s, alert_id, user.user, body.comment, clock.now())
             except ValueError as exc:
                 raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
             return {"id": a.id, "state": a.state}
@@ -184,7 +185,7 @@ def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:
     @app.post("/receipts/epcis", status_code=201)
     def receive_epcis(doc: dict[str, Any], location: str, user: Storekeeper) -> dict[str, Any]:
         try:
-            n = ledger.receive(epcis_receipt(doc, location), actor=user.user, today=date.today())
+            n = ledger.receive(epcis_receipt(doc, location), actor=user.user, today=clock.today())
         except ReceiptError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
         return {"received": n}
@@ -236,29 +237,29 @@ def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:
         _: Viewer, start: date | None = None, end: date | None = None
     ) -> list[dict[str, Any]]:
         with ledger.session() as s:
-            return reports.consumption(s, *_period(start, end))
+            return reports.consumption(s, *_period(start, end, clock.today()))
 
     @app.get("/reports/top-consumers")
     def top_consumers(
         _: Viewer, start: date | None = None, end: date | None = None, n: int = 10
     ) -> list[dict[str, Any]]:
         with ledger.session() as s:
-            return reports.top_consumers(s, *_period(start, end), n)
+            return reports.top_consumers(s, *_period(start, end, clock.today()), n)
 
     @app.get("/reports/slow-movers")
     def slow_movers(_: Viewer, days: int = 90) -> list[dict[str, Any]]:
         with ledger.session() as s:
-            return reports.slow_movers(s, datetime.now(UTC), days)
+            return reports.slow_movers(s, clock.now(), days)
 
     @app.get("/reports/near-expiry")
     def near_expiry(_: Viewer, days: int = 90) -> dict[str, Any]:
         with ledger.session() as s:
-            return reports.near_expiry_value(s, date.today(), days)
+            return reports.near_expiry_value(s, clock.today(), days)
 
     @app.get("/reports/kpis")
     def kpis(_: Viewer, start: date | None = None, end: date | None = None) -> dict[str, Any]:
         with ledger.session() as s:
-            return reports.kpis(s, *_period(start, end), date.today())
+            return reports.kpis(s, *_period(start, end, clock.today()), clock.today())
 
     @app.get("/dead-letters")
     def dead_letters(_: Admin) -> list[dict[str, Any]]:

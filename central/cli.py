@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from central.clock import SYSTEM_CLOCK
+
 
 def run_config(args: argparse.Namespace) -> Any:
     """The config file (or the defaults) with the command-line flags given on top."""
@@ -83,7 +85,6 @@ def _stock(args: argparse.Namespace) -> int:
 
 def _receive(args: argparse.Namespace) -> int:
     import sys
-    from datetime import UTC, date, datetime
     from pathlib import Path
 
     from central import db
@@ -98,9 +99,9 @@ def _receive(args: argparse.Namespace) -> int:
             lines = epcis_receipt(json.loads(Path(args.epcis).read_text()), args.location)
         else:
             lines = parse_receipt_csv(Path(args.csv).read_text())
-        number = args.number or new_receipt_number(datetime.now(UTC))
+        number = args.number or new_receipt_number(SYSTEM_CLOCK.now())
         n = Ledger(db.engine(args.db)).receive(
-            lines, actor=args.user, today=date.today(), number=number
+            lines, actor=args.user, today=SYSTEM_CLOCK.today(), number=number
         )
     except ReceiptError as exc:
         print(f"hwms central receive: {exc}", file=sys.stderr)
@@ -219,12 +220,14 @@ def _stocktake(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from datetime import UTC, date, datetime, timedelta
+    from datetime import UTC, datetime, timedelta
 
     from central import db, reports
     from central.ledger import Ledger
 
-    end = datetime.combine(args.end or date.today() + timedelta(days=1), datetime.min.time(), UTC)
+    end = datetime.combine(
+        args.end or SYSTEM_CLOCK.today() + timedelta(days=1), datetime.min.time(), UTC
+    )
     start = datetime.combine(
         args.start or (end - timedelta(days=30)).date(), datetime.min.time(), UTC
     )
@@ -235,11 +238,11 @@ def _report(args: argparse.Namespace) -> int:
         elif args.report == "top-consumers":
             result = reports.top_consumers(s, start, end)
         elif args.report == "slow-movers":
-            result = reports.slow_movers(s, datetime.now(UTC), args.days)
+            result = reports.slow_movers(s, SYSTEM_CLOCK.now(), args.days)
         elif args.report == "near-expiry":
-            result = reports.near_expiry_value(s, date.today(), args.days)
+            result = reports.near_expiry_value(s, SYSTEM_CLOCK.today(), args.days)
         else:
-            result = reports.kpis(s, start, end, date.today())
+            result = reports.kpis(s, start, end, SYSTEM_CLOCK.today())
     print(json.dumps(result, indent=None if args.json else 1))
     return 0
 

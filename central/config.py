@@ -57,6 +57,8 @@ class CentralConfig(_Model):
     db: str = "sqlite:///hwms.db"
     mqtt: MqttConfig = MqttConfig()
     sites: tuple[str, ...] = ()  # commissioning map published to these
+    # "<site>/<gateway>" allowed to send events; empty: any (a new one is logged)
+    gateways: tuple[str, ...] = ()
     metrics_port: int = Field(0, ge=0, le=65535)  # 0: off
     evaluate_every_s: float = Field(60.0, gt=0)  # scheduled alert evaluation
     notify_every_s: float = Field(5.0, gt=0)

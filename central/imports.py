@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from central.clock import SYSTEM_CLOCK, Clock
 from central.ledger import ReceiptError, ReceiptLine
 from central.models import AppUser, AuditLog, Department, Location, Product, StockLimit
 from rules.epc import gs1_check_digit
@@ -43,7 +44,9 @@ class MasterDataError(ValueError):
     """The file cannot be imported; the message lists every bad line."""
 
 
-def import_master_data(s: Session, kind: str, text: str, actor: str = "import") -> int:
+def import_master_data(
+    s: Session, kind: str, text: str, actor: str = "import", *, clock: Clock = SYSTEM_CLOCK
+) -> int:
     """Upsert the rows of one CSV file (and write who did it to the audit log); returns how
     many rows were imported."""
     if kind not in COLUMNS:
@@ -63,7 +66,7 @@ def import_master_data(s: Session, kind: str, text: str, actor: str = "import") 
     for row in rows:
         _upsert(s, kind, row)
         s.flush()
-    s.add(AuditLog(at=datetime.now(UTC), actor=actor, action=f"import {kind}",
+    s.add(AuditLog(at=clock.now(), actor=actor, action=f"import {kind}",
                    detail=f"{len(rows)} row(s)"))  # fmt: skip
     return len(rows)
 

@@ -17,7 +17,7 @@ import queue
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -25,7 +25,14 @@ from paho.mqtt.client import Client, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import select
+from sqlalchemy.exc import (
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from central import alerts
 from central.config import CentralConfig
@@ -38,6 +45,7 @@ log = structlog.get_logger(__name__)
 
 EVENTS_TOPIC = "hwms/v1/+/+/events/#"
 STATUS_TOPIC = "hwms/v1/+/+/status"  # retained gateway status; `offline` is the Last Will
+MAX_STATUS_BYTES = 64 * 1024
 
 
 class Ingestor:
@@ -56,8 +64,13 @@ class Ingestor:
         password: str | None = None,
         ca_file: str | None = None,
         protocol: str = "v5",
+        gateways: frozenset[str] = frozenset(),
     ) -> None:
         self.ledger = ledger
+        # "<site>/<gateway>" the configuration lists; empty: every gateway is accepted
+        self.gateways = gateways
+        self._seen_gateways: set[str] = set()
+        self.failure: BaseException | None = None  # why the worker stopped, if it did
         self.metrics = metrics or LedgerMetrics()
         self.host = host
         self.port = port
@@ -128,34 +141,68 @@ class Ingestor:
         """A gateway's retained status: offline (its Last Will, or a clean stop) raises an
         alert, online clears it. Every ledger sees it; the alert is one per gateway.
         Acknowledged whatever happens (manual acks: an unacknowledged message would hold
-        one of the broker's in-flight slots for this session until it reconnects)."""
+        one of the broker's in-flight slots for this session until it reconnects), and
+        nothing in it may raise: an exception here would end paho's network thread."""
         try:
             self._gateway_status(msg)
+        except Exception:
+            log.exception("gateway status not handled", topic=msg.topic[:200])
         finally:
             client.ack(msg.mid, msg.qos)
 
     def _gateway_status(self, msg: MQTTMessage) -> None:
         parts = msg.topic.split("/")
+        payload = bytes(msg.payload)
         try:
-            data = json.loads(msg.payload)
+            if len(payload) > MAX_STATUS_BYTES:
+                raise ValueError(f"status of {len(payload)} bytes is over {MAX_STATUS_BYTES}")
+            data = json.loads(payload)
             state = str(data["state"])
-        except (ValueError, KeyError, TypeError):
-            log.warning("unreadable gateway status", topic=msg.topic, size=len(msg.payload))
+            if state not in ("online", "offline"):
+                raise ValueError(f"unknown state {state[:40]!r}")
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            reason = f"unreadable gateway status: {type(exc).__name__}: {_first_line(exc)}"
+            self._dead_letter_once(msg.topic, payload[:MAX_STATUS_BYTES], reason)
             return
         self.metrics.gateway_online.labels(site=parts[2], gateway=parts[3]).set(
             1 if state == "online" else 0
         )
-        change = alerts.gateway_status(parts[2], parts[3], state, str(data.get("reason", "")))
+        change = alerts.gateway_status(parts[2], parts[3], state, str(data.get("reason", ""))[:200])
         try:
             with self.ledger.session.begin() as s:
-                alerts.apply_changes(s, [change], datetime.now(UTC))
+                alerts.apply_changes(s, [change], self.ledger.clock.now())
         except SQLAlchemyError as exc:
             log.error("gateway status not recorded", error=str(exc).splitlines()[0])
+
+    def _dead_letter_once(self, topic: str, payload: bytes, reason: str) -> None:
+        """A bad retained message comes again at every start: store it once."""
+        self.metrics.events.labels(outcome="dead_letter").inc()
+        with self.ledger.session() as s:
+            stored = s.scalar(
+                select(DeadLetter.id)
+                .where(DeadLetter.topic == topic[:400], DeadLetter.payload == payload)
+                .limit(1)
+            )
+        if stored is None:
+            self._dead_letter(topic, payload, reason, self.ledger.clock.now())
 
     def _on_message(self, _c: Client, _u: Any, msg: MQTTMessage) -> None:
         self._inbox.put(msg)  # the network thread only hands over; the worker commits and acks
 
+    def alive(self) -> bool:
+        return self.failure is None and self._worker.is_alive()
+
     def _work(self) -> None:
+        """Apply messages in batches; if this thread ever fails, say so loudly and stop:
+        `run` then ends the process (systemd restarts it) instead of leaving a zombie that
+        receives and never applies."""
+        try:
+            self._work_loop()
+        except BaseException as exc:
+            self.failure = exc
+            log.critical("ledger ingest worker failed; the ledger stops", exc_info=exc)
+
+    def _work_loop(self) -> None:
         """Apply messages in batches (one transaction each), then acknowledge them in the
         order they arrived. On a database error nothing of the batch is acknowledged and the
         session is resumed, so the broker sends those messages again."""
@@ -202,58 +249,132 @@ class Ingestor:
         return self.handle_many([(topic, payload)])[0]
 
     def handle_many(self, messages: list[tuple[str, bytes]]) -> list[str]:
-        received = datetime.now(UTC)
-        outcomes: list[str] = []
+        """Validate every message fully before any database work (invalid ones go to the
+        dead letters), then apply the valid ones in one transaction. When that transaction
+        fails because of what one event holds, the events are applied one by one so only
+        the culprit is dead-lettered; a database that is down means 'retry' for all."""
+        received = self.ledger.clock.now()
+        outcomes = [""] * len(messages)
         good: list[tuple[int, Event]] = []
         for i, (topic, payload) in enumerate(messages):
             try:
-                event = loads(payload)
-                parts = topic.split("/")
-                if len(parts) < 6 or (parts[2], parts[3], parts[5]) != (
-                    event.site,
-                    event.gateway,
-                    event.kind,
-                ):
-                    where = f"{event.site}/{event.gateway}/{event.kind}"
-                    raise EventSchemaError(
-                        f"topic {topic!r} does not match event site/gateway/kind {where}"
-                    )
+                good.append((i, self._parse(topic, payload)))
             except EventSchemaError as exc:
-                outcomes.append(self._dead_letter(topic, payload, str(exc), received))
-                continue
-            outcomes.append("")
-            good.append((i, event))
-        if not good:
-            return outcomes
-        try:
-            applied = self.ledger.apply_many([(e, received) for _, e in good])
-        except SQLAlchemyError as exc:
-            log.error(
-                "ledger database error; messages will be redelivered",
-                error=str(exc).splitlines()[0],
-            )
-            return ["retry" if o == "" else o for o in outcomes]
-        for (i, event), ok in zip(good, applied, strict=True):
-            outcomes[i] = "applied" if ok else "duplicate"
-            self.counts[outcomes[i]] += 1
-            self.metrics.ingest_latency.observe(
-                max(0.0, received.timestamp() - event.occurred_at_us / 1e6)
-            )
-            self.metrics.gateway_last_event.labels(site=event.site, gateway=event.gateway).set(
-                received.timestamp()
-            )
+                outcomes[i] = self._dead_letter(topic, payload, str(exc), received)
+            except UnknownGatewayError as exc:
+                outcomes[i] = self._dead_letter(topic, payload, str(exc), received, exc.alert)
+        self._apply(good, messages, outcomes, received)
         return outcomes
 
-    def _dead_letter(self, topic: str, payload: bytes, reason: str, received: datetime) -> str:
-        log.warning("event dead-lettered", topic=topic, reason=reason, size=len(payload))
+    def _parse(self, topic: str, payload: bytes) -> Event:
+        event = loads(payload)
+        parts = topic.split("/")
+        if len(parts) != 6 or (parts[2], parts[3], parts[5]) != (
+            event.site,
+            event.gateway,
+            event.kind,
+        ):
+            where = f"{event.site}/{event.gateway}/{event.kind}"
+            raise EventSchemaError(
+                f"topic {topic[:200]!r} does not match event site/gateway/kind {where}"
+            )
+        name = f"{event.site}/{event.gateway}"
+        if self.gateways and name not in self.gateways:
+            raise UnknownGatewayError(name)
+        if name not in self._seen_gateways:
+            self._seen_gateways.add(name)
+            log.info("events from a gateway", site=event.site, gateway=event.gateway)
+        return event
+
+    def _apply(
+        self,
+        good: list[tuple[int, Event]],
+        messages: list[tuple[str, bytes]],
+        outcomes: list[str],
+        received: datetime,
+    ) -> None:
+        if not good:
+            return
+        try:
+            results = self.ledger.apply_batch([(e, received) for _, e in good])
+        except SQLAlchemyError as exc:
+            if _transient(exc):
+                log.error("ledger database error; messages will be redelivered",
+                          error=_first_line(exc))  # fmt: skip
+                for i, _ in good:
+                    outcomes[i] = "retry"
+                return
+            failure: Exception = exc
+        except Exception as exc:  # what one event holds broke the transaction (or a bug)
+            failure = exc
+        else:
+            for (i, event), result in zip(good, results, strict=True):
+                if result == "conflict":
+                    reason = "event_id was applied before with other content"
+                    outcomes[i] = self._dead_letter(*messages[i], reason, received)
+                    continue
+                outcomes[i] = result
+                self.counts[result] += 1
+                self.metrics.ingest_latency.observe(
+                    max(0.0, received.timestamp() - event.occurred_at_us / 1e6)
+                )
+                self.metrics.gateway_last_event.labels(site=event.site, gateway=event.gateway).set(
+                    received.timestamp()
+                )
+            return
+        if len(good) > 1:  # isolate the culprit: apply the events one by one
+            for one in good:
+                self._apply([one], messages, outcomes, received)
+            return
+        i, event = good[0]
+        reason = f"cannot be applied: {type(failure).__name__}: {_first_line(failure)}"
+        log.error("event cannot be applied", event_id=event.event_id, reason=reason)
+        outcomes[i] = self._dead_letter(*messages[i], reason, received)
+
+    def _dead_letter(
+        self,
+        topic: str,
+        payload: bytes,
+        reason: str,
+        received: datetime,
+        alert: alerts.Condition | None = None,
+    ) -> str:
+        log.warning("event dead-lettered", topic=topic[:200], reason=reason[:400],
+                    size=len(payload))  # fmt: skip
         try:
             with self.ledger.session.begin() as s:
-                s.add(DeadLetter(topic=topic, payload=payload, reason=reason, received_at=received))
+                s.add(DeadLetter(topic=topic[:400], payload=payload, reason=reason[:2000],
+                                 received_at=received))  # fmt: skip
+                if alert is not None:
+                    alerts.raise_once(s, alert, received)
         except SQLAlchemyError as exc:
-            log.error("dead letter not stored; will be redelivered", error=str(exc).splitlines()[0])
+            log.error("dead letter not stored; will be redelivered", error=_first_line(exc))
             return "retry"
         self.counts["dead_letter"] += 1
         return "dead_letter"
+
+
+class UnknownGatewayError(Exception):
+    """Events from a gateway that the central configuration does not list."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"gateway {name} is not in the central configuration (gateways:)")
+        self.alert = alerts.Condition(
+            "unknown_gateway", name, "critical",
+            f"events from gateway {name}, which the central configuration does not list,"
+            " are refused (kept in the dead letters)",
+        )  # fmt: skip
+
+
+def _transient(exc: SQLAlchemyError) -> bool:
+    """A database that is down, restarting or busy (retry later), not a bad event."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:400]
 
 
 @dataclass
@@ -325,6 +446,7 @@ def run(cfg: CentralConfig) -> int:
 
     from central import db
     from central.agv import AgvAdapter, LogAgvAdapter, Vda5050Adapter, dispatch_replenishments
+    from central.cluster import Leadership
     from central.notify import AlertSink, MqttAlertSink, Tier, WebhookSink, notify_due
 
     db.upgrade(cfg.db)
@@ -339,6 +461,7 @@ def run(cfg: CentralConfig) -> int:
         password=m.password(),
         ca_file=str(m.ca_file) if m.ca_file else None,
         protocol=m.protocol,
+        gateways=frozenset(cfg.gateways),
     ).start()
     if cfg.metrics_port:
         from prometheus_client import start_http_server
@@ -362,31 +485,45 @@ def run(cfg: CentralConfig) -> int:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    commissioning = CommissioningPublisher(ingestor.client, ingestor.ledger, list(cfg.sites))
+    leader = Leadership(ingestor.ledger.engine)
+    commissioning: CommissioningPublisher | None = None
     next_evaluation = 0.0
     ingestor.connected.wait(10.0)
     while True:
-        now = datetime.now(UTC)
+        now = ingestor.ledger.clock.now()
         try:
-            if cfg.sites:
-                commissioning.publish()
-            if now.timestamp() >= next_evaluation:
-                next_evaluation = now.timestamp() + cfg.evaluate_every_s
+            if not leader.held():
+                commissioning = None  # a new leader starts with a fresh snapshot
+            else:
+                if commissioning is None:
+                    commissioning = CommissioningPublisher(
+                        ingestor.client, ingestor.ledger, list(cfg.sites)
+                    )
+                if cfg.sites:
+                    commissioning.publish()
+                if now.timestamp() >= next_evaluation:
+                    next_evaluation = now.timestamp() + cfg.evaluate_every_s
+                    with ingestor.ledger.session.begin() as s:
+                        alerts.evaluate(
+                            s, ingestor.ledger.clock.today(), now, cfg.expiry_horizons_days
+                        )
+                        alerts.sync_unknown_gateways(s, frozenset(cfg.gateways), now)
+                        dispatch_replenishments(s, adapter, cfg.supply, cfg.agv.adapter, now)
                 with ingestor.ledger.session.begin() as s:
-                    alerts.evaluate(s, date.today(), now, cfg.expiry_horizons_days)
-                    dispatch_replenishments(s, adapter, cfg.supply, cfg.agv.adapter, now)
-            with ingestor.ledger.session.begin() as s:
-                ingestor.ledger.confirm_deliveries(s)
-            with ingestor.ledger.session.begin() as s:
-                notify_due(
-                    s, sinks, now=now, renotify_s=cfg.notify.renotify_s, tiers=tiers,
-                    on_failure=lambda sink: failed.labels(sink=sink).inc(),
-                )  # fmt: skip
+                    ingestor.ledger.confirm_deliveries(s)
+                with ingestor.ledger.session.begin() as s:
+                    notify_due(
+                        s, sinks, now=now, renotify_s=cfg.notify.renotify_s, tiers=tiers,
+                        on_failure=lambda sink: failed.labels(sink=sink).inc(),
+                    )  # fmt: skip
             _alert_gauges(ingestor.metrics, ingestor.ledger)
         except SQLAlchemyError as exc:
             log.error("scheduled ledger work failed", error=str(exc).splitlines()[0])
+        if not ingestor.alive():
+            break  # logged by the worker; exit non-zero so that systemd restarts the ledger
         if done.wait(cfg.notify_every_s):
             break
+    leader.release()
     ingestor.stop()
     log.info("ledger stopped", **dict(ingestor.counts))
-    return 0
+    return 0 if ingestor.failure is None else 70

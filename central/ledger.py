@@ -17,7 +17,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import structlog
 from sqlalchemy import Engine, Table, func, select, text
@@ -26,8 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import alerts
+from central.clock import SYSTEM_CLOCK, Clock
 from central.models import (
-    Alert,
     AppUser,
     Batch,
     Discrepancy,
@@ -45,10 +45,21 @@ from central.models import (
 )
 from rules.epc import EpcError, decode, gs1_check_digit
 from rules.events import Batch as EventBatch
-from rules.events import BatchMovement, CabinetMovement, Direction, Event
+from rules.events import BatchMovement, CabinetMovement, Direction, Event, content_id
 from rules.identity import ident_from_uri
 
 log = structlog.get_logger(__name__)
+
+
+Outcome = Literal["applied", "duplicate", "conflict"]
+
+
+def _conflict(e: Event) -> alerts.Condition:
+    return alerts.Condition(
+        "conflicting_event", e.event_id, "critical",
+        f"event {e.event_id} from {e.site}/{e.gateway} (seq {e.seq}) came again with other"
+        " content: not applied, kept in the dead letters",
+    )  # fmt: skip
 
 
 def new_receipt_number(now: datetime) -> str:
@@ -225,8 +236,9 @@ class _Pending:
 
 
 class Ledger:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Clock = SYSTEM_CLOCK) -> None:
         self.engine = engine
+        self.clock = clock
         self.session = sessionmaker(engine, expire_on_commit=False)
         self._pg = engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if self._pg else sqlite.insert
@@ -248,15 +260,22 @@ class Ledger:
 
     def apply(self, event: Event, received_at: datetime | None = None) -> bool:
         """Apply one event; False when it was a duplicate (already applied)."""
-        return self.apply_many([(event, received_at or datetime.now(UTC))])[0]
+        return self.apply_many([(event, received_at or self.clock.now())])[0]
 
     def apply_many(self, events: list[tuple[Event, datetime]]) -> list[bool]:
-        """Apply events in order in one transaction (all or nothing); per event, whether it
-        was applied (False: a duplicate, also within the same batch)."""
-        done: list[bool] = []
+        """`apply_batch`, as whether each event was applied."""
+        return [o == "applied" for o in self.apply_batch(events)]
+
+    def apply_batch(self, events: list[tuple[Event, datetime]]) -> list[Outcome]:
+        """Apply events in order in one transaction (all or nothing). Per event: `applied`,
+        `duplicate` (its id was applied before, also within this batch, with the same
+        content) or `conflict` (its id was applied before with other content: nothing of it
+        is applied, and a critical alert says so)."""
+        outcomes: list[Outcome] = []
         try:
+            digests = [content_id(e) for e, _ in events]
             with self.session.begin() as s:
-                fresh = self._claim_many(s, events)
+                fresh, conflicts = self._claim_many(s, events, digests)
                 p = _Pending()
                 self._prefetch(
                     s,
@@ -268,10 +287,14 @@ class Ledger:
                         for epc in e.epcs
                     ],
                 )
-                for event, received_at in events:
+                for (event, received_at), digest in zip(events, digests, strict=True):
+                    if conflicts.setdefault(event.event_id, digest) != digest:
+                        outcomes.append("conflict")
+                        alerts.raise_once(s, _conflict(event), received_at)
+                        continue
                     claimed = event.event_id in fresh
                     fresh.discard(event.event_id)  # the same event twice in one batch: once
-                    done.append(claimed)
+                    outcomes.append("applied" if claimed else "duplicate")
                     if not claimed:
                         continue
                     if isinstance(event, BatchMovement):
@@ -284,7 +307,7 @@ class Ledger:
             self._remember(False)
             raise
         self._remember(True)
-        return done
+        return outcomes
 
     def stock(
         self, location: str | None = None, gtin: str | None = None, lot: str | None = None
@@ -317,13 +340,19 @@ class Ledger:
             ]
 
     def receive(
-        self, rows: list[ReceiptLine], *, actor: str, today: date, number: str | None = None
+        self,
+        rows: list[ReceiptLine],
+        *,
+        actor: str,
+        today: date | None = None,
+        number: str | None = None,
     ) -> int:
         """Commission tagged items at receiving: bind each EPC to its batch and put it in
         stock at its location, in one transaction, as receipt `number` (the delivery note;
         generated when not given; a number already booked is refused, so a delivery cannot
         be booked twice). Rejects the whole receipt on any bad line (unknown GTIN check
         digit, expiry not in the future, EPC of another GTIN, unknown product)."""
+        today = today or self.clock.today()
         problems = [f"line {i + 1}: {p}" for i, r in enumerate(rows) if (p := r.problem(today))]
         with self.session() as s:
             products = set(s.scalars(select(Product.gtin)))
@@ -335,7 +364,7 @@ class Ledger:
             ]
         if problems:
             raise ReceiptError("; ".join(problems))
-        now = datetime.now(UTC)
+        now = self.clock.now()
         number = number or new_receipt_number(now)
         try:
             self._receive(rows, actor, today, now, number)
@@ -387,7 +416,7 @@ class Ledger:
 
     def lock_batch(self, gtin: str, lot: str, *, user: str, locked: bool = True) -> None:
         """Recall lock (or unlock) a batch; while locked, any movement of it raises an alert."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         with self.session.begin() as s:
             batch = s.scalars(
                 select(Batch).where(Batch.gtin == gtin, Batch.lot == lot)
@@ -510,7 +539,7 @@ class Ledger:
             raise BookingError("a booking needs a user and a reason")
         if bool(epcs) == bool(quantity):
             raise BookingError("give either EPCs or a quantity of a GTIN and lot")
-        now = datetime.now(UTC)
+        now = self.clock.now()
         site, _, zone = location.rpartition("/")
         try:
             with self.session.begin() as s:
@@ -594,7 +623,7 @@ class Ledger:
     ) -> dict[str, Any]:
         """Compare a count of `location` (EPCs read by a handheld or a cabinet scan) with the
         ledger: accuracy and the discrepancy lines to confirm (`confirm_stocktake`)."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         site, _, zone = location.rpartition("/")
         with self.session.begin() as s:
             loc = self._location(s, site, zone)
@@ -661,7 +690,7 @@ class Ledger:
         """Book the count: missing items leave stock, unexpected ones are put where they were
         counted (each a `stocktake` movement with the reason). Uncommissioned EPCs cannot be
         booked and stay as lines to resolve at receiving."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         with self.session.begin() as s:
             take = s.get(Stocktake, stocktake_id)
             if take is None:
@@ -750,12 +779,16 @@ class Ledger:
 
     # --- internals -------------------------------------------------------------------
 
-    def _claim_many(self, s: Session, events: list[tuple[Event, datetime]]) -> set[str]:
-        """Insert every event id at once; the ids that were new are the ones to apply."""
+    def _claim_many(
+        self, s: Session, events: list[tuple[Event, datetime]], digests: list[str]
+    ) -> tuple[set[str], dict[str, str]]:
+        """Insert every event id at once. Returns the ids that were new (to apply) and, for
+        ids applied before, the content they had (None before migration 0005: trusted)."""
         rows = [
             {"event_id": e.event_id, "kind": e.kind, "site": e.site, "gateway": e.gateway,
-             "seq": e.seq, "occurred_at": _ts(e.occurred_at_us), "received_at": received_at}
-            for e, received_at in events
+             "seq": e.seq, "occurred_at": _ts(e.occurred_at_us), "received_at": received_at,
+             "content": digest}
+            for (e, received_at), digest in zip(events, digests, strict=True)
         ]  # fmt: skip
         stmt = (
             self._insert(IngestedEvent)
@@ -763,7 +796,18 @@ class Ledger:
             .on_conflict_do_nothing(index_elements=["event_id"])
             .returning(IngestedEvent.event_id)
         )
-        return set(s.scalars(stmt))
+        fresh = set(s.scalars(stmt))
+        seen = sorted({e.event_id for e, _ in events} - fresh)
+        before: dict[str, str] = {}
+        for i in range(0, len(seen), 10_000):
+            for event_id, content in s.execute(
+                select(IngestedEvent.event_id, IngestedEvent.content).where(
+                    IngestedEvent.event_id.in_(seen[i : i + 10_000])
+                )
+            ):
+                if content is not None:
+                    before[event_id] = content
+        return fresh, before
 
     def _prefetch(self, s: Session, p: _Pending, epcs: list[str]) -> None:
         """Read the current state of the tags the transaction will touch, in few queries."""
@@ -897,20 +941,20 @@ class Ledger:
         `expect_known`: the tags should already be in stock (they leave a place); an unknown
         one is a discrepancy. Tags arriving from outside may be new to the ledger. `ref` is
         the event id (None for a person's booking), `at` when it happened."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         key = ref or f"{kind}:{actor}:{at.isoformat()}"
         if batch_id not in p.batches:
             p.batches[batch_id] = s.get(Batch, batch_id)
         batch = p.batches[batch_id]
         if batch is not None and batch.locked:
-            s.add(
-                Alert(
-                    kind="locked_batch_moved", key=key, severity="critical", state="raised",
-                    message=f"{len(epcs)} x recalled batch {batch.gtin} lot {batch.lot}"
-                    f" moved ({kind}, {actor})",
-                    raised_at=now,
-                )
-            )  # fmt: skip
+            message = f"{len(epcs)} x recalled batch {batch.gtin} lot {batch.lot} moved"
+            alerts.raise_once(
+                s,
+                alerts.Condition(
+                    "locked_batch_moved", key, "critical", f"{message} ({kind}, {actor})"
+                ),
+                now,
+            )
         self._prefetch(s, p, list(epcs))
         strays = 0
         lines: dict[tuple[int | None, int | None], int] = defaultdict(int)
@@ -980,7 +1024,7 @@ class Ledger:
                     case_id="",
                     reason=f"direction unknown at {e.read_point}",
                     occurred_at=_ts(e.occurred_at_us),
-                    recorded_at=datetime.now(UTC),
+                    recorded_at=self.clock.now(),
                 )
             )
             return

@@ -18,12 +18,14 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     Numeric,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -108,6 +110,9 @@ class IngestedEvent(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # what the event said (`rules.events.content_id`, seq excluded): an event id that comes
+    # again with other content is a conflict, not a duplicate (None: applied before 0005)
+    content: Mapped[str | None] = mapped_column(String(36))
 
 
 class Movement(Base):
@@ -166,6 +171,18 @@ class Alert(Base):
     an acknowledgement does not clear it, only the condition going away does."""
 
     __tablename__ = "alert"
+    # at most one open alert per condition, enforced by the database: several ledgers may
+    # raise the same alert at once (INSERT ... ON CONFLICT DO NOTHING on this index)
+    __table_args__ = (
+        Index(
+            "uq_alert_open",
+            "kind",
+            "key",
+            unique=True,
+            sqlite_where=text("state IN ('raised', 'acknowledged')"),
+            postgresql_where=text("state IN ('raised', 'acknowledged')"),
+        ),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), index=True)
     key: Mapped[str] = mapped_column(String(200))

@@ -147,6 +147,35 @@ def _new_epc(**fields: object) -> Epc:
     return obj
 
 
+# TDS §6 (pure-identity URIs) character set of serials and references, with %-escapes
+_URI_CHAR: Final = r"(?:[!'()*+,\-.0-9:;=A-Z_a-z]|%[0-9A-Fa-f]{2})"
+_EPC_URI: Final = re.compile(
+    rf"urn:epc:id:(?:sgtin|grai):(?P<cp>\d{{6,12}})\.(?P<ref>\d{{0,7}})\.{_URI_CHAR}{{1,20}}"
+    rf"|urn:epc:id:sscc:(?P<scp>\d{{6,12}})\.(?P<sref>\d{{5,11}})"
+    rf"|urn:epc:id:sgln:(?P<lcp>\d{{6,12}})\.(?P<lref>\d{{0,6}})\.{_URI_CHAR}{{1,20}}"
+    rf"|urn:epc:id:giai:\d{{6,12}}\.{_URI_CHAR}{{1,30}}"
+    r"|urn:epc:raw:(?P<bits>\d{1,4})\.x(?P<hex>[0-9A-F]{1,1024})"
+)
+
+
+def check_epc_uri(uri: str) -> str | None:
+    """Why `uri` is not an EPC URI hwms emits (pure identity or raw), or None when it is.
+
+    For the wire boundary: an event's EPCs must be what the edge would have produced."""
+    m = _EPC_URI.fullmatch(uri)
+    if m is None:
+        return f"not an EPC pure-identity or raw URI: {uri[:80]!r}"
+    if m["cp"] is not None and len(m["cp"]) + len(m["ref"]) != 13:
+        return f"company prefix and reference of {uri!r} are not 13 digits"
+    if m["lcp"] is not None and len(m["lcp"]) + len(m["lref"]) != 12:
+        return f"company prefix and location reference of {uri!r} are not 12 digits"
+    if m["scp"] is not None and len(m["scp"]) + len(m["sref"]) != 17:
+        return f"company prefix and serial reference of {uri!r} are not 17 digits"
+    if m["bits"] is not None and int(m["bits"]) != 4 * len(m["hex"]):
+        return f"raw URI {uri[:80]!r} declares {m['bits']} bits for {4 * len(m['hex'])}"
+    return None
+
+
 def raw_uri(hex_str: str) -> str:
     """TDS raw URI for EPC bank content that is not a decodable GS1 EPC."""
     cleaned = "".join(hex_str.split()).upper()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,10 +20,24 @@ from typing import Any, ClassVar, Final, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
+from rules.epc import check_epc_uri, gs1_check_digit
+
 SCHEMA_VERSION: Final = 1
 _EVENT_NAMESPACE: Final = uuid.UUID("6f1c7d0e-5a43-4f5e-9b8e-2f3a8e0d9c11")
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ENVELOPE: Final = ("site", "gateway", "seq", "event_id")
+
+# Bounds of what the wire may carry: the ledger's columns and what a real edge can send.
+MAX_EVENT_BYTES: Final = 8 * 1024 * 1024  # a 5000-tag pass of SGTIN-198 URIs is ~0.5 MB
+MAX_EPCS: Final = 100_000
+MAX_SEQ: Final = 2**63 - 1  # BIGINT
+NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a site or gateway: one topic level
+_MIN_US: Final = 946_684_800_000_000  # 2000-01-01: no RFID event of hwms is older
+_MAX_US: Final = 7_258_118_400_000_000  # 2200-01-01
+_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_TEXT_LIMITS: Final = {"detail": 2000, "reason": 400, "biz_step": 80, "lot": 20}
+_TEXT_DEFAULT: Final = 120  # zones, read points, cabinets, users, cases: "<site>/<zone>" <= 200
+_TEMPERATURE: Final = (-273.15, 1000.0)
 
 
 class EventSchemaError(ValueError):
@@ -295,8 +311,88 @@ def from_json(data: Any) -> Event:
 
 
 def loads(payload: bytes) -> Event:
+    """Parse, validate and bound-check one event from the wire; EventSchemaError says why not."""
+    if len(payload) > MAX_EVENT_BYTES:
+        raise EventSchemaError(f"payload of {len(payload)} bytes is over {MAX_EVENT_BYTES}")
     try:
         data = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EventSchemaError(f"payload is not JSON: {exc}") from exc
-    return from_json(data)
+    except RecursionError:
+        raise EventSchemaError("payload is nested too deeply") from None
+    event = from_json(data)
+    check(event)
+    return event
+
+
+def check(event: Event) -> None:
+    """What typing alone cannot say: values in range and sized to the ledger's columns,
+    EPCs that are EPC URIs, quantities that count the EPCs. Raises EventSchemaError naming
+    the field, so one bad event is dead-lettered at the boundary instead of failing (or
+    retrying forever) inside a database transaction."""
+    if not NAME.fullmatch(event.site) or not NAME.fullmatch(event.gateway):
+        raise EventSchemaError(f"site/gateway {event.site[:80]!r}/{event.gateway[:80]!r} "
+                               "must be 1-64 letters, digits, '.', '_' or '-'")  # fmt: skip
+    if not 0 <= event.seq <= MAX_SEQ:
+        raise EventSchemaError(f"seq {event.seq} is out of range")
+    if not _UUID.fullmatch(event.event_id):
+        raise EventSchemaError(f"event_id {event.event_id[:80]!r} is not a UUID")
+    for f in dataclasses.fields(event):
+        if f.name in _ENVELOPE:
+            continue
+        _check_value(f.name, getattr(event, f.name))
+    if isinstance(event, BatchMovement | CabinetMovement):
+        if not event.epcs:
+            raise EventSchemaError(f"{event.kind} without EPCs")
+        if event.quantity != len(event.epcs):
+            raise EventSchemaError(
+                f"quantity {event.quantity} does not count the {len(event.epcs)} EPCs"
+            )
+    if isinstance(event, BatchMovement) and not 0.0 <= event.confidence <= 1.0:
+        raise EventSchemaError(f"confidence {event.confidence} is not within 0..1")
+
+
+def _check_value(name: str, value: object) -> None:
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int) and name.endswith("_us"):
+        if not _MIN_US <= value < _MAX_US:
+            raise EventSchemaError(f"{name[:-3] or 'occurred_at'} is not between 2000 and 2200")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise EventSchemaError(f"{name} is not a finite number")
+        if name.endswith("_c") and not _TEMPERATURE[0] <= value <= _TEMPERATURE[1]:
+            raise EventSchemaError(f"{name} {value} °C is not a temperature")
+    elif isinstance(value, str):
+        limit = _TEXT_LIMITS.get(name, _TEXT_DEFAULT)
+        if len(value) > limit:
+            raise EventSchemaError(f"{name} is longer than {limit} characters")
+    elif isinstance(value, Batch):
+        _check_batch(value)
+    elif isinstance(value, tuple):
+        if len(value) > MAX_EPCS:
+            raise EventSchemaError(f"{name} has more than {MAX_EPCS} entries")
+        if len(set(value)) != len(value):
+            raise EventSchemaError(f"{name} lists an EPC twice")
+        for epc in value:
+            problem = check_epc_uri(epc)
+            if problem:
+                raise EventSchemaError(f"{name}: {problem}")
+
+
+def _check_batch(b: Batch) -> None:
+    if b.gtin is not None and not (
+        len(b.gtin) == 14 and b.gtin.isdigit() and gs1_check_digit(b.gtin[:13]) == b.gtin[13]
+    ):
+        raise EventSchemaError(f"batch gtin {b.gtin[:80]!r} is not a GTIN-14")
+    if b.lot is not None and len(b.lot) > _TEXT_LIMITS["lot"]:
+        raise EventSchemaError(f"batch lot is longer than {_TEXT_LIMITS['lot']} characters")
+    if b.expiry is not None:
+        try:
+            day = datetime.strptime(b.expiry, "%Y-%m-%d")
+        except ValueError:
+            raise EventSchemaError(f"batch expiry {b.expiry[:40]!r} is not a date") from None
+        if not 2000 <= day.year < 2200:
+            raise EventSchemaError(f"batch expiry {b.expiry} is not between 2000 and 2200")
+    if b.company_prefix_length is not None and not 6 <= b.company_prefix_length <= 12:
+        raise EventSchemaError(f"company_prefix_length {b.company_prefix_length} is not 6..12")

@@ -1,13 +1,32 @@
-"""Shared test helpers: where the shared reference files are."""
+"""Shared test helpers: the test clock, where the shared reference files are, a broker."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from central.clock import FixedClock
+
+# Tests never read the wall clock: every date is this fixed instant or relative to it, so
+# the suite gives the same results on any day (CI also runs it with the clock moved years).
+TEST_NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+TEST_TODAY = TEST_NOW.date()
+
+
+def fixed_clock() -> FixedClock:
+    """A fresh clock at TEST_NOW (tests may advance it)."""
+    return FixedClock(TEST_NOW)
+
+
+def days(n: int) -> date:
+    """The test day plus n days (negative: before it)."""
+    return TEST_TODAY + timedelta(days=n)
+
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

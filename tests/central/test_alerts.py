@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
@@ -11,15 +11,16 @@ from central.ledger import Ledger, ReceiptLine
 from central.models import Alert, Location, StockLimit
 from rules.events import Direction
 from tests.central.test_ledger import epcs, ledger, move
+from tests.conftest import TEST_NOW, TEST_TODAY, days
 
-TODAY = date(2026, 11, 24)
-NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+TODAY = TEST_TODAY
+NOW = TEST_NOW
 
 
 def receive(lg: Ledger, n: int, expiry: date, lot: str = "L1", start: int = 1) -> None:
     lines = [ReceiptLine(epc=e, gtin="04012345000016", lot=lot, expiry=expiry, location="s1/store")
              for e in epcs(n, start)]  # fmt: skip
-    lg.receive(lines, actor="t", today=date(2020, 1, 1))
+    lg.receive(lines, actor="t", today=days(-2519))
 
 
 def open_kinds(lg: Ledger) -> list[tuple[str, str, str]]:
@@ -30,11 +31,11 @@ def open_kinds(lg: Ledger) -> list[tuple[str, str, str]]:
 @pytest.mark.parametrize(
     ("expiry", "expected"),
     [
-        (date(2027, 6, 1), []),
-        (date(2027, 2, 1), [("expiry", "info", "raised")]),
-        (date(2026, 12, 20), [("expiry", "warning", "raised")]),
-        (date(2026, 11, 30), [("expiry", "critical", "raised")]),
-        (date(2026, 11, 1), [("expired", "critical", "raised")]),
+        (days(189), []),
+        (days(69), [("expiry", "info", "raised")]),
+        (days(26), [("expiry", "warning", "raised")]),
+        (days(6), [("expiry", "critical", "raised")]),
+        (days(-23), [("expired", "critical", "raised")]),
     ],
 )
 def test_expiry_horizons(db_url: str, expiry: date, expected: list[tuple[str, str, str]]) -> None:
@@ -47,7 +48,7 @@ def test_expiry_horizons(db_url: str, expiry: date, expected: list[tuple[str, st
 
 def test_lifecycle_dedup_ack_escalate_clear(db_url: str) -> None:
     lg = ledger(db_url)
-    receive(lg, 3, date(2026, 12, 20))
+    receive(lg, 3, days(26))
     for _ in range(3):  # evaluated again and again: still one alert
         with lg.session.begin() as s:
             alerts.evaluate(s, TODAY, NOW)
@@ -59,11 +60,11 @@ def test_lifecycle_dedup_ack_escalate_clear(db_url: str) -> None:
         alerts.evaluate(s, TODAY, NOW)  # an ack does not clear
     assert open_kinds(lg) == [("expiry", "warning", "acknowledged")]
     with lg.session.begin() as s:
-        alerts.evaluate(s, date(2026, 12, 15), NOW)  # 5 days left: worse, raised again
+        alerts.evaluate(s, days(21), NOW)  # 5 days left: worse, raised again
     assert open_kinds(lg) == [("expiry", "critical", "raised")]
     lg.apply(move(Direction.OUT, "store", "ward-1", epcs(3)))  # the stock left the store...
     with lg.session.begin() as s:
-        alerts.evaluate(s, date(2026, 12, 15), NOW)
+        alerts.evaluate(s, days(21), NOW)
     kinds = open_kinds(lg)
     assert ("expiry", "critical", "raised") in kinds and len(
         kinds
@@ -79,7 +80,7 @@ def test_lifecycle_dedup_ack_escalate_clear(db_url: str) -> None:
 
 def test_stock_levels_low_stockout_overstock(db_url: str) -> None:
     lg = ledger(db_url)
-    receive(lg, 4, date(2030, 1, 1))
+    receive(lg, 4, days(1134))
     with lg.session.begin() as s:
         loc = s.query(Location).filter_by(code="s1/store").one()
         s.add(
@@ -100,7 +101,7 @@ def test_stock_levels_low_stockout_overstock(db_url: str) -> None:
     with lg.session.begin() as s:
         alerts.evaluate(s, TODAY, NOW)
     assert [k for k, _, _ in open_kinds(lg)] == ["stockout"]
-    receive(lg, 25, date(2030, 1, 1), start=100)
+    receive(lg, 25, days(1134), start=100)
     with lg.session.begin() as s:
         alerts.evaluate(s, TODAY, NOW)
     assert [k for k, _, _ in open_kinds(lg)] == ["overstock"]
@@ -108,7 +109,7 @@ def test_stock_levels_low_stockout_overstock(db_url: str) -> None:
 
 def test_recall_lock_alerts_and_flags_later_movements(db_url: str) -> None:
     lg = ledger(db_url)
-    receive(lg, 5, date(2030, 1, 1))
+    receive(lg, 5, days(1134))
     lg.lock_batch("04012345000016", "L1", user="quality-1")
     assert [k for k, _, _ in open_kinds(lg)] == ["recall"]
     lg.apply(move(Direction.OUT, "store", "ward-1", epcs(2)))

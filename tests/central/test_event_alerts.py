@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,9 @@ from rules.events import (
     stamp,
 )
 from tests.central.test_ledger import T, epcs, ledger, move
-from tests.conftest import Mosquitto
+from tests.conftest import TEST_NOW, Mosquitto, days
 
-NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+NOW = TEST_NOW
 
 
 def ev(e: Event, seq: int) -> Event:
@@ -203,14 +203,14 @@ def test_alert_published_on_mqtt_and_posted_to_a_webhook(db_url: str, mosquitto:
 
 def test_low_stock_orders_one_transport_confirmed_by_the_gate(db_url: str) -> None:
     lg = ledger(db_url)
-    lines = [ReceiptLine(epc=e, gtin="04012345000016", lot="L1", expiry=date(2028, 1, 1),
+    lines = [ReceiptLine(epc=e, gtin="04012345000016", lot="L1", expiry=days(403),
                          location="s1/ward-5") for e in epcs(3)]  # fmt: skip
-    lg.receive(lines, actor="t", today=date(2026, 1, 1))
+    lg.receive(lines, actor="t", today=days(-327))
     with lg.session.begin() as s:
         ward = s.query(Location).filter_by(code="s1/ward-5").one()
         s.add(StockLimit(location_id=ward.id, gtin="04012345000016", min_quantity=5,
                          max_quantity=12, reorder_quantity=None))  # fmt: skip
-        alerts.evaluate(s, date(2026, 11, 24), NOW)
+        alerts.evaluate(s, days(0), NOW)
     adapter = LogAgvAdapter()
     supply = {"s1/ward-5": "s1/store"}
     for _ in range(2):  # evaluated twice: still one order

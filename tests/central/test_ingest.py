@@ -19,7 +19,7 @@ from central.ledger import Ledger
 from central.models import DeadLetter
 from rules.events import BatchMovement, Direction, dumps
 from tests.central.test_ledger import epcs, move
-from tests.conftest import Mosquitto, require_tool
+from tests.conftest import Mosquitto, days, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -258,7 +258,6 @@ def test_database_restart_during_ingest(mosquitto: Mosquitto) -> None:
 def test_commissioning_map_reaches_the_edges(db_url: str, mosquitto: Mosquitto) -> None:
     """Receiving publishes a retained snapshot, then retained cumulative deltas; the edge's
     state built from what a late subscriber gets equals the ledger's full map."""
-    from datetime import date
 
     from central.ingest import CommissioningPublisher
     from central.ledger import ReceiptLine
@@ -268,9 +267,9 @@ def test_commissioning_map_reaches_the_edges(db_url: str, mosquitto: Mosquitto) 
     lg = Ledger(db.engine(db_url))
 
     def receive(lot: str, start: int, n: int) -> None:
-        lg.receive([ReceiptLine(epc=e, gtin="04012345000016", lot=lot, expiry=date(2031, 5, 1),
+        lg.receive([ReceiptLine(epc=e, gtin="04012345000016", lot=lot, expiry=days(1619),
                                 location="s1/store") for e in epcs(n, start)],
-                   actor="t", today=date(2026, 1, 1))  # fmt: skip
+                   actor="t", today=days(-327))  # fmt: skip
 
     receive("L9", 1, 3)
     pub = publisher(mosquitto.port)

@@ -9,6 +9,7 @@ from central import db
 from central.ledger import Ledger
 from central.models import Base, Discrepancy, Movement
 from rules.events import Batch, BatchMovement, CabinetMovement, Direction, stamp
+from tests.conftest import days, fixed_clock
 
 T = 1_800_000_000_000_000
 SALINE = Batch(gtin="04012345000016", lot="L1", expiry="2028-03-31", company_prefix_length=7)
@@ -37,7 +38,7 @@ def move(
 
 def ledger(url: str) -> Ledger:
     db.upgrade(url)
-    return Ledger(db.engine(url))
+    return Ledger(db.engine(url), clock=fixed_clock())
 
 
 def test_migrations_build_exactly_the_models(db_url: str) -> None:
@@ -112,7 +113,6 @@ def test_receive_csv_then_trace_a_batch(db_url: str, tmp_path: object) -> None:
     import json
     import subprocess
     import sys
-    from datetime import date
     from pathlib import Path
 
     from central.ledger import ReceiptError, parse_receipt_csv
@@ -128,7 +128,7 @@ def test_receive_csv_then_trace_a_batch(db_url: str, tmp_path: object) -> None:
     )
     lines = parse_receipt_csv(csv)
     assert lines[3].epc == "urn:epc:id:sgtin:4012345.000001.9" and lines[3].gtin == "04012345000016"
-    assert lg.receive(lines, actor="anna", today=date(2026, 11, 24)) == 4
+    assert lg.receive(lines, actor="anna", today=days(0)) == 4
     assert lg.stock() == [
         {
             "location": "s1/store",
@@ -150,7 +150,7 @@ def test_receive_csv_then_trace_a_batch(db_url: str, tmp_path: object) -> None:
         "urn:epc:id:sgtin:4012345.000001.51,04012345000017,L1,2030-01-01,s1/store\n"
     )
     try:
-        lg.receive(bad, actor="anna", today=date(2026, 11, 24))
+        lg.receive(bad, actor="anna", today=days(0))
         raise AssertionError("a bad receipt was booked")
     except ReceiptError as exc:
         assert "line 1: expiry 2020-01-01 is not in the future" in str(

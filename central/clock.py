@@ -1,0 +1,51 @@
+"""Time as an input: the ledger, alert evaluation, reports, the API and the CLI read the
+current time from one `Clock` instead of the wall clock, so tests run on any date.
+
+`today()` is the calendar day in the server's local time zone (a hospital's expiry day is
+its local day); `now()` is always an aware UTC datetime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def today(self) -> date: ...
+
+
+class SystemClock:
+    """The wall clock (production)."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def today(self) -> date:
+        return self.now().astimezone().date()
+
+
+@dataclass
+class FixedClock:
+    """A clock that moves only when told to (tests, replays)."""
+
+    at: datetime
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            raise ValueError("FixedClock needs an aware datetime")
+
+    def now(self) -> datetime:
+        return self.at.astimezone(UTC)
+
+    def today(self) -> date:
+        return self.at.date()
+
+    def advance(self, delta: timedelta) -> None:
+        self.at += delta
+
+
+SYSTEM_CLOCK: Clock = SystemClock()
