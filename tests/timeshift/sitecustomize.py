@@ -16,7 +16,5 @@ if _shift:
 
     import time_machine
 
-    _traveller = time_machine.travel(
-        datetime.now(UTC) + timedelta(days=int(_shift)), tick=True
-    )
+    _traveller = time_machine.travel(datetime.now(UTC) + timedelta(days=int(_shift)), tick=True)
     _traveller.start()
