@@ -274,7 +274,8 @@ def from_json(data: Any) -> Event:
         raise EventSchemaError("event must be a JSON object")
     if data.get("schema") != SCHEMA_VERSION:
         raise EventSchemaError(f"unknown schema version {data.get('schema')!r}")
-    cls = EVENT_TYPES.get(data.get("kind"))  # type: ignore[arg-type]
+    kind = data.get("kind")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise EventSchemaError(f"unknown event kind {data.get('kind')!r}")
     body = data.get("body")

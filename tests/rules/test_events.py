@@ -164,6 +164,91 @@ def test_fuzz_loads_never_crashes(payload: bytes) -> None:
         loads(payload)
 
 
+def _payload(mutate: Any, which: int = 0) -> bytes:
+    data = json.loads(dumps(sample_events()[which]))
+    mutate(data)
+    return json.dumps(data).encode()
+
+
+# what broke the ledger's ingest (or was accepted although wrong) before the boundary checks
+POISON = {
+    "deeply nested": b'{"schema": 1, "body": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    "expiry not a date": _payload(lambda d: d["body"]["batch"].update(expiry="soon")),
+    "expiry 31 February": _payload(lambda d: d["body"]["batch"].update(expiry="2027-02-31")),
+    "occurred_at in year 1": _payload(lambda d: d.update(occurred_at="0001-01-01T00:00:00Z")),
+    "first_seen in year 9999": _payload(
+        lambda d: d["body"].update(first_seen="9999-01-01T00:00:00Z")
+    ),
+    "seq of 10^30": _payload(lambda d: d.update(seq=10**30)),
+    "negative seq": _payload(lambda d: d.update(seq=-1)),
+    "gtin longer than its column": _payload(lambda d: d["body"]["batch"].update(gtin="1" * 40)),
+    "gtin with a wrong check digit": _payload(
+        lambda d: d["body"]["batch"].update(gtin="80614141123459")
+    ),
+    "lot longer than 20": _payload(lambda d: d["body"]["batch"].update(lot="L" * 21)),
+    "event_id not a UUID": _payload(lambda d: d.update(event_id="x" * 100)),
+    "negative quantity": _payload(lambda d: d["body"].update(quantity=-2)),
+    "quantity without EPCs": _payload(lambda d: d["body"].update(quantity=5, epcs=[])),
+    "quantity not counting EPCs": _payload(lambda d: d["body"].update(quantity=3)),
+    "SQL as an EPC": _payload(
+        lambda d: d["body"].update(epcs=["'; DROP TABLE stock; --", d["body"]["epcs"][1]])
+    ),
+    "an EPC twice": _payload(lambda d: d["body"].update(epcs=[d["body"]["epcs"][0]] * 2)),
+    "NaN confidence": _payload(lambda d: d["body"].update(confidence=float("nan"))),
+    "confidence above 1": _payload(lambda d: d["body"].update(confidence=1.5)),
+    "site with a topic wildcard": _payload(lambda d: d.update(site="s1/#")),
+    "gateway of 65 characters": _payload(lambda d: d.update(gateway="g" * 65)),
+    "zone longer than 120": _payload(lambda d: d["body"].update(to_zone="z" * 121)),
+    "infinite temperature": _payload(lambda d: d["body"].update(value_c=float("inf")), 4),
+    "not JSON UTF-8": b"\xff\xfe{}",
+}
+
+
+@pytest.mark.parametrize("payload", POISON.values(), ids=POISON.keys())
+def test_poison_is_refused_at_the_boundary_with_a_reason(payload: bytes) -> None:
+    with pytest.raises(EventSchemaError) as err:
+        loads(payload)
+    assert str(err.value)
+
+
+def test_every_sample_event_passes_the_boundary() -> None:
+    for e in sample_events():
+        assert loads(dumps(e)) == e
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.sampled_from(sample_events()), st.data())
+def test_fuzz_mutated_events_pass_whole_or_fail_with_a_schema_error(
+    event: Event, data: Any
+) -> None:
+    """Valid events with one field replaced by any JSON value: either still a valid event
+    (then it round-trips) or an EventSchemaError, never another exception."""
+    doc = to_json(event)
+    target = data.draw(
+        st.sampled_from(
+            ["envelope", "body", "batch"] if "batch" in doc["body"] else ["envelope", "body"]
+        )
+    )
+    holder = (
+        doc if target == "envelope" else doc["body"] if target == "body" else doc["body"]["batch"]
+    )
+    key = data.draw(st.sampled_from(sorted(holder)))
+    holder[key] = data.draw(_JSON)
+    try:
+        parsed = loads(json.dumps(doc).encode())
+    except EventSchemaError:
+        return
+    assert loads(dumps(parsed)) == parsed
+
+
 # --- EPCIS ----------------------------------------------------------------------------------
 
 
