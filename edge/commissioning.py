@@ -63,8 +63,29 @@ class CommissioningState:
         )
 
 
-def _check(data: dict[str, Any]) -> None:
+_RECORD_KEYS = frozenset({"gtin", "lot", "expiry", "company_prefix_length"})
+
+
+def _check(data: Any) -> None:
+    """The whole message is checked before any of it is used: a bad record must not leave
+    the map half-updated."""
+    if not isinstance(data, dict):
+        raise ValueError("commissioning message must be a JSON object")
     if data.get("schema") != 1:
         raise ValueError(f"unknown commissioning schema {data.get('schema')!r}")
-    if not isinstance(data.get("records"), dict):
+    for key in ("version", "base_version") if "base_version" in data else ("version",):
+        if not isinstance(data.get(key), int) or isinstance(data.get(key), bool):
+            raise ValueError(f"commissioning {key} must be an integer")
+    records = data.get("records")
+    if not isinstance(records, dict):
         raise ValueError("commissioning records must be a mapping")
+    for uri, r in records.items():
+        if (
+            not isinstance(r, dict)
+            or not set(r) <= _RECORD_KEYS
+            or not isinstance(r.get("gtin"), str)
+        ):
+            raise ValueError(f"commissioning record of {str(uri)[:80]!r} is malformed")
+        for key in ("lot", "expiry"):
+            if r.get(key) is not None and not isinstance(r[key], str):
+                raise ValueError(f"commissioning record of {str(uri)[:80]!r}: {key} not text")

@@ -59,6 +59,9 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
+MAX_COMMISSIONING_BYTES = 256 * 1024 * 1024  # a map of millions of tags, not more
+
+
 class _NoBadges:
     def read_badges(self) -> list[tuple[str, str | None]]:
         return []
@@ -405,15 +408,31 @@ class EdgeDaemon:
                 return
             try:
                 self._command(cmd)
-            except (ValueError, KeyError, TypeError) as exc:
+            except Exception as exc:  # a bad message must never end the rules thread
+                self.metrics.commands_rejected.labels(reason=type(exc).__name__).inc()
                 log.warning(
-                    "bad command or commissioning message ignored", topic=cmd.topic, error=str(exc)
+                    "bad command or commissioning message ignored",
+                    topic=cmd.topic[:200],
+                    error=f"{type(exc).__name__}: {str(exc)[:300]}",
                 )
 
     def _command(self, cmd: _Command) -> None:
         if cmd.topic in (self.commissioning_topic, self.delta_topic):
+            if len(cmd.payload) > MAX_COMMISSIONING_BYTES:
+                raise ValueError(f"commissioning message of {len(cmd.payload)} bytes")
             data = json.loads(cmd.payload)
             state = self.commissioning
+            if cmd.topic == self.commissioning_topic and isinstance(data, dict):
+                version = data.get("version")
+                if isinstance(version, int) and version < state.snapshot_version:
+                    self.metrics.commands_rejected.labels(reason="stale_version").inc()
+                    log.warning(
+                        "commissioning snapshot older than the map in use ignored; if the"
+                        " ledger's database was rebuilt, clear the edge's state",
+                        version=version,
+                        in_use=state.snapshot_version,
+                    )
+                    return
             changed = (
                 state.snapshot(data) if cmd.topic == self.commissioning_topic else state.delta(data)
             )

@@ -40,6 +40,12 @@ class EdgeMetrics:
         self.dead_letters = Counter(
             "hwms_outbox_dead_letters_total", "Events moved to the dead-letter table", registry=r
         )
+        self.commands_rejected = Counter(
+            "hwms_commands_rejected_total",
+            "Commands and commissioning messages refused (bad payload, stale map version)",
+            ["reason"],
+            registry=r,
+        )
         self.published = Counter(
             "hwms_mqtt_published_total", "Events acknowledged by the broker", registry=r
         )

@@ -190,8 +190,8 @@ class Listener:
     def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
         try:
             payload = json.loads(msg.payload)
-        except json.JSONDecodeError:
-            payload = msg.payload
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            payload = msg.payload  # kept raw: tests also publish poison
         with self._lock:
             self.messages.append((msg.topic, payload))
             if "/events/" in msg.topic:

@@ -347,3 +347,36 @@ def test_commissioning_map_and_commands_from_the_centre(rig: dict[str, Any]) -> 
     finally:
         centre.loop_stop()
         centre.disconnect()
+
+
+def test_poisoned_retained_maps_and_commands_never_stop_the_rules(rig: dict[str, Any]) -> None:
+    """A deeply nested retained commissioning map once killed the rules thread, again after
+    every restart; bad deltas and commands are refused with a metric, and passes go on."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    r = rig["make"](carts(4, spacing_s=2.0, start_s=3.0))
+    centre = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="centre")
+    centre.connect("127.0.0.1", r["broker"].port)
+    centre.loop_start()
+    nested = b'{"schema": 1, "records": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    bad_record = b'{"schema": 1, "base_version": 0, "version": 5, "records": {"x": {"lot": 7}}}'
+    try:
+        for topic, payload in (("hwms/v1/demo/commissioning", nested),
+                               ("hwms/v1/demo/commissioning/delta", bad_record)):  # fmt: skip
+            centre.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
+        lst: Listener = r["listener"]
+        for run in range(2):  # the retained poison comes again at the restart
+            r["daemon"].start()
+            lst.wait(lambda x, n=run: len(batches(x.events())) >= 2 * (n + 1), timeout=40)  # type: ignore[misc]
+            centre.publish("hwms/v1/demo/gw1/cmd/no-such-command", b"[[[", qos=1)
+            deadline = time.monotonic() + 10
+            while (metric(r["metrics"], "hwms_commands_rejected_total") or 0) < 3:
+                assert time.monotonic() < deadline, "the bad command was not counted"
+                time.sleep(0.1)
+            assert r["daemon"].kill(signal.SIGTERM) == 0
+    finally:
+        for topic in ("hwms/v1/demo/commissioning", "hwms/v1/demo/commissioning/delta"):
+            centre.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+        centre.loop_stop()
+        centre.disconnect()
