@@ -16,11 +16,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from central.models import Alert, Batch, Location, Stock, StockLimit
+from central.models import OPEN_ALERT, Alert, Batch, Location, Stock, StockLimit
 from rules.events import (
     AlarmState,
     BatchMovement,
@@ -73,7 +73,7 @@ def raise_once(s: Session, c: Condition, now: datetime) -> None:
         insert(Alert)
         .values(kind=c.kind, key=c.key, severity=c.severity, state="raised",
                 message=c.message, raised_at=now, notify_count=0, tier=0)
-        .on_conflict_do_nothing(index_elements=["kind", "key"], index_where=Alert.state.in_(OPEN))
+        .on_conflict_do_nothing(index_elements=["kind", "key"], index_where=text(OPEN_ALERT))
     )  # fmt: skip
 
 

@@ -11,7 +11,6 @@ and another ledger takes over on its next pass. SQLite serves one ledger: always
 from __future__ import annotations
 
 import contextlib
-import zlib
 
 import structlog
 from sqlalchemy import Connection, Engine, text
@@ -19,11 +18,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 log = structlog.get_logger(__name__)
 
+LOCK = text(
+    "select pg_try_advisory_lock(hashtext(current_database() || '.' || current_schema()"
+    " || '.' || :name))"
+)
+
 
 class Leadership:
     def __init__(self, engine: Engine, name: str = "hwms-ledger-scheduler") -> None:
         self.engine = engine
-        self.key = zlib.crc32(name.encode())  # a stable advisory lock key for this cluster
+        self.name = name
         self._conn: Connection | None = None
 
     def held(self) -> bool:
@@ -33,16 +37,17 @@ class Leadership:
         try:
             if self._conn is not None:
                 self._conn.execute(text("select 1"))  # the lock lives as long as this session
+                self._conn.commit()  # never left idle in a transaction
                 return True
             conn = self.engine.connect()
-            got = bool(conn.execute(text("select pg_try_advisory_lock(:k)"), {"k": self.key})
-                       .scalar())  # fmt: skip
+            # one lock per ledger database and schema (advisory locks are per server)
+            got = bool(conn.execute(LOCK, {"name": self.name}).scalar())
             conn.commit()
             if not got:
                 conn.close()
                 return False
             self._conn = conn
-            log.info("this ledger leads the scheduled work", lock=self.key)
+            log.info("this ledger leads the scheduled work", lock=self.name)
             return True
         except SQLAlchemyError as exc:
             log.warning("leadership lost", error=(str(exc).splitlines() or [""])[0])
@@ -50,7 +55,10 @@ class Leadership:
             return False
 
     def release(self) -> None:
+        """Give the lead up: the connection is discarded, not returned to the pool, where
+        the session (and so the lock) would live on."""
         if self._conn is not None:
             with contextlib.suppress(SQLAlchemyError):
+                self._conn.invalidate()
                 self._conn.close()
             self._conn = None

@@ -166,6 +166,9 @@ class StockLimit(Base):
     reorder_quantity: Mapped[int | None] = mapped_column(Integer)
 
 
+OPEN_ALERT = "state IN ('raised', 'acknowledged')"  # the predicate of uq_alert_open
+
+
 class Alert(Base):
     """raised -> acknowledged (who, when, comment) -> cleared. One open alert per (kind, key);
     an acknowledgement does not clear it, only the condition going away does."""
@@ -179,8 +182,8 @@ class Alert(Base):
             "kind",
             "key",
             unique=True,
-            sqlite_where=text("state IN ('raised', 'acknowledged')"),
-            postgresql_where=text("state IN ('raised', 'acknowledged')"),
+            sqlite_where=text(OPEN_ALERT),
+            postgresql_where=text(OPEN_ALERT),
         ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
