@@ -12,6 +12,7 @@ its severity and message in place.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -20,7 +21,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from central.models import OPEN_ALERT, Alert, Batch, Location, Stock, StockLimit
+from central.models import OPEN_ALERT, Alert, Batch, GatewayProgress, Location, Stock, StockLimit
 from rules.events import (
     AlarmState,
     BatchMovement,
@@ -174,6 +175,30 @@ def sync_unknown_gateways(s: Session, listed: frozenset[str], now: datetime) -> 
         if listed and a.key not in listed
     ]
     sync(s, ("unknown_gateway",), still, now)
+
+
+def sync_seq_gaps(s: Session, now: datetime, after_s: float) -> None:
+    """A gateway whose events past a missing one were committed `after_s` ago or more: the
+    missing one was lost or refused (the dead letters say which), or is still coming."""
+    still = []
+    for p in s.scalars(select(GatewayProgress).where(GatewayProgress.hole_since.is_not(None))):
+        since = _utc(p.hole_since)
+        if since is None or (now - since).total_seconds() < after_s:
+            continue
+        first = p.committed_seq + 1
+        next_seen = json.loads(p.above)[0][0]
+        key = f"{p.site}/{p.gateway}"
+        minutes = (now - since).total_seconds() / 60
+        gap = f"{first}" if next_seen == first + 1 else f"{first}..{next_seen - 1}"
+        still.append(Condition("seq_gap", key, "warning",
+                               f"events {gap} of gateway {p.gateway} at {p.site} missing for"
+                               f" {minutes:.0f} min while later ones arrived"))  # fmt: skip
+    sync(s, ("seq_gap",), still, now)
+
+
+def _utc(t: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; they are UTC."""
+    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
 def acknowledge(s: Session, alert_id: int, user: str, comment: str, now: datetime) -> Alert:

@@ -61,6 +61,8 @@ class CentralConfig(_Model):
     gateways: tuple[str, ...] = ()
     metrics_port: int = Field(0, ge=0, le=65535)  # 0: off
     evaluate_every_s: float = Field(60.0, gt=0)  # scheduled alert evaluation
+    # a hole in a gateway's sequence numbers (later events arrived) older than this alerts
+    seq_gap_alert_s: float = Field(300.0, gt=0)
     notify_every_s: float = Field(5.0, gt=0)
     expiry_horizons_days: tuple[int, ...] = (90, 30, 7)
     notify: NotifyConfig = NotifyConfig()

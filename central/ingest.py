@@ -40,12 +40,14 @@ from central.ledger import Ledger
 from central.metrics import LedgerMetrics
 from central.models import DeadLetter
 from rules.events import Event, EventSchemaError, loads
+from rules.progress import SeqProgress, ack_topic
 
 log = structlog.get_logger(__name__)
 
 EVENTS_TOPIC = "hwms/v1/+/+/events/#"
 STATUS_TOPIC = "hwms/v1/+/+/status"  # retained gateway status; `offline` is the Last Will
 MAX_STATUS_BYTES = 64 * 1024
+LEDGER_STATUS_TOPIC = "hwms/v1/central/ledger/status"
 
 
 class Ingestor:
@@ -67,6 +69,7 @@ class Ingestor:
         gateways: frozenset[str] = frozenset(),
     ) -> None:
         self.ledger = ledger
+        self.client_id = client_id
         # "<site>/<gateway>" the configuration lists; empty: every gateway is accepted
         self.gateways = gateways
         self._seen_gateways: set[str] = set()
@@ -99,6 +102,10 @@ class Ingestor:
         self.client.on_disconnect = lambda *_: self.connected.clear()
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *_: self.connected.set()  # ready once the broker says so
+        # the ledger's own retained status: an edge that sees it come online re-sends what
+        # the ledger has not acknowledged (it may have been lost with a broker's queues)
+        self.client.will_set(LEDGER_STATUS_TOPIC, json.dumps({"state": "offline"}), qos=1,
+                             retain=True)  # fmt: skip
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         # Measured (bench/bench_ledger.py): a transaction applies all its events with one
         # statement per table, so batching waiting messages is several times faster on both
@@ -133,6 +140,12 @@ class Ingestor:
             log.error("ledger mqtt connection refused", reason=str(reason))
             return
         client.subscribe([(self.topic, 1), (STATUS_TOPIC, 1)])
+        client.publish(
+            LEDGER_STATUS_TOPIC,
+            json.dumps({"state": "online", "client_id": self.client_id,
+                        "at": self.ledger.clock.now().isoformat()}),
+            qos=1, retain=True,
+        )  # fmt: skip
         log.info(
             "ledger subscribing", topic=self.topic, session_present=bool(flags.session_present)
         )
@@ -308,6 +321,7 @@ class Ingestor:
         except Exception as exc:  # what one event holds broke the transaction (or a bug)
             failure = exc
         else:
+            self._acknowledge(self.ledger.progress)
             for (i, event), result in zip(good, results, strict=True):
                 if result == "conflict":
                     reason = "event_id was applied before with other content"
@@ -330,6 +344,13 @@ class Ingestor:
         reason = f"cannot be applied: {type(failure).__name__}: {_first_line(failure)}"
         log.error("event cannot be applied", event_id=event.event_id, reason=reason)
         outcomes[i] = self._dead_letter(*messages[i], reason, received)
+
+    def _acknowledge(self, progress: dict[tuple[str, str], SeqProgress]) -> None:
+        """Tell each edge what is committed now (retained: an edge that reconnects later
+        gets the latest); only then may it forget those events."""
+        for (site, gateway), p in progress.items():
+            self.client.publish(ack_topic(site, gateway), p.dumps(), qos=1, retain=True)
+            self.metrics.committed_seq.labels(site=site, gateway=gateway).set(p.committed)
 
     def _dead_letter(
         self,
@@ -508,6 +529,7 @@ def run(cfg: CentralConfig) -> int:
                             s, ingestor.ledger.clock.today(), now, cfg.expiry_horizons_days
                         )
                         alerts.sync_unknown_gateways(s, frozenset(cfg.gateways), now)
+                        alerts.sync_seq_gaps(s, now, cfg.seq_gap_alert_s)
                         dispatch_replenishments(s, adapter, cfg.supply, cfg.agv.adapter, now)
                 with ingestor.ledger.session.begin() as s:
                     ingestor.ledger.confirm_deliveries(s)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from central.models import (
     AppUser,
     Batch,
     Discrepancy,
+    GatewayProgress,
     IngestedEvent,
     Location,
     Movement,
@@ -47,6 +49,7 @@ from rules.epc import EpcError, decode, gs1_check_digit
 from rules.events import Batch as EventBatch
 from rules.events import BatchMovement, CabinetMovement, Direction, Event, content_id
 from rules.identity import ident_from_uri
+from rules.progress import SeqProgress
 
 log = structlog.get_logger(__name__)
 
@@ -247,6 +250,8 @@ class Ledger:
         self._batch_ids: dict[tuple[str, str], int] = {}
         self._fresh_locations: dict[str, int] = {}
         self._fresh_batches: dict[tuple[str, str], int] = {}
+        # per gateway, the progress changed by the last committed `apply_batch` (to publish)
+        self.progress: dict[tuple[str, str], SeqProgress] = {}
 
     def _remember(self, committed: bool) -> None:
         """Ids seen in a transaction are cached only if it committed (else they may not exist)."""
@@ -272,6 +277,7 @@ class Ledger:
         content) or `conflict` (its id was applied before with other content: nothing of it
         is applied, and a critical alert says so)."""
         outcomes: list[Outcome] = []
+        self.progress = {}
         try:
             digests = [content_id(e) for e, _ in events]
             with self.session.begin() as s:
@@ -303,11 +309,44 @@ class Ledger:
                         self._cabinet_movement(s, p, event)
                     alerts.apply_changes(s, alerts.from_event(event), received_at)
                 self._write(s, p)
+                progress = self._record_progress(s, [e for e, _ in events], self.clock.now())
         except BaseException:
             self._remember(False)
             raise
         self._remember(True)
+        self.progress = progress
         return outcomes
+
+    def _record_progress(
+        self, s: Session, events: list[Event], now: datetime
+    ) -> dict[tuple[str, str], SeqProgress]:
+        """Record the seqs of a transaction's events (duplicates and conflicts too: they are
+        handled) per gateway; returns the progress of those that changed. The progress row is
+        the transaction's last lock, taken in a fixed order, so ledgers never deadlock on it."""
+        seqs: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for e in events:
+            seqs[(e.site, e.gateway)].append(e.seq)
+        changed: dict[tuple[str, str], SeqProgress] = {}
+        for (site, gateway), batch in sorted(seqs.items()):
+            s.execute(
+                self._insert(GatewayProgress)
+                .values(site=site, gateway=gateway, committed_seq=0, above="[]", updated_at=now)
+                .on_conflict_do_nothing(index_elements=["site", "gateway"])
+            )
+            row = s.scalars(
+                select(GatewayProgress)
+                .where(GatewayProgress.site == site, GatewayProgress.gateway == gateway)
+                .with_for_update()
+            ).one()
+            before = SeqProgress(row.committed_seq, tuple((a, b) for a, b in json.loads(row.above)))
+            after = before.add(batch)
+            if after == before:
+                continue
+            row.committed_seq, row.above = after.committed, json.dumps(after.above)
+            row.hole_since = (row.hole_since or now) if after.above else None
+            row.updated_at = now
+            changed[(site, gateway)] = after
+        return changed
 
     def stock(
         self, location: str | None = None, gtin: str | None = None, lot: str | None = None

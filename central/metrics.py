@@ -35,6 +35,12 @@ class LedgerMetrics:
             ["site", "gateway"],
             registry=r,
         )
+        self.committed_seq = Gauge(
+            "hwms_ledger_gateway_committed_seq",
+            "Highest sequence number of each gateway below which every event is committed",
+            ["site", "gateway"],
+            registry=r,
+        )
         self.notify_failures = Counter(
             "hwms_ledger_notify_failures_total",
             "Alert notifications that failed, by sink",

@@ -115,6 +115,19 @@ class IngestedEvent(Base):
     content: Mapped[str | None] = mapped_column(String(36))
 
 
+class GatewayProgress(Base):
+    """What the ledger has committed of a gateway's sequence numbers (`rules.progress`):
+    published to the edge as its acknowledgement; a hole that stays raises an alert."""
+
+    __tablename__ = "gateway_progress"
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(64), primary_key=True)
+    committed_seq: Mapped[int] = mapped_column(BigInteger)
+    above: Mapped[str] = mapped_column(Text)  # JSON [[first, last], ...] past the first hole
+    hole_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Movement(Base):
     """Append-only journal of every stock change: what, from where, to where, why, who."""
 

@@ -164,7 +164,10 @@ def test_production_acl_keeps_each_gateway_in_its_own_topics(tmp_path: Path) -> 
         store.on_message = keep("gw-store-1")
         store.on_publish = lambda _c, _u, _mid, rc, _p: refused.append(rc.value)
         store.subscribe([("hwms/v1/st-elsewhere/gw-store-1/cmd/#", 1),
-                         ("hwms/v1/st-elsewhere/gw-or-1/cmd/#", 1)])  # fmt: skip
+                         ("hwms/v1/st-elsewhere/gw-or-1/cmd/#", 1),
+                         ("hwms/v1/st-elsewhere/gw-store-1/ack", 1),
+                         ("hwms/v1/st-elsewhere/gw-or-1/ack", 1),
+                         ("hwms/v1/central/ledger/status", 1)])  # fmt: skip
         time.sleep(0.5)
         store.publish("hwms/v1/st-elsewhere/gw-store-1/events/batch_movement", "{}", qos=1)
         store.publish(
@@ -172,8 +175,11 @@ def test_production_acl_keeps_each_gateway_in_its_own_topics(tmp_path: Path) -> 
         )  # not its own
         ledger.publish("hwms/v1/st-elsewhere/gw-store-1/cmd/reload-commissioning", "{}", qos=1)
         ledger.publish("hwms/v1/st-elsewhere/gw-or-1/cmd/reload-commissioning", "{}", qos=1)
+        for gw in ("gw-store-1", "gw-or-1"):  # the ledger's acks: each gateway reads its own
+            ledger.publish(f"hwms/v1/st-elsewhere/{gw}/ack", "{}", qos=1)
+        ledger.publish("hwms/v1/central/ledger/status", "{}", qos=1)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and (len(got) < 2 or len(refused) < 2):
+        while time.monotonic() < deadline and (len(got) < 4 or len(refused) < 2):
             time.sleep(0.05)
         time.sleep(0.3)
         for c in (ledger, store):
@@ -182,6 +188,8 @@ def test_production_acl_keeps_each_gateway_in_its_own_topics(tmp_path: Path) -> 
     finally:
         broker.stop()
     assert sorted(got) == [
+        ("gw-store-1", "hwms/v1/central/ledger/status"),
+        ("gw-store-1", "hwms/v1/st-elsewhere/gw-store-1/ack"),
         ("gw-store-1", "hwms/v1/st-elsewhere/gw-store-1/cmd/reload-commissioning"),
         ("ledger", "hwms/v1/st-elsewhere/gw-store-1/events/batch_movement"),
     ]
