@@ -40,14 +40,13 @@ from central.ledger import Ledger
 from central.metrics import LedgerMetrics
 from central.models import DeadLetter
 from rules.events import Event, EventSchemaError, loads
-from rules.progress import SeqProgress, ack_topic
+from rules.progress import LEDGER_STATUS_TOPIC, SeqProgress, ack_topic
 
 log = structlog.get_logger(__name__)
 
 EVENTS_TOPIC = "hwms/v1/+/+/events/#"
 STATUS_TOPIC = "hwms/v1/+/+/status"  # retained gateway status; `offline` is the Last Will
 MAX_STATUS_BYTES = 64 * 1024
-LEDGER_STATUS_TOPIC = "hwms/v1/central/ledger/status"
 
 
 class Ingestor:

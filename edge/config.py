@@ -71,6 +71,10 @@ class MqttConfig(_Model):
     reconnect_min_s: float = Field(1.0, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
     refused: Literal["retry", "dead_letter"] = "retry"  # what to do when the broker refuses
+    # an event is forgotten when the ledger has committed it (its ack), or, for a ledger
+    # that sends no acks, on the broker's PUBACK
+    delete_on: Literal["ledger_ack", "puback"] = "ledger_ack"
+    ledger_ack_timeout_s: float = Field(60.0, gt=0)  # then missing events are sent again
 
     def password(self) -> str | None:
         """Read the secret at use time; it is never part of the model's dump or repr."""

@@ -375,6 +375,7 @@ class EdgeDaemon:
                     topic=f"{self.base}/events/{e.kind}",
                     payload=ev.dumps(e),
                     created_us=now_us(),
+                    seq=e.seq if self.cfg.mqtt.delete_on == "ledger_ack" else None,
                 )
             )
             if isinstance(e, ev.ReaderStatusEvent):
@@ -472,6 +473,14 @@ class EdgeDaemon:
         self.metrics.outbox_oldest_age.set(
             0 if oldest is None else max(0.0, (now_us() - oldest) / 1e6)
         )
+        n, _first, created = self.outbox.unacknowledged()
+        self.metrics.unacknowledged.set(n)
+        self.metrics.unacknowledged_age.set(
+            0 if created is None else max(0.0, (now_us() - created) / 1e6)
+        )
+        if self.cfg.mqtt.delete_on == "ledger_ack":
+            acked = self.publisher.ledger_progress.committed
+            self.metrics.ack_gap.set(max(0, self.rules.seq - acked))
         self.metrics.present_tags.set(len(self.rules.areas.present()))
 
     def _heartbeat_status(self) -> None:

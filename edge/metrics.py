@@ -46,6 +46,26 @@ class EdgeMetrics:
             ["reason"],
             registry=r,
         )
+        self.resent = Counter(
+            "hwms_outbox_resent_total",
+            "Events sent again because the ledger had not acknowledged them",
+            registry=r,
+        )
+        self.unacknowledged = Gauge(
+            "hwms_outbox_unacknowledged",
+            "Events the broker has and the ledger has not acknowledged yet",
+            registry=r,
+        )
+        self.unacknowledged_age = Gauge(
+            "hwms_outbox_oldest_unacknowledged_age_seconds",
+            "Age of the oldest event the ledger has not acknowledged",
+            registry=r,
+        )
+        self.ack_gap = Gauge(
+            "hwms_ledger_ack_gap",
+            "Sequence numbers committed to the outbox minus those the ledger acknowledged",
+            registry=r,
+        )
         self.published = Counter(
             "hwms_mqtt_published_total", "Events acknowledged by the broker", registry=r
         )

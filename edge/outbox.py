@@ -1,8 +1,11 @@
 """The durable outbox: every event is committed here before anything else sees it.
 
 SQLite in WAL mode with `synchronous=FULL`, so a committed batch survives a killed process
-and a power cut. Rows leave only when the broker acknowledged them (the publisher calls
-`delete`), or by the explicit, counted and logged drop policy: past `max_rows`, the oldest
+and a power cut. A row is marked `published` when the broker acknowledged it (PUBACK) and
+leaves only when the ledger's acknowledgement covers its `seq` (`acknowledge`): a broker
+that crashes loses what it had not written to disk, the ledger's commit is what counts.
+Rows without a seq (from before seqs were stored, or `delete_on: puback`) leave on their
+PUBACK. The explicit, counted and logged drop policy covers every row: past `max_rows`, the oldest
 telemetry (status events) goes first; movements and alarms are never dropped unless the
 disk is full. A small key/value table keeps the edge's own state (sequence number, rules
 snapshot, commissioning map) in the same database, so one commit covers both.
@@ -18,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+
+from rules.progress import SeqProgress
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +71,7 @@ class NewRow:
     topic: str
     payload: bytes
     created_us: int
+    seq: int | None = None  # None: forgotten on the broker's PUBACK, not the ledger's ack
 
 
 def _runs(ids: list[int]) -> list[tuple[int, int]]:
@@ -93,6 +99,16 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
+            if "seq" not in columns:  # an outbox of an earlier version: its rows keep seq NULL
+                self._db.execute("ALTER TABLE outbox ADD COLUMN seq INTEGER")
+                self._db.execute(
+                    "ALTER TABLE outbox ADD COLUMN published INTEGER NOT NULL DEFAULT 0"
+                )
+            self._db.execute("CREATE INDEX IF NOT EXISTS outbox_seq ON outbox (seq)")
+            self._db.execute(
+                "CREATE INDEX IF NOT EXISTS outbox_published ON outbox (published, id)"
+            )
         self.appended_total = 0
         self.deleted_total = 0
         self.dropped_total: dict[str, int] = {"telemetry": 0, "movement": 0}
@@ -108,9 +124,10 @@ class Outbox:
         """Commit rows (and state) in one transaction: the commit point. Duplicates by
         `event_id` are ignored (a replayed observation yields the same id)."""
         items = [
-            (r.event_id, r.kind, r.topic, r.payload, int(r.kind in TELEMETRY_KINDS), r.created_us)
+            (r.event_id, r.kind, r.topic, r.payload, int(r.kind in TELEMETRY_KINDS), r.created_us,
+             r.seq)
             for r in rows
-        ]
+        ]  # fmt: skip
         for attempt in range(8):
             try:
                 return self._append(items, state)
@@ -123,7 +140,9 @@ class Outbox:
         return self._append(items, state)
 
     def _append(
-        self, items: list[tuple[str, str, str, bytes, int, int]], state: dict[str, bytes] | None
+        self,
+        items: list[tuple[str, str, str, bytes, int, int, int | None]],
+        state: dict[str, bytes] | None,
     ) -> int:
         with self._lock:
             cur = self._db.cursor()
@@ -132,8 +151,8 @@ class Outbox:
                 before = self._db.total_changes
                 cur.executemany(
                     "INSERT OR IGNORE INTO outbox"
-                    " (event_id, kind, topic, payload, telemetry, created_us)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    " (event_id, kind, topic, payload, telemetry, created_us, seq)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     items,
                 )
                 added = self._db.total_changes - before
@@ -149,9 +168,10 @@ class Outbox:
         self.appended_total += added
         return added
 
-    def delete(self, ids: Iterable[int]) -> None:
-        """Forget acknowledged rows. Without fsync: a delete lost to a power cut only means a
-        resend, which the ledger drops as a duplicate; appends stay fully synchronous."""
+    def mark_published(self, ids: Iterable[int]) -> None:
+        """The broker has these rows (PUBACK): they wait for the ledger's acknowledgement;
+        rows without a seq are forgotten now. Without fsync: a mark or delete lost to a
+        power cut only means a resend, which the ledger drops as a duplicate."""
         runs = _runs(sorted(set(ids)))
         if not runs:
             return
@@ -159,11 +179,34 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=NORMAL")
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany("DELETE FROM outbox WHERE id BETWEEN ? AND ?", runs)
+                before = self._db.total_changes
+                self._db.executemany(
+                    "DELETE FROM outbox WHERE id BETWEEN ? AND ? AND seq IS NULL", runs
+                )
+                deleted = self._db.total_changes - before
+                self._db.executemany(
+                    "UPDATE outbox SET published = 1 WHERE id BETWEEN ? AND ?", runs
+                )
                 self._db.execute("COMMIT")
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
-        self.deleted_total += sum(b - a + 1 for a, b in runs)
+        self.deleted_total += deleted
+
+    def acknowledge(self, progress: SeqProgress) -> int:
+        """Forget the rows the ledger has committed; returns how many."""
+        spans = [(0, progress.committed), *progress.above]
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                before = self._db.total_changes
+                self._db.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", spans)
+                deleted = self._db.total_changes - before
+                self._db.execute("COMMIT")
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
+        self.deleted_total += deleted
+        return deleted
 
     def dead_letter(self, row: Row, reason: str) -> None:
         with self._lock:
@@ -191,16 +234,45 @@ class Outbox:
             return [Row(*r) for r in cur.fetchall()]
 
     def depth(self) -> int:
+        """Rows the broker does not have yet."""
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            return int(
+                self._db.execute("SELECT COUNT(*) FROM outbox WHERE published = 0").fetchone()[0]
+            )
+
+    def unacknowledged(self) -> tuple[int, int | None, int | None]:
+        """Rows the broker has but the ledger has not acknowledged: how many, the id and
+        the creation time of the oldest."""
+        with self._lock:
+            n, first, created = self._db.execute(
+                "SELECT COUNT(*), MIN(id), MIN(created_us) FROM outbox WHERE published = 1"
+            ).fetchone()
+        return int(n), first, created
 
     def is_empty(self) -> bool:
+        """Nothing left to publish (rows waiting for the ledger's ack do not count)."""
         with self._lock:
-            return self._db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None
+            return (
+                self._db.execute("SELECT 1 FROM outbox WHERE published = 0 LIMIT 1").fetchone()
+                is None
+            )
+
+    def last_published_id(self) -> int:
+        """Where sending resumes after a restart: past every row the broker already has
+        (those are sent again only when the ledger is missing them)."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(id) FROM outbox WHERE published = 0").fetchone()
+            if row[0] is not None:
+                return int(row[0]) - 1
+            row = self._db.execute("SELECT MAX(id) FROM outbox").fetchone()
+        return int(row[0] or 0)
 
     def oldest_created_us(self) -> int | None:
+        """Of the rows not published yet."""
         with self._lock:
-            row = self._db.execute("SELECT created_us FROM outbox ORDER BY id LIMIT 1").fetchone()
+            row = self._db.execute(
+                "SELECT created_us FROM outbox WHERE published = 0 ORDER BY id LIMIT 1"
+            ).fetchone()
         return None if row is None else int(row[0])
 
     def dead_letters(self) -> list[tuple[str, str, str]]:

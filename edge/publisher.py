@@ -1,4 +1,12 @@
-"""Publishes outbox rows in order over MQTT v5, QoS 1; deletes a row only on its PUBACK.
+"""Publishes outbox rows in order over MQTT v5, QoS 1; a row is forgotten only when the
+ledger's acknowledgement (`rules.progress`, retained on `<base>/ack`) covers its seq.
+
+A PUBACK marks a row published and frees its place in the window: the broker has it, but a
+broker that crashes before writing its queues to disk loses it. Rows the broker has and the
+ledger has not acknowledged are sent again, in order, when the ledger comes online (its
+retained status, also at every reconnect of ours) and when the ledger acknowledges later
+rows while the oldest one stays missing for `ledger_ack_timeout_s`; the ledger drops
+duplicates by event id.
 
 Delivery is decided only in `on_publish` (under MQTT v5 a refused publish still looks
 published to `wait_for_publish`). `on_publish` runs on paho's network thread and may run
@@ -36,6 +44,8 @@ from paho.mqtt.properties import Properties
 from edge.config import MqttConfig
 from edge.metrics import EdgeMetrics
 from edge.outbox import Outbox, Row
+from rules.progress import LEDGER_STATUS_TOPIC, ProgressError, SeqProgress
+from rules.progress import loads as progress_loads
 
 log = structlog.get_logger(__name__)
 
@@ -71,12 +81,21 @@ class Publisher:
         on_message: Callable[[str, bytes], None],
         metrics: EdgeMetrics,
         retry_pause_s: float = 5.0,
+        ledger_status_topic: str = LEDGER_STATUS_TOPIC,
     ) -> None:
         self.cfg = cfg
         self.outbox = outbox
         self.base_topic = base_topic
         self.status_topic = f"{base_topic}/status"
-        self.subscriptions = subscriptions
+        self.ack_topic = f"{base_topic}/ack"
+        self.ledger_status_topic = ledger_status_topic
+        self.subscriptions = [*subscriptions, self.ack_topic, ledger_status_topic]
+        self.ledger_ack_timeout_s = cfg.ledger_ack_timeout_s
+        self.ledger_progress = SeqProgress()
+        self._ledger: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
+        self._ledger_contact = 0.0  # monotonic time of the ledger's last ack or birth
+        self._watch: tuple[int | None, float] = (None, 0.0)  # oldest unacked row, since when
+        self._next_watch = 0.0
         self.on_message = on_message
         self.metrics = metrics
         self.refused = cfg.refused
@@ -151,6 +170,7 @@ class Publisher:
             clean_start=False,
             properties=props,
         )
+        self._last_sent = self._buffered_to = self.outbox.last_published_id()
         self.client.loop_start()
         self._thread.start()
         return self
@@ -232,6 +252,10 @@ class Publisher:
             self.wakeup.set()
 
     def _on_message(self, _c: Client, _u: Any, msg: MQTTMessage) -> None:
+        if msg.topic in (self.ack_topic, self.ledger_status_topic):
+            self._ledger.put((msg.topic, bytes(msg.payload)))  # the publisher thread applies it
+            self.wakeup.set()
+            return
         try:
             self.on_message(msg.topic, bytes(msg.payload))
         except Exception:  # one bad command must not stop the network thread
@@ -244,6 +268,7 @@ class Publisher:
             self.heartbeat = time.monotonic()
             self.wakeup.clear()
             self._handle_acks()
+            self._handle_ledger()
             if self.connected.is_set():
                 self._check_timeouts()
                 if time.monotonic() >= self._pause_until:
@@ -305,7 +330,7 @@ class Publisher:
         if self._acked and (
             force or len(self._acked) >= 500 or time.monotonic() - self._acked_since > 0.05
         ):
-            self.outbox.delete(self._acked)
+            self.outbox.mark_published(self._acked)
             self._acked = []
 
     def _ack(self, mid: int, code: int, name: str) -> int | None:
@@ -329,6 +354,63 @@ class Publisher:
         self._rewind(entry.row.id - 1)
         return None
 
+    # --- the ledger's acknowledgements (publisher thread) ------------------------------
+
+    def _handle_ledger(self) -> None:
+        now = time.monotonic()
+        while True:
+            try:
+                topic, payload = self._ledger.get_nowait()
+            except queue.Empty:
+                break
+            if topic == self.ack_topic:
+                self._ledger_ack(payload)
+            elif _ledger_online(payload):
+                self._ledger_contact = now
+                self._resend_unacknowledged("the ledger is online")
+        if now >= self._next_watch:  # the quiet-period rule, once a second
+            self._next_watch = now + 1.0
+            self._watch_oldest(now)
+
+    def _ledger_ack(self, payload: bytes) -> None:
+        try:
+            progress = progress_loads(payload)
+        except ProgressError as exc:
+            self.metrics.commands_rejected.labels(reason="bad_ack").inc()
+            log.warning("ledger acknowledgement ignored", error=str(exc))
+            return
+        self._ledger_contact = time.monotonic()
+        if progress.committed < self.ledger_progress.committed:
+            log.warning(
+                "ledger acknowledgement went back (ledger database rebuilt?)",
+                committed=progress.committed,
+                before=self.ledger_progress.committed,
+            )
+        self.ledger_progress = progress
+        self.outbox.acknowledge(progress)
+
+    def _watch_oldest(self, now: float) -> None:
+        """Rows the ledger skipped: it acknowledges later ones, the oldest stays missing."""
+        n, first, _created = self.outbox.unacknowledged()
+        if n == 0 or first is None:
+            self._watch = (None, now)
+            return
+        if self._watch[0] != first:
+            self._watch = (first, now)
+            return
+        quiet = now - self._watch[1] >= self.ledger_ack_timeout_s
+        if quiet and now - self._ledger_contact < self.ledger_ack_timeout_s:
+            self._resend_unacknowledged("the ledger acknowledges later events, not these")
+            self._watch = (first, now)
+
+    def _resend_unacknowledged(self, reason: str) -> None:
+        n, first, _created = self.outbox.unacknowledged()
+        if n == 0 or first is None:
+            return
+        log.info("re-sending events the ledger has not acknowledged", rows=n, reason=reason)
+        self.metrics.resent.inc(n)
+        self._rewind(first - 1)
+
     def _check_timeouts(self) -> None:
         now = time.monotonic()
         stale = [m for m, e in self._inflight.items() if now - e.sent_at > self.ack_timeout_s]
@@ -339,3 +421,11 @@ class Publisher:
         for m in stale:
             del self._inflight[m]
         self._rewind(oldest - 1)
+
+
+def _ledger_online(payload: bytes) -> bool:
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("state") == "online"

@@ -57,7 +57,7 @@ def shared_path(*parts: str) -> Path:
 class Mosquitto:
     """A private mosquitto broker on a free loopback port that tests may stop and restart."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, persistence: bool = False) -> None:
         import shutil
         import socket
 
@@ -77,6 +77,7 @@ class Mosquitto:
             self.tls_port = int(s2.getsockname()[1])
             s2.close()
         self.host = "127.0.0.1"
+        self.persistence = persistence  # as in production: queues saved every 60 s and at exit
         self.conf = workdir / "mosquitto.conf"
         self.proc: subprocess.Popen[bytes] | None = None
         self.reconfigure(restart=False)
@@ -91,7 +92,12 @@ class Mosquitto:
     ) -> None:
         """Rewrite the configuration and restart (mosquitto reloads a changed ACL *file* on
         SIGHUP, see `reload`, but not new directives)."""
-        lines = ["per_listener_settings true", "persistence false", "max_queued_messages 100000"]
+        lines = ["per_listener_settings true", "max_queued_messages 100000"]
+        if self.persistence:
+            lines += ["persistence true", f"persistence_location {self.conf.parent}/",
+                      "autosave_interval 60"]  # fmt: skip
+        else:
+            lines.append("persistence false")
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to 'mosquitto' and cannot read test files
         lines += [f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
@@ -139,6 +145,15 @@ class Mosquitto:
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def crash(self) -> None:
+        """SIGKILL: what the broker had not saved yet is gone."""
+        import signal
+
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
             self.proc = None
 

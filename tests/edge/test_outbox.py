@@ -22,7 +22,7 @@ def test_append_peek_delete_in_order_and_idempotent(tmp_path: Path) -> None:
     first = ob.peek(0, 4)
     assert [r.event_id for r in first] == ["e0", "e1", "e2", "e3"]
     assert [r.event_id for r in ob.peek(first[-1].id, 100)] == [f"e{i}" for i in range(4, 10)]
-    ob.delete(r.id for r in first)
+    ob.mark_published(r.id for r in first)  # rows without a seq go on PUBACK
     assert ob.depth() == 6 and ob.oldest_created_us() == 4
     assert ob.get_state("seq") == b"10"
     ob.close()
@@ -87,8 +87,41 @@ def test_nothing_is_lost_or_reordered(tmp_path_factory: object, ops: list[tuple[
                 n += k
             else:
                 rows = ob.peek(0, k)
-                ob.delete(r.id for r in rows)
+                ob.mark_published(r.id for r in rows)
                 acked += [r.event_id for r in rows]
         rest = [r.event_id for r in ob.peek(0, 10**6)]
         assert acked + rest == sent
         ob.close()
+
+
+def test_rows_wait_for_the_ledgers_acknowledgement_not_the_brokers(tmp_path: Path) -> None:
+    from rules.progress import SeqProgress
+
+    ob = Outbox(tmp_path / "o.db")
+    rows = [NewRow(event_id=f"e{i}", kind="batch_movement", topic="t", payload=b"x",
+                   created_us=1000 + i, seq=i) for i in range(1, 11)]  # fmt: skip
+    ob.append(rows)
+    ob.mark_published(r.id for r in ob.peek(0, 6))  # the broker has seqs 1..6
+    assert ob.depth() == 4 and ob.unacknowledged() == (6, 1, 1001)
+    assert ob.last_published_id() == 6  # a restart resumes sending after them
+    assert ob.acknowledge(SeqProgress(2, ((4, 5),))) == 4  # committed: 1, 2, 4, 5
+    assert [r.event_id for r in ob.peek(0, 100)] == ["e3", "e6", "e7", "e8", "e9", "e10"]
+    assert ob.unacknowledged() == (2, 3, 1003)
+    assert ob.acknowledge(SeqProgress(10, ())) == 6 and ob.peek(0, 100) == []
+    assert ob.last_published_id() == 0  # nothing left to skip
+
+
+def test_an_outbox_of_the_previous_version_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL"
+               " UNIQUE, kind TEXT NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL,"
+               " telemetry INTEGER NOT NULL, created_us INTEGER NOT NULL)")  # fmt: skip
+    db.execute("INSERT INTO outbox (event_id, kind, topic, payload, telemetry, created_us)"
+               " VALUES ('old', 'batch_movement', 't', x'00', 0, 1)")  # fmt: skip
+    db.commit()
+    db.close()
+    ob = Outbox(path)
+    assert ob.depth() == 1
+    ob.mark_published(r.id for r in ob.peek(0, 10))  # no seq: it goes on its PUBACK
+    assert ob.peek(0, 10) == [] and ob.unacknowledged() == (0, None, None)
