@@ -381,8 +381,8 @@ class Publisher:
             return
         self._ledger_contact = time.monotonic()
         if progress.committed < self.ledger_progress.committed:
-            log.warning(
-                "ledger acknowledgement went back (ledger database rebuilt?)",
+            log.info(
+                "an older acknowledgement (another ledger's, or a rebuilt ledger database)",
                 committed=progress.committed,
                 before=self.ledger_progress.committed,
             )

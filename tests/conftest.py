@@ -54,6 +54,22 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ledger_process(
+    client_id: str, *, db_url: str = "", mqtt_port: int = 0, config: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`hwms central run` as its own process: from a configuration file or from flags."""
+    import sys
+
+    args = ["--config", str(config)] if config else ["--db", db_url, "--mqtt-port", str(mqtt_port)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "hwms_cli", "central", "run", *args, "--client-id", client_id],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 class Mosquitto:
     """A private mosquitto broker on a free loopback port that tests may stop and restart."""
 

@@ -5,7 +5,6 @@ cluster, and no event is stuck behind a race."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,8 @@ from central.models import Alert, Location, StockLimit, TransportOrder
 from rules.events import ReaderStatusEvent, dumps, stamp
 from tests.central.conftest import _pg_url
 from tests.central.test_ingest import publisher, receipt, wait
-from tests.conftest import Mosquitto
+from tests.conftest import Mosquitto, ledger_process
 
-ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_800_000_000_000_000
 
 
@@ -34,25 +32,7 @@ def pg_url() -> Iterator[str]:
 
 def ledgers(config: Path, n: int = 2) -> list[subprocess.Popen[bytes]]:
     """n ledger processes started together from one configuration, each its own client id."""
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hwms_cli",
-                "central",
-                "run",
-                "--config",
-                str(config),
-                "--client-id",
-                f"ledger-{i}",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for i in range(n)
-    ]
+    return [ledger_process(f"ledger-{i}", config=config) for i in range(n)]
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:

@@ -4,8 +4,6 @@ mosquitto with persistence as in production, and the ledger on SQLite and Postgr
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,19 +14,10 @@ from central import db
 from central.ledger import Ledger
 from readers.llrp_emulator import LlrpEmulator
 from tests.central.test_ingest import wait
-from tests.conftest import Mosquitto
+from tests.conftest import Mosquitto, ledger_process
 from tests.edge.harness import Daemon, Listener, batches, carts, edge_config, free_port, metric
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def ledger_process(url: str, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "hwms_cli", "central", "run", "--db", url, "--mqtt-port",
-         str(port), "--client-id", "ledger-d"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
 
 
 def movements(lg: Ledger) -> tuple[int, int]:
@@ -46,7 +35,7 @@ def test_ledger_down_then_broker_crash_loses_nothing(db_url: str, tmp_path: Path
     lg = Ledger(db.engine(db_url))
     broker = Mosquitto(tmp_path, persistence=True)
     broker.start()
-    ledger = ledger_process(db_url, broker.port)
+    ledger = ledger_process("ledger-d", db_url=db_url, mqtt_port=broker.port)
     made: list[object] = []
     try:
         time.sleep(3)  # the ledger's persistent session and subscription exist...
@@ -71,7 +60,7 @@ def test_ledger_down_then_broker_crash_loses_nothing(db_url: str, tmp_path: Path
         broker.crash()  # the queue for the ledger was never saved: the broker loses it
         broker.start()
         started = time.monotonic()
-        ledger = ledger_process(db_url, broker.port)
+        ledger = ledger_process("ledger-d", db_url=db_url, mqtt_port=broker.port)
         wait(lambda: movements(lg)[0] >= len(published), timeout=90)
         recovered_s = time.monotonic() - started
         time.sleep(2.0)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -19,9 +17,7 @@ from central.ledger import Ledger
 from central.models import DeadLetter
 from rules.events import BatchMovement, Direction, dumps
 from tests.central.test_ledger import epcs, move
-from tests.conftest import Mosquitto, days, require_tool
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import Mosquitto, days, ledger_process, require_tool
 
 
 def publisher(port: int) -> mqtt.Client:
@@ -119,25 +115,7 @@ def test_gateway_status_messages_raise_alerts_and_never_block_the_stream(
 def test_two_ledger_processes_share_the_load_and_agree(db_url: str, mosquitto: Mosquitto) -> None:
     db.upgrade(db_url)
     procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hwms_cli",
-                "central",
-                "run",
-                "--db",
-                db_url,
-                "--mqtt-port",
-                str(mosquitto.port),
-                "--client-id",
-                f"ledger-{i}",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for i in range(2)
+        ledger_process(f"ledger-{i}", db_url=db_url, mqtt_port=mosquitto.port) for i in range(2)
     ]
     pub = publisher(mosquitto.port)
     try:
@@ -175,9 +153,7 @@ def test_killed_ledger_process_loses_nothing_and_doubles_nothing(
     import signal
 
     db.upgrade(db_url)
-    cmd = [sys.executable, "-m", "hwms_cli", "central", "run", "--db", db_url, "--mqtt-port", str(mosquitto.port),
-           "--client-id", "ledger-k"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = ledger_process("ledger-k", db_url=db_url, mqtt_port=mosquitto.port)
     pub = publisher(mosquitto.port)
     lg = Ledger(db.engine(db_url))
     n = 80
@@ -190,7 +166,7 @@ def test_killed_ledger_process_loses_nothing_and_doubles_nothing(
                 proc.send_signal(signal.SIGKILL)  # mid-stream
                 proc.wait()
         time.sleep(1)
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = ledger_process("ledger-k", db_url=db_url, mqtt_port=mosquitto.port)
         wait(lambda: sum(r["quantity"] for r in lg.stock()) >= 2 * n, timeout=60)
         time.sleep(1)
         assert sum(r["quantity"] for r in lg.stock()) == 2 * n
