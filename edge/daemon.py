@@ -13,6 +13,7 @@ Threads, each with one job:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import queue
 import threading
@@ -50,6 +51,8 @@ from rules.events import AlarmState, Event
 from rules.gateway import GatewayRules
 from rules.identity import CommissionRecord
 from rules.observations import CabinetScan, Observation, ReaderState, ReaderStatus, TagRead
+from rules.observations import from_json as observation_from_json
+from rules.observations import to_json as observation_to_json
 
 log = structlog.get_logger(__name__)
 VERSION = "0.1.0"
@@ -60,6 +63,7 @@ def now_us() -> int:
 
 
 MAX_COMMISSIONING_BYTES = 256 * 1024 * 1024  # a map of millions of tags, not more
+JOURNAL_MAX = 200_000  # journal entries past which a snapshot is taken even mid-pass
 
 
 class _NoBadges:
@@ -153,6 +157,9 @@ class EdgeDaemon:
         )
         self.rules_heartbeat = time.monotonic()
         self._pending: list[NewRow] = []
+        self._pending_ids: set[str] = set()
+        self._journal: list[bytes] = []  # fed to the rules, not committed yet
+        self._journaled = 0  # journal entries committed since the last snapshot
         self._reader_errors_seen: dict[str, int] = {}
 
     # --- construction helpers --------------------------------------------------------
@@ -217,15 +224,38 @@ class EdgeDaemon:
         if raw is not None:
             self.rules.restore(json.loads(raw))
         seq = self.outbox.get_state("seq")
-        if seq is not None:
-            self.rules.seq = max(self.rules.seq, int(seq))
-        log.info(
-            "rules state restored", present=len(self.rules.areas.present()), seq=self.rules.seq
-        )
+        # the last number given to an event at the commit point (never given again)
+        self.seq = max(self.rules.seq, int(seq) if seq is not None else 0)
+        log.info("rules state restored", present=len(self.rules.areas.present()), seq=self.seq)
 
     # --- lifecycle -------------------------------------------------------------------
 
+    def _replay_journal(self) -> None:
+        """What the rules were fed after the last snapshot, fed again: open passes and
+        everything else in flight come back as they were when the process ended, and the
+        events they make are those of an uninterrupted run (the outbox drops the ones it
+        already holds)."""
+        raw = self.outbox.get_state("journal_position")
+        position = int(raw) if raw is not None else 0
+        fed = events = 0
+        while batch := self.outbox.journal_after(position):
+            for _, entry in batch:
+                out = self._feed_entry(json.loads(entry))
+                fed += 1
+                events += len(out)
+                self._stage(out)
+            self._commit()
+            position = batch[-1][0]
+        if fed:
+            log.info("journal replayed", entries=fed, events=events, seq=self.seq)
+
+    def _feed_entry(self, entry: dict[str, Any]) -> list[Event]:
+        if "tick" in entry:
+            return self.rules.tick(int(entry["tick"]))
+        return self.rules.feed(observation_from_json(entry["obs"]))
+
     def start(self) -> None:
+        self._replay_journal()
         if self.cfg.metrics.port:
             start_http_server(
                 self.cfg.metrics.port, addr=self.cfg.metrics.host, registry=self.metrics.registry
@@ -333,26 +363,33 @@ class EdgeDaemon:
             except queue.Empty:
                 obs = None
             out: list[Event] = []
+            if not self._pending and not self._journal:
+                first_pending = time.monotonic()
             if obs is not None:
                 self._observe_metrics(obs)
+                self._journal.append(json.dumps({"obs": observation_to_json(obs)}).encode())
                 out += self.rules.feed(obs)
             now = now_us()
             if now >= next_tick:
+                self._journal.append(b'{"tick": %d}' % now)
                 out += self.rules.tick(now)
                 next_tick = now + tick_us
                 self._apply_commands()
             if out:
-                if not self._pending:
-                    first_pending = time.monotonic()
                 self._stage(out)
-            if self._pending and (
+            if (self._pending or self._journal) and (
                 len(self._pending) >= self.cfg.outbox.commit_batch
                 or time.monotonic() - first_pending > 0.02
             ):
                 self._commit()
             if time.monotonic() >= next_snapshot:
-                self._save_snapshot()
-                next_snapshot = time.monotonic() + self.cfg.snapshot_interval_s
+                # only when nothing is in flight, so snapshot + journal rebuild it exactly
+                # (a portal that never pauses still gets one past `journal_max`)
+                if self.rules.quiescent() or len(self._journal) + self._journaled > JOURNAL_MAX:
+                    self._save_snapshot()
+                    next_snapshot = time.monotonic() + self.cfg.snapshot_interval_s
+                else:
+                    next_snapshot = time.monotonic() + 0.5
 
     def _observe_metrics(self, obs: Observation) -> None:
         if isinstance(obs, TagRead):
@@ -366,7 +403,18 @@ class EdgeDaemon:
                 self.metrics.reader_reconnects.labels(reader=obs.reader).inc()
 
     def _stage(self, events: list[Event]) -> None:
-        for e in events:
+        """Queue events for the commit point, numbered here: an event the outbox already
+        holds (the rules re-emit what an older snapshot had not seen) is skipped and uses
+        no number, so the ledger sees no hole; a number is never given twice."""
+        known = self.outbox.existing([e.event_id for e in events]) | self._pending_ids
+        for emitted in events:
+            if emitted.event_id in known:
+                self.metrics.events_repeated.inc()
+                continue
+            known.add(emitted.event_id)
+            self._pending_ids.add(emitted.event_id)
+            self.seq += 1
+            e = dataclasses.replace(emitted, seq=self.seq)
             self.metrics.events.labels(kind=e.kind).inc()
             self._pending.append(
                 NewRow(
@@ -389,15 +437,29 @@ class EdgeDaemon:
                 )
 
     def _commit(self) -> None:
-        """The commit point: staged events and the sequence number, in one transaction."""
-        if not self._pending:
+        """The commit point: staged events, the sequence number and what the rules were fed
+        (the journal), in one transaction."""
+        if not self._pending and not self._journal:
             return
-        self.outbox.append(self._pending, {"seq": str(self.rules.seq).encode()})
-        self._pending = []
-        self.publisher.wakeup.set()
+        state = {"seq": str(self.seq).encode()} if self._pending else None
+        self.outbox.append(self._pending, state, self._journal)
+        self._journaled += len(self._journal)
+        self._journal = []
+        if self._pending:
+            self._pending = []
+            self._pending_ids.clear()
+            self.publisher.wakeup.set()
 
     def _save_snapshot(self) -> None:
-        self.outbox.put_state("rules", json.dumps(self.rules.snapshot()).encode())
+        """The rules state as of every journal entry so far; those entries are forgotten."""
+        self._commit()
+        end = self.outbox.journal_end()
+        self.outbox.checkpoint(
+            {"rules": json.dumps(self.rules.snapshot()).encode(),
+             "journal_position": str(end).encode()},
+            upto=end,
+        )  # fmt: skip
+        self._journaled = 0
 
     # --- commands and commissioning (applied on the rules thread) --------------------------
 
@@ -480,7 +542,7 @@ class EdgeDaemon:
         )
         if self.cfg.mqtt.delete_on == "ledger_ack":
             acked = self.publisher.ledger_progress.committed
-            self.metrics.ack_gap.set(max(0, self.rules.seq - acked))
+            self.metrics.ack_gap.set(max(0, self.seq - acked))
         self.metrics.present_tags.set(len(self.rules.areas.present()))
 
     def _heartbeat_status(self) -> None:

@@ -46,6 +46,11 @@ class EdgeMetrics:
             ["reason"],
             registry=r,
         )
+        self.events_repeated = Counter(
+            "hwms_events_repeated_total",
+            "Events the rules emitted again (after a restart) that the outbox already held",
+            registry=r,
+        )
         self.resent = Counter(
             "hwms_outbox_resent_total",
             "Events sent again because the ledger had not acknowledged them",

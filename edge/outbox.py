@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS state (
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry BLOB NOT NULL
+);
 """
 
 
@@ -120,9 +124,16 @@ class Outbox:
 
     # --- writing ---------------------------------------------------------------------
 
-    def append(self, rows: Iterable[NewRow], state: dict[str, bytes] | None = None) -> int:
-        """Commit rows (and state) in one transaction: the commit point. Duplicates by
-        `event_id` are ignored (a replayed observation yields the same id)."""
+    def append(
+        self,
+        rows: Iterable[NewRow],
+        state: dict[str, bytes] | None = None,
+        journal: list[bytes] | None = None,
+    ) -> int:
+        """Commit rows, state and journal entries in one transaction: the commit point.
+        Duplicates by `event_id` are ignored (a replayed observation yields the same id).
+        With rows the commit is synchronous (FULL); journal and state alone survive a killed
+        process (WAL), a power cut may take their last fraction of a second."""
         items = [
             (r.event_id, r.kind, r.topic, r.payload, int(r.kind in TELEMETRY_KINDS), r.created_us,
              r.seq)
@@ -130,22 +141,25 @@ class Outbox:
         ]  # fmt: skip
         for attempt in range(8):
             try:
-                return self._append(items, state)
+                return self._append(items, state, journal or [])
             except sqlite3.OperationalError as exc:
                 if "full" not in str(exc).lower():
                     raise
                 log.error("outbox disk full: dropping to make room", error=str(exc))
                 if not self._make_room(max(1, len(items)) * 2**attempt):
                     raise
-        return self._append(items, state)
+        return self._append(items, state, journal or [])
 
     def _append(
         self,
         items: list[tuple[str, str, str, bytes, int, int, int | None]],
         state: dict[str, bytes] | None,
+        journal: list[bytes],
     ) -> int:
         with self._lock:
             cur = self._db.cursor()
+            if not items:
+                cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("BEGIN IMMEDIATE")
             try:
                 before = self._db.total_changes
@@ -160,11 +174,18 @@ class Outbox:
                     cur.execute(
                         "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value)
                     )
+                if journal:
+                    cur.executemany(
+                        "INSERT INTO journal (entry) VALUES (?)", [(j,) for j in journal]
+                    )
                 cur.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
                     cur.execute("ROLLBACK")
                 raise
+            finally:
+                if not items:
+                    cur.execute("PRAGMA synchronous=FULL")
         self.appended_total += added
         return added
 
@@ -233,6 +254,19 @@ class Outbox:
             )
             return [Row(*r) for r in cur.fetchall()]
 
+    def existing(self, event_ids: list[str]) -> set[str]:
+        """Which of these events the outbox holds already."""
+        found: set[str] = set()
+        with self._lock:
+            for i in range(0, len(event_ids), 500):
+                chunk = event_ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                cur = self._db.execute(
+                    f"SELECT event_id FROM outbox WHERE event_id IN ({marks})", chunk
+                )
+                found.update(str(r[0]) for r in cur.fetchall())
+        return found
+
     def depth(self) -> int:
         """Rows the broker does not have yet."""
         with self._lock:
@@ -279,6 +313,27 @@ class Outbox:
         with self._lock:
             cur = self._db.execute("SELECT event_id, topic, reason FROM dead_letter ORDER BY id")
             return [(str(a), str(b), str(c)) for a, b, c in cur.fetchall()]
+
+    def journal_after(self, position: int, limit: int = 10_000) -> list[tuple[int, bytes]]:
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT id, entry FROM journal WHERE id > ? ORDER BY id LIMIT ?", (position, limit)
+            )
+            return [(int(i), bytes(e)) for i, e in cur.fetchall()]
+
+    def journal_end(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0])
+
+    def checkpoint(self, state: dict[str, bytes], upto: int) -> None:
+        """Save state that includes every journal entry up to `upto`, and forget those."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            for key, value in state.items():
+                self._db.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+                                 (key, value))  # fmt: skip
+            self._db.execute("DELETE FROM journal WHERE id <= ?", (upto,))
+            self._db.execute("COMMIT")
 
     def get_state(self, key: str) -> bytes | None:
         with self._lock:

@@ -94,6 +94,10 @@ class BatchAggregator:
             out.extend(self._close(key, self._open.pop(key)))
         return out
 
+    def idle(self) -> bool:
+        """No cart pass is open (nothing a snapshot would miss)."""
+        return not self._open
+
     def tick(self, now_us: int) -> list[BatchMovement]:
         """Close cart passes that no further tag can join any more."""
         horizon = self._cart_gap_us + self._settle_us

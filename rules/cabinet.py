@@ -60,6 +60,15 @@ class CabinetCycle:
         self._timeout_us = int(cfg.session_timeout_s * SECOND)
         self._ajar_us = int(cfg.door_ajar_s * SECOND)
 
+    def idle(self) -> bool:
+        """No badge session, door cycle or open door in progress."""
+        return (
+            self._session is None
+            and self._open_session is None
+            and self._cycle is None
+            and self._door_open_since is None
+        )
+
     def feed(self, obs: BadgeEvent | DoorEvent | CabinetScan) -> list[CabinetEvent]:
         if isinstance(obs, BadgeEvent):
             self._session = _Session(

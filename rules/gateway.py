@@ -97,6 +97,17 @@ class GatewayRules:
             "cold": {sensor: mon.export() for sensor, mon in self.cold.items()},
         }
 
+    def quiescent(self) -> bool:
+        """Nothing in flight that `snapshot` leaves out (open passes, cart groups, cabinet
+        cycles, arrivals being confirmed): a snapshot taken now plus the observations after
+        it rebuild exactly the state of an uninterrupted run."""
+        return (
+            all(p.idle() for p in self.portals.values())
+            and self.aggregator.idle()
+            and all(c.idle() for c in self.cabinets.values())
+            and self.areas.idle()
+        )
+
     def restore(self, snap: dict[str, Any]) -> None:
         if snap.get("version") != 1:
             return

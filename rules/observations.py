@@ -6,8 +6,10 @@ Times are integers in microseconds since the Unix epoch on the gateway's timelin
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 SECOND = 1_000_000
 MINUTE = 60 * SECOND
@@ -79,3 +81,28 @@ class TemperatureSample:
 
 
 Observation = TagRead | ReaderStatus | BadgeEvent | DoorEvent | CabinetScan | TemperatureSample
+
+_TYPES: dict[str, type[Observation]] = {
+    cls.__name__: cls
+    for cls in (TagRead, ReaderStatus, BadgeEvent, DoorEvent, CabinetScan, TemperatureSample)
+}
+
+
+def to_json(obs: Observation) -> dict[str, Any]:
+    """Plain data (the edge's journal of what the rules were fed)."""
+    data: dict[str, Any] = {f.name: getattr(obs, f.name) for f in dataclasses.fields(obs)}
+    if isinstance(obs, CabinetScan):
+        data["epcs"] = sorted(obs.epcs)
+    data["type"] = type(obs).__name__
+    return data
+
+
+def from_json(data: dict[str, Any]) -> Observation:
+    """`to_json` back; KeyError/TypeError/ValueError when it is not one."""
+    fields = dict(data)
+    cls = _TYPES[fields.pop("type")]
+    if cls is CabinetScan:
+        fields["epcs"] = frozenset(fields["epcs"])
+    if cls is ReaderStatus:
+        fields["state"] = ReaderState(fields["state"])
+    return cls(**fields)

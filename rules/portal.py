@@ -82,6 +82,10 @@ class PortalTracker:
             p.side_reads[side] += 1
         return out
 
+    def idle(self) -> bool:
+        """No pass is open (nothing a snapshot would miss)."""
+        return not self._passes
+
     def tick(self, now_us: int) -> list[TagTransition]:
         out: list[TagTransition] = []
         dl = self._deadlines

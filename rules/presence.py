@@ -230,6 +230,10 @@ class AreaTracker:
 
     # --- state queries --------------------------------------------------------------------
 
+    def idle(self) -> bool:
+        """Every tracked tag has its place (no arrival still being confirmed)."""
+        return all(t.place is not None for t in self._tags.values())
+
     def present(self) -> dict[str, str]:
         """EPC URI -> read point name of every confirmed tag."""
         return {uri: t.place.name for uri, t in self._tags.items() if t.place is not None}

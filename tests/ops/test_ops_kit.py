@@ -38,7 +38,7 @@ def test_prometheus_config_rules_and_rule_unit_tests() -> None:
     promtool = require_tool("promtool")
     run(promtool, "check", "config", "prometheus.yml")
     out = run(promtool, "check", "rules", "hwms.rules.yml")
-    assert "SUCCESS: 11 rules found" in out
+    assert "SUCCESS: 12 rules found" in out
     run(promtool, "test", "rules", "hwms.rules.test.yml")
     # every alert rule has at least one unit test that expects it to fire
     rules = yaml.safe_load((PROM / "hwms.rules.yml").read_text())
