@@ -155,6 +155,28 @@ def report(name: str, one: float, batched: float, bulk: float) -> None:
     )
 
 
+def boundary(n: int) -> None:
+    """The ingest's validation of every message before any database work
+    (`rules.events.loads`: schema, bounds, EPC URIs) against parsing the JSON alone."""
+    import json
+
+    from rules.events import dumps, loads
+
+    payloads = [dumps(e) for e in events(n)]
+    start = time.perf_counter()
+    for p in payloads:
+        json.loads(p)
+    bare = time.perf_counter() - start
+    start = time.perf_counter()
+    for p in payloads:
+        loads(p)
+    checked = time.perf_counter() - start
+    print(
+        f"boundary:   {n / checked:,.0f} events/s validated ({n * ITEMS / checked:,.0f} items/s);"
+        f" json.loads alone {n / bare:,.0f} events/s ({checked / bare:.1f}x its time)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=400)
@@ -165,6 +187,7 @@ def main() -> None:
     from edge.logs import configure
 
     configure("WARNING")
+    boundary(max(args.events, 2000))
     with tempfile.TemporaryDirectory() as d:
         report(
             "SQLite:    ", *measure(f"sqlite:///{Path(d) / 'bench.db'}", args.events, args.stock)

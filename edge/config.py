@@ -104,6 +104,7 @@ class LlrpReaderConfig(_Model):
     impinj_search_mode: int | None = None
     keepalive_s: float = Field(30.0, gt=0)
     dead_after_s: float = Field(60.0, gt=0)
+    hold_reports: bool = True  # the reader keeps reads made while the edge is away
 
 
 class CabinetReaderConfig(_Model):
@@ -245,6 +246,9 @@ class EdgeConfig(_Model):
     cart_gap_s: float = Field(3.0, gt=0)
     max_pass_tags: int = Field(5000, ge=1)
     tick_s: float = Field(0.1, gt=0, le=5)
+    # at start, time-driven rules wait (at most this long) for every LLRP reader to come up
+    # and hand over what it held while the edge was away, so no pass closes half-read
+    catch_up_s: float = Field(10.0, ge=0)
     snapshot_interval_s: float = Field(30.0, gt=0)
 
     @property

@@ -117,6 +117,7 @@ class EdgeDaemon:
                     impinj_search_mode=r.impinj_search_mode,
                     keepalive_s=r.keepalive_s,
                     dead_after_s=r.dead_after_s,
+                    hold_reports=r.hold_reports,
                 ),
                 self._put,
             )
@@ -355,6 +356,11 @@ class EdgeDaemon:
         next_tick = now_us()
         next_snapshot = time.monotonic() + self.cfg.snapshot_interval_s
         first_pending = 0.0
+        # readers whose held reads (made while the edge was away) may still come: a tick
+        # now would close the passes they continue; each one's UP status follows its held
+        # reports through the same queue
+        catching_up = set(self._llrp_ids)
+        catch_up_until = time.monotonic() + self.cfg.catch_up_s
         while not self._stop.is_set():
             self.rules_heartbeat = time.monotonic()
             timeout = max(0.0, min((next_tick - now_us()) / 1e6, 0.05))
@@ -369,8 +375,13 @@ class EdgeDaemon:
                 self._observe_metrics(obs)
                 self._journal.append(json.dumps({"obs": observation_to_json(obs)}).encode())
                 out += self.rules.feed(obs)
+                if isinstance(obs, ReaderStatus) and obs.state == ReaderState.UP:
+                    catching_up.discard(obs.reader)
             now = now_us()
-            if now >= next_tick:
+            if catching_up and time.monotonic() >= catch_up_until:
+                log.warning("readers not up; time-driven rules go on", readers=sorted(catching_up))
+                catching_up.clear()
+            if now >= next_tick and not catching_up:
                 self._journal.append(b'{"tick": %d}' % now)
                 out += self.rules.tick(now)
                 next_tick = now + tick_us

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sllurp import llrp_proto
 from sllurp.llrp import LLRPReaderClient, LLRPReaderConfig, LLRPReaderState
 
 from readers.backoff import Backoff
@@ -64,6 +65,9 @@ class LlrpSettings:
     setup_timeout_s: float = 10.0
     healthy_after_s: float = 60.0
     connect_timeout_s: float = 5.0
+    # ask the reader to keep reading and hold its reports while no client is connected
+    # (LLRP HoldEventsAndReportsUponReconnect): reads made while the edge restarts survive
+    hold_reports: bool = True
 
     def sllurp_config(self, impinj: bool = False) -> dict[str, Any]:
         """sllurp settings; Impinj options only once the reader is known to be an Impinj one
@@ -93,12 +97,19 @@ class LlrpSettings:
         return cfg
 
 
-def tag_reads(reader_id: str, tags: list[dict[str, Any]], received_us: int) -> list[TagRead]:
+def tag_reads(
+    reader_id: str,
+    tags: list[dict[str, Any]],
+    received_us: int,
+    clock_offset_us: int | None = None,
+) -> list[TagRead]:
     """sllurp tag dicts -> TagReads on the gateway's clock.
 
-    Reader timestamps are kept when the reader clock agrees with ours; otherwise (an unsynced
-    reader reporting year-2000 times, or uptime clocks) every read of the report is shifted
-    so that its newest read lands at receipt time (EdgeX's origin adjustment).
+    With the reader's clock offset measured at connect (`clock_offset_us`, ours minus the
+    reader's): reader timestamps are kept when the clocks agree, else shifted by the offset;
+    so reports the reader held while we were away keep their real times. Without it, the
+    report's newest read decides: kept when it agrees with ours, else every read of the
+    report is shifted so the newest lands at receipt time (EdgeX's origin adjustment).
     """
     stamps = [
         t.get("LastSeenTimestampUTC")
@@ -108,7 +119,12 @@ def tag_reads(reader_id: str, tags: list[dict[str, Any]], received_us: int) -> l
         for t in tags
     ]
     newest = max(stamps, default=0)
-    shift = 0 if newest and abs(received_us - newest) <= MAX_CLOCK_SKEW_US else received_us - newest
+    if clock_offset_us is not None:
+        shift = 0 if abs(clock_offset_us) <= MAX_CLOCK_SKEW_US else clock_offset_us
+    elif newest and abs(received_us - newest) <= MAX_CLOCK_SKEW_US:
+        shift = 0
+    else:
+        shift = received_us - newest
     out = []
     for tag, ts in zip(tags, stamps, strict=True):
         raw = tag.get("EPC") or tag.get("EPC-96") or b""
@@ -155,6 +171,7 @@ class LlrpReader:
     _refused: str = ""
     _lost: threading.Event = field(default_factory=threading.Event)
     _impinj: bool | None = None  # None: vendor not known yet
+    _clock_offset_us: int | None = None  # ours minus the reader's, measured at connect
 
     def __post_init__(self) -> None:
         self.backoff = Backoff(rng=self.rng)
@@ -215,6 +232,9 @@ class LlrpReader:
         self._lost.clear()
         config = LLRPReaderConfig(s.sllurp_config(impinj=bool(self._impinj)))
         client = LLRPReaderClient(s.host, s.port, config, timeout=s.connect_timeout_s)
+        self._clock_offset_us = None
+        if s.hold_reports:
+            _hold_reports_upon_reconnect(client)
         client.add_tag_report_callback(self._on_tags)
         for name in ("KEEPALIVE", "RO_ACCESS_REPORT", "READER_EVENT_NOTIFICATION"):
             client.add_message_callback(name, self._on_message)
@@ -262,8 +282,10 @@ class LlrpReader:
             elif now - self._last_heard > s.dead_after_s:
                 return f"dead connection: no keepalive or report for {s.dead_after_s} s"
             self._stop.wait(self.watchdog_period_s)
+        if s.hold_reports:
+            return "stopped"  # the ROSpec stays: the reader keeps what it reads for our return
         try:
-            client.disconnect(timeout=1)
+            client.disconnect(timeout=1)  # sllurp stops and deletes the ROSpec first
         except Exception as exc:  # best effort on shutdown
             log.debug("llrp disconnect failed", error=str(exc))
         return "stopped"
@@ -301,6 +323,9 @@ class LlrpReader:
             return
         data = lmsg.msgdict["READER_EVENT_NOTIFICATION"].get("ReaderEventNotificationData", {})
         attempt = data.get("ConnectionAttemptEvent")
+        reader_now = data.get("UTCTimestamp", {}).get("Microseconds")
+        if attempt is not None and isinstance(reader_now, int) and reader_now > 0:
+            self._clock_offset_us = self.clock_us() - reader_now
         if attempt is not None and attempt.get("Status") != "Success":
             status = str(attempt.get("Status"))
             if "connection already exists" in status:
@@ -324,7 +349,32 @@ class LlrpReader:
 
     def _on_tags(self, _reader: object, tags: list[dict[str, Any]]) -> None:
         self._last_heard = time.monotonic()
-        reads = tag_reads(self.settings.reader_id, tags, self.clock_us())
+        reads = tag_reads(self.settings.reader_id, tags, self.clock_us(), self._clock_offset_us)
         self.reads_total += len(reads)
         for read in reads:
             self.sink(read)
+
+
+def _encode_events_and_reports(par: dict[str, Any], _info: Any) -> bytes:
+    """LLRP 1.1 §17.2.6.10 EventsAndReports: one byte, the hold flag in its top bit."""
+    return b"\x80" if par.get("HoldEventsAndReportsUponReconnect") else b"\x00"
+
+
+# sllurp 3.0.5 decodes this parameter but cannot encode it
+llrp_proto.Param_struct["EventsAndReports"].setdefault("encode", _encode_events_and_reports)
+
+
+def _hold_reports_upon_reconnect(client: LLRPReaderClient) -> None:
+    """Add EventsAndReports (hold) to the SET_READER_CONFIG sllurp sends at every connect;
+    sllurp also sends ENABLE_EVENTS_AND_REPORTS at connect, which releases what was held."""
+    protocol = client.llrp
+    send = protocol.sendMessage
+
+    def send_with_hold(msg: dict[str, Any]) -> Any:
+        if "SET_READER_CONFIG" in msg:
+            msg["SET_READER_CONFIG"]["EventsAndReports"] = {
+                "HoldEventsAndReportsUponReconnect": True
+            }
+        return send(msg)
+
+    protocol.sendMessage = send_with_hold

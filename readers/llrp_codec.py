@@ -71,6 +71,7 @@ P_TRANSMIT_POWER_ENTRY: Final = 145
 P_ROSPEC: Final = 177
 P_AISPEC: Final = 183
 P_KEEPALIVE_SPEC: Final = 220
+P_EVENTS_AND_REPORTS: Final = 226
 P_RO_REPORT_SPEC: Final = 237
 P_TAG_REPORT_CONTENT_SELECTOR: Final = 238
 P_TAG_REPORT_DATA: Final = 240
@@ -368,6 +369,15 @@ def parse_add_rospec(body: bytes) -> RoSpec | None:
         if sel is not None and len(sel) >= 2:
             selector = ContentSelector.from_bits(struct.unpack_from("!H", sel)[0])
     return RoSpec(rospec_id=rospec_id, antennas=antennas, report_n=report_n, selector=selector)
+
+
+def parse_hold_reports(body: bytes) -> bool | None:
+    """HoldEventsAndReportsUponReconnect from SET_READER_CONFIG's EventsAndReports parameter
+    (LLRP 1.1 §17.2.6.10: the flag is the most significant bit); None when absent."""
+    par = find(body[1:], (P_EVENTS_AND_REPORTS,))
+    if par is None or len(par) < 1:
+        return None
+    return bool(par[0] & 0x80)
 
 
 def parse_keepalive_ms(body: bytes) -> int | None:

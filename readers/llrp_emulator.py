@@ -141,6 +141,13 @@ class LlrpEmulator:
         self._silent = threading.Event()
         self._drop = threading.Event()
         self._pending_events: list[bytes] = []
+        # reader configuration outlives a connection, as on a real reader: with
+        # HoldEventsAndReportsUponReconnect the ROSpec goes on reading while no client is
+        # connected, and the reports wait until the next client enables them
+        self.hold_reports = False
+        self._radio: _Session | None = None  # the last session's ROSpec, running unheard
+        self._radio_stop = threading.Event()
+        self.held_reports_total = 0
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -221,6 +228,47 @@ class LlrpEmulator:
             with contextlib.suppress(OSError):
                 conn.close()
             self._conn = None
+            if (
+                self.hold_reports
+                and session.running
+                and session.rospec is not None
+                and self.start_at_us is not None  # reads on wall time, as a real reader's
+                and not self._stop.is_set()
+            ):
+                self._hold(session)
+
+    # --- holding reports while no client is connected ---------------------------------
+
+    def _hold(self, session: _Session) -> None:
+        """The ROSpec of a session that ended goes on reading; its reports are kept."""
+        session.held = []
+        session.keepalive_us = 0
+        self._radio = session
+        self._radio_stop.clear()
+        log.info("llrp emulator holds reports until a client enables them")
+
+        def run() -> None:
+            while not self._radio_stop.wait(0.01) and not self._stop.is_set():
+                session.timers()
+
+        threading.Thread(target=run, daemon=True, name="llrp-emu-radio").start()
+
+    def release_held(self, to: _Session, *, stop: bool) -> int | None:
+        """Send what was held to a client that enabled reports; `stop` ends the held
+        ROSpec (the client starts its own) and returns where it was in the script."""
+        radio = self._radio
+        if radio is None or radio.held is None:
+            return None
+        if stop:
+            self._radio_stop.set()
+            time.sleep(0.03)  # the radio's last pass
+            self._radio = None
+        with self._lock:
+            held, radio.held = radio.held, ([] if not stop else None)
+        for msg in held or []:
+            to.send(msg)
+        self.held_reports_total += len(held or [])
+        return radio.cursor if stop else None
 
 
 class _Session:
@@ -239,8 +287,14 @@ class _Session:
         self.cursor = 0
         self.next_report = 0
         self.impinj = False
+        self.held: list[bytes] | None = None  # set while nobody is connected (held reports)
 
     def send(self, data: bytes) -> None:
+        if self.held is not None:
+            with self.emu._lock:
+                if self.held is not None:
+                    self.held.append(data)
+                    return
         if not self.emu._silent.is_set():
             self.conn.sendall(data)
 
@@ -262,7 +316,7 @@ class _Session:
         if t == lc.KEEPALIVE_ACK:
             self.emu.keepalive_acks_total += 1
         elif t == lc.ENABLE_EVENTS_AND_REPORTS:
-            pass  # LLRP defines no response
+            self.emu.release_held(self, stop=False)  # LLRP defines no response
         elif t == lc.GET_READER_CAPABILITIES:
             self.send(
                 lc.capabilities(
@@ -280,6 +334,9 @@ class _Session:
             kind = lc.IMPINJ_ENABLE_EXTENSIONS_RESPONSE
             self.send(lc.custom_message(lc.IMPINJ_VENDOR, kind, msg.msg_id, status))
         elif t == lc.SET_READER_CONFIG:
+            hold = lc.parse_hold_reports(msg.body)
+            if hold is not None:
+                self.emu.hold_reports = hold
             interval = lc.parse_keepalive_ms(msg.body)
             if interval is not None:
                 self.keepalive_us = interval * 1000
@@ -301,9 +358,12 @@ class _Session:
                 self.cursor = 0
                 if self.emu.start_at_us is not None:
                     # on a shared clock, a reader does not replay what happened before its
-                    # ROSpec started
+                    # ROSpec started, unless it held those reads for this client
                     past = (_now_us() - self.start_wall_us) * self.emu.speed
                     self.cursor = sum(1 for r in self.emu.reads if r.offset_us < past)
+                    held_to = self.emu.release_held(self, stop=True)
+                    if held_to is not None:
+                        self.cursor = held_to
         elif t in (lc.STOP_ROSPEC, lc.DISABLE_ROSPEC, lc.DELETE_ROSPEC):
             self.running = False
             if t == lc.DELETE_ROSPEC:

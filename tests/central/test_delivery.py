@@ -1,9 +1,11 @@
-"""Nothing lost when the broker crashes: an event counts as delivered when the ledger has
-committed it, not when the broker has it. A real edge daemon, the LLRP emulator, a real
-mosquitto with persistence as in production, and the ledger on SQLite and PostgreSQL."""
+"""Nothing lost, nothing doubled, whatever fails: an event counts as delivered when the
+ledger has committed it, not when the broker has it, and the reads an edge accepted survive
+its SIGKILL. A real edge daemon, the LLRP emulator, a real mosquitto (with persistence as in
+production) and the ledger on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from readers.llrp_emulator import LlrpEmulator
 from tests.central.test_ingest import wait
 from tests.conftest import Mosquitto, ledger_process
 from tests.edge.harness import Daemon, Listener, batches, carts, edge_config, free_port, metric
+from tests.edge.test_daemon import expected
 
 pytestmark = pytest.mark.slow
 
@@ -80,4 +83,45 @@ def test_ledger_down_then_broker_crash_loses_nothing(db_url: str, tmp_path: Path
             else:
                 thing.close()  # type: ignore[attr-defined]
         broker.stop()
+        lg.engine.dispose()
+
+
+def test_edge_killed_in_the_middle_of_a_pass_loses_and_doubles_nothing(
+    db_url: str, tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """SIGKILL of the edge after a cart's reads, before its pass closed: the ledger ends
+    with the movements of an uninterrupted run (the same event ids), none twice."""
+    db.upgrade(db_url)
+    lg = Ledger(db.engine(db_url))
+    ledger = ledger_process("ledger-k", db_url=db_url, mqtt_port=mosquitto.port)
+    t0 = time.time()
+    emu = LlrpEmulator(carts(3, spacing_s=6.0, start_s=3.0), start_at=t0).start()
+    metrics_port = free_port()
+    cfg = edge_config(tmp_path, mqtt_port=mosquitto.port, llrp_port=emu.port,
+                      metrics_port=metrics_port)  # fmt: skip
+    listener = Listener(mosquitto.port)
+    edge = Daemon(cfg, tmp_path / "edge.log").start()
+    try:
+        listener.wait(lambda x: len(batches(x.events())) >= 2, timeout=30)
+        time.sleep(max(0.0, t0 + 3.0 + 6.0 + 1.4 - time.time()))  # 2nd cart read, pass open
+        assert len(batches(listener.events())) == 2
+        edge.kill(signal.SIGKILL)
+        edge.start()
+        listener.wait(lambda x: len(batches(x.events())) >= 6, timeout=40)
+        wait(lambda: movements(lg)[0] >= 6, timeout=30)
+        time.sleep(2.0)
+        applied, items = movements(lg)
+        expected_items = sum(q for _, _, q in expected(3))
+        print(f"\\n[{lg.engine.dialect.name}] edge SIGKILL mid-pass: expected 6 movements "
+              f"({expected_items} items), applied {applied} ({items} items), "
+              f"lost {6 - applied}, doubled {items - expected_items}")  # fmt: skip
+        assert batches(listener.events()) == expected(3)
+        assert (applied, items) == (6, expected_items)
+        wait(lambda: metric(metrics_port, "hwms_outbox_unacknowledged") == 0, timeout=30)
+    finally:
+        edge.stop()
+        listener.close()
+        emu.close()
+        ledger.terminate()
+        ledger.wait(timeout=20)
         lg.engine.dispose()

@@ -338,3 +338,45 @@ def test_antenna_disconnect_event_is_recorded_and_reads_go_on(emulator: LlrpEmul
         reader.stop()
     assert reader.antennas_down == {3}
     assert ups(col.items) == 1  # an antenna fault is not a connection fault
+
+
+def test_reads_made_while_the_client_was_away_are_held_and_keep_their_times() -> None:
+    """HoldEventsAndReportsUponReconnect: the reader keeps its ROSpec running and its
+    reports while no client is connected; the next client gets them, with their own
+    timestamps (the reader's clock offset is measured at connect, not per report)."""
+    scenario = {"events": [
+        {"at": 1.0, "stray": {"antenna": 1, "epc": "3074257BF7194E4000001A85", "rssi": -60}},
+        {"at": 3.5, "stray": {"antenna": 2, "epc": "E2801160600002084E5E8A31", "rssi": -61}},
+        {"at": 4.0, "stray": {"antenna": 3, "epc": "3074257BF7194E4000001A86", "rssi": -62}},
+        {"at": 8.5, "stray": {"antenna": 4, "epc": "3074257BF7194E4000001A87", "rssi": -63}},
+    ]}  # fmt: skip
+    start_at = time.time()
+    emu = LlrpEmulator(scenario, start_at=start_at).start()
+    try:
+        reader, col = run_reader(emu)
+        col.wait_for(lambda items: any(isinstance(o, TagRead) for o in items), timeout=10)
+        reader.stop()  # the edge goes away (a hard disconnect, as in a crash)
+        time.sleep(max(0.0, start_at + 6.0 - time.time()))  # two reads happen meanwhile
+        again, col2 = run_reader(emu)
+        col2.wait_for(lambda items: len([o for o in items if isinstance(o, TagRead)]) >= 3,
+                      timeout=10)  # fmt: skip
+        again.stop()
+    finally:
+        emu.close()
+    assert emu.held_reports_total >= 1
+    reads = col.reads() + col2.reads()
+    assert [r.epc_hex[-2:] for r in reads] == ["85", "31", "86", "87"]
+    for r, at in zip(reads, (1.0, 3.5, 4.0, 8.5), strict=True):
+        assert abs(r.t_us / 1e6 - (start_at + at)) < 0.3, (r, at)  # their time, not receipt
+
+
+def test_the_hold_flag_is_encoded_as_llrp_defines_it() -> None:
+    from sllurp.llrp_proto import encode_param
+
+    from readers.llrp_codec import P_EVENTS_AND_REPORTS, parse_hold_reports
+
+    param = encode_param("EventsAndReports", {"HoldEventsAndReportsUponReconnect": True})
+    assert param == bytes([0, P_EVENTS_AND_REPORTS, 0, 5, 0x80])
+    assert parse_hold_reports(b"\x00" + param) is True
+    off = encode_param("EventsAndReports", {"HoldEventsAndReportsUponReconnect": False})
+    assert parse_hold_reports(b"\x00" + off) is False and parse_hold_reports(b"\x00") is None
