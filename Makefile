@@ -32,7 +32,7 @@ timeshift: $(STAMP)
 	for days in 400 3287; do \
 		echo "== ledger and rules tests with the clock moved $$days days ahead"; \
 		PYTHONPATH=tests/timeshift HWMS_TEST_CLOCK_SHIFT_DAYS=$$days \
-			$(BIN)/pytest -p no:cacheprovider tests/central tests/rules || exit 1; \
+			$(BIN)/pytest -p no:cacheprovider -m "not slow" tests/central tests/rules || exit 1; \
 	done
 
 test: lint unit timeshift

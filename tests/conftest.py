@@ -28,6 +28,12 @@ def days(n: int) -> date:
     return TEST_TODAY + timedelta(days=n)
 
 
+def wall_days(n: int) -> date:
+    """Today on the wall clock plus n days: for what runs on it (the CLI, a ledger process),
+    so the test passes whatever the date."""
+    return date.today() + timedelta(days=n)
+
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 

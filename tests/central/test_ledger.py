@@ -9,7 +9,7 @@ from central import db
 from central.ledger import Ledger
 from central.models import Base, Discrepancy, Movement
 from rules.events import Batch, BatchMovement, CabinetMovement, Direction, stamp
-from tests.conftest import days, fixed_clock
+from tests.conftest import days, fixed_clock, wall_days
 
 T = 1_800_000_000_000_000
 SALINE = Batch(gtin="04012345000016", lot="L1", expiry="2028-03-31", company_prefix_length=7)
@@ -159,7 +159,8 @@ def test_receive_csv_then_trace_a_batch(db_url: str, tmp_path: object) -> None:
     # the CLI
     path = Path(str(tmp_path)) / "r.csv"
     path.write_text(
-        "epc,gtin,lot,expiry,location\nurn:epc:id:sgtin:4012345.000001.77,04012345000016,L2,2031-01-01,s1/store\n"
+        "epc,gtin,lot,expiry,location\n"
+        f"urn:epc:id:sgtin:4012345.000001.77,04012345000016,L2,{wall_days(1000)},s1/store\n"
     )
     root = Path(__file__).resolve().parents[2]
     run = [sys.executable, "-m", "hwms_cli", "central"]

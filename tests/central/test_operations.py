@@ -19,7 +19,7 @@ from central.ledger import BookingError, Ledger, ReceiptError, ReceiptLine
 from central.models import Movement
 from rules.events import Batch, CabinetMovement, stamp
 from tests.central.test_ledger import T, epcs, ledger
-from tests.conftest import days
+from tests.conftest import days, wall_days
 
 GTIN = "04012345000016"
 SHARED = Path(__file__).resolve().parents[3] / "shared"
@@ -259,7 +259,8 @@ def test_cli_book_stocktake_report_import(tmp_path: Path) -> None:
     csv.write_text("code,name\nsurgery,Surgery\n")
     assert "imported 1 departments" in hwms("import", "departments", "--csv", str(csv)).stdout
     doc = tmp_path / "epcis.json"
-    doc.write_text(json.dumps(_epcis([COMMISSIONING])))
+    ilmd = {"cbvmda:lotNumber": "LX9", "cbvmda:itemExpirationDate": wall_days(1000).isoformat()}
+    doc.write_text(json.dumps(_epcis([{**COMMISSIONING, "ilmd": ilmd}])))  # the CLI's clock
     out = hwms("receive", "--epcis", str(doc), "--location", "s1/store")
     assert "received 3" in out.stdout, out.stderr
 
