@@ -52,11 +52,12 @@ def sync(s: Session, kinds: tuple[str, ...], present: list[Condition], now: date
         for a in s.scalars(select(Alert).where(Alert.kind.in_(kinds), Alert.state.in_(OPEN)))
     }
     wanted = {(c.kind, c.key): c for c in present}
+    raise_many(s, [c for key, c in wanted.items() if key not in open_alerts], now)
     for key, cond in wanted.items():
         alert = open_alerts.get(key)
         if alert is None:
-            raise_once(s, cond, now)
-        elif (alert.severity, alert.message) != (cond.severity, cond.message):
+            continue
+        if (alert.severity, alert.message) != (cond.severity, cond.message):
             if SEVERITY_RANK[cond.severity] > SEVERITY_RANK[alert.severity]:
                 alert.state = "raised"  # worse than what was acknowledged: a person must look again
             alert.severity, alert.message = cond.severity, cond.message
@@ -69,13 +70,24 @@ def sync(s: Session, kinds: tuple[str, ...], present: list[Condition], now: date
 def raise_once(s: Session, c: Condition, now: datetime) -> None:
     """Open a new alert for a condition, unless one is open already: the database's partial
     unique index decides, so two ledgers raising the same alert at once make one."""
+    raise_many(s, [c], now)
+
+
+def raise_many(s: Session, conditions: list[Condition], now: datetime) -> None:
+    """`raise_once` for many conditions, a thousand per statement (a first evaluation may
+    raise tens of thousands)."""
     insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-    s.execute(
-        insert(Alert)
-        .values(kind=c.kind, key=c.key, severity=c.severity, state="raised",
-                message=c.message, raised_at=now, notify_count=0, tier=0)
-        .on_conflict_do_nothing(index_elements=["kind", "key"], index_where=text(OPEN_ALERT))
-    )  # fmt: skip
+    rows = [
+        {"kind": c.kind, "key": c.key, "severity": c.severity, "state": "raised",
+         "message": c.message, "raised_at": now, "notify_count": 0, "tier": 0}
+        for c in conditions
+    ]  # fmt: skip
+    for i in range(0, len(rows), 1000):
+        s.execute(
+            insert(Alert)
+            .values(rows[i : i + 1000])
+            .on_conflict_do_nothing(index_elements=["kind", "key"], index_where=text(OPEN_ALERT))
+        )
 
 
 def sync_key(s: Session, kind: str, key: str, present: list[Condition], now: datetime) -> None:
