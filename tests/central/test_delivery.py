@@ -112,7 +112,7 @@ def test_edge_killed_in_the_middle_of_a_pass_loses_and_doubles_nothing(
         time.sleep(2.0)
         applied, items = movements(lg)
         expected_items = sum(q for _, _, q in expected(3))
-        print(f"\\n[{lg.engine.dialect.name}] edge SIGKILL mid-pass: expected 6 movements "
+        print(f"\n[{lg.engine.dialect.name}] edge SIGKILL mid-pass: expected 6 movements "
               f"({expected_items} items), applied {applied} ({items} items), "
               f"lost {6 - applied}, doubled {items - expected_items}")  # fmt: skip
         assert batches(listener.events()) == expected(3)
