@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from central.clock import as_utc
 from central.models import OPEN_ALERT, Alert, Batch, GatewayProgress, Location, Stock, StockLimit
 from rules.events import (
     AlarmState,
@@ -194,7 +195,7 @@ def sync_seq_gaps(s: Session, now: datetime, after_s: float) -> None:
     missing one was lost or refused (the dead letters say which), or is still coming."""
     still = []
     for p in s.scalars(select(GatewayProgress).where(GatewayProgress.hole_since.is_not(None))):
-        since = _utc(p.hole_since)
+        since = as_utc(p.hole_since)
         if since is None or (now - since).total_seconds() < after_s:
             continue
         first = p.committed_seq + 1
@@ -206,11 +207,6 @@ def sync_seq_gaps(s: Session, now: datetime, after_s: float) -> None:
                                f"events {gap} of gateway {p.gateway} at {p.site} missing for"
                                f" {minutes:.0f} min while later ones arrived"))  # fmt: skip
     sync(s, ("seq_gap",), still, now)
-
-
-def _utc(t: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; they are UTC."""
-    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
 def acknowledge(s: Session, alert_id: int, user: str, comment: str, now: datetime) -> Alert:
@@ -334,7 +330,7 @@ def as_dict(a: Alert) -> dict[str, object]:
     """The JSON form of an alert (API, CLI, MQTT)."""
 
     def iso(t: datetime | None) -> str | None:
-        return None if t is None else (t if t.tzinfo else t.replace(tzinfo=UTC)).isoformat()
+        return None if t is None else as_utc(t).isoformat()
 
     return {
         "id": a.id,

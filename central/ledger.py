@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import alerts
-from central.clock import SYSTEM_CLOCK, Clock
+from central.clock import SYSTEM_CLOCK, Clock, as_utc
 from central.models import (
     AppUser,
     Batch,
@@ -207,15 +207,8 @@ def _ts(t_us: int) -> datetime:
 
 
 def _iso(value: datetime | None) -> str | None:
-    aware = _aware(value)
+    aware = as_utc(value)
     return None if aware is None else aware.astimezone(UTC).isoformat()
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; they are UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 _UNKNOWN: tuple[int | None, int | None, datetime | None] = (None, None, None)
@@ -779,7 +772,7 @@ class Ledger:
                 )
             )
             if arrived is not None:
-                order.state, order.delivered_at = "delivered", _aware(arrived)
+                order.state, order.delivered_at = "delivered", as_utc(arrived)
                 done += 1
                 log.info("transport order delivered", order_id=order.id, site=site, zone=zone)
         return done
@@ -861,7 +854,7 @@ class Ledger:
                 )
             )
             for epc, loc, batch, last in s.execute(query):
-                p.known[epc] = (loc, batch, _aware(last))
+                p.known[epc] = (loc, batch, as_utc(last))
             for epc in chunk:
                 p.known.setdefault(epc, _UNKNOWN)
 

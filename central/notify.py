@@ -13,7 +13,7 @@ import json
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from central.alerts import as_dict
+from central.clock import as_utc
 from central.models import Alert
 
 log = structlog.get_logger(__name__)
@@ -71,15 +72,11 @@ class WebhookSink:
                 raise ConnectionError(f"webhook answered HTTP {resp.status}")
 
 
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
-
-
 def tier_of(alert: Alert, tiers: Sequence[Tier], now: datetime) -> int:
     """0 = first responders; +1 for every tier whose delay has passed unacknowledged."""
     if alert.state != "raised":
         return alert.tier
-    waited = (now - _aware(alert.raised_at)).total_seconds()
+    waited = (now - as_utc(alert.raised_at)).total_seconds()
     return sum(1 for t in tiers if waited >= t.after_s)
 
 
@@ -107,7 +104,7 @@ def is_due(alert: Alert, tiers: Sequence[Tier], renotify_s: float, now: datetime
         return False
     if tier_of(alert, tiers, now) > alert.tier:
         return True
-    return now - _aware(alert.notified_at) >= timedelta(seconds=renotify_s)
+    return now - as_utc(alert.notified_at) >= timedelta(seconds=renotify_s)
 
 
 def notify_due(

@@ -13,10 +13,11 @@ snapshot, commissioning map) in the same database, so one commit covers both.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,38 +197,41 @@ class Outbox:
         runs = _runs(sorted(set(ids)))
         if not runs:
             return
-        with self._lock:
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                before = self._db.total_changes
-                self._db.executemany(
-                    "DELETE FROM outbox WHERE id BETWEEN ? AND ? AND seq IS NULL", runs
-                )
-                deleted = self._db.total_changes - before
-                self._db.executemany(
-                    "UPDATE outbox SET published = 1 WHERE id BETWEEN ? AND ?", runs
-                )
-                self._db.execute("COMMIT")
-            finally:
-                self._db.execute("PRAGMA synchronous=FULL")
+        with self._unsynced():
+            before = self._db.total_changes
+            self._db.executemany(
+                "DELETE FROM outbox WHERE id BETWEEN ? AND ? AND seq IS NULL", runs
+            )
+            deleted = self._db.total_changes - before
+            self._db.executemany("UPDATE outbox SET published = 1 WHERE id BETWEEN ? AND ?", runs)
         self.deleted_total += deleted
 
     def acknowledge(self, progress: SeqProgress) -> int:
         """Forget the rows the ledger has committed; returns how many."""
         spans = [(0, progress.committed), *progress.above]
+        with self._unsynced():
+            before = self._db.total_changes
+            self._db.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", spans)
+            deleted = self._db.total_changes - before
+        self.deleted_total += deleted
+        return deleted
+
+    @contextlib.contextmanager
+    def _unsynced(self) -> Iterator[None]:
+        """One transaction without fsync, for changes a power cut may undo harmlessly (a
+        resend the ledger drops as a duplicate); appends of events stay fully synchronous."""
         with self._lock:
             self._db.execute("PRAGMA synchronous=NORMAL")
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                before = self._db.total_changes
-                self._db.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", spans)
-                deleted = self._db.total_changes - before
+                try:
+                    yield
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
                 self._db.execute("COMMIT")
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
-        self.deleted_total += deleted
-        return deleted
 
     def dead_letter(self, row: Row, reason: str) -> None:
         with self._lock:
