@@ -407,9 +407,6 @@ def _write_yaml(path: Path, data: Any) -> Path:
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
     from central import db
     from central.api import hash_token
     from central.imports import import_master_data
@@ -493,6 +490,10 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
         # the emulators, all on one clock
         t0 = time.time() + STARTUP_S / 2 + 2.0
+        # watch the broker, subscribed before anything moves
+        live = LiveLog(day, out, t0)
+        watcher = _watch(ports["mqtt"], v5, live)
+
         start = ["--start-at", f"{t0:.3f}"]
         for portal in ("store", "ward"):
             scen = _write_yaml(workdir / f"llrp-{portal}.yaml", day.llrp_scenario(portal))
@@ -542,17 +543,6 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         sup.start("edge", [*hwms, "edge", "run", "--config", str(edge_cfg)],
                   lambda: _http_ok(edge_metrics))  # fmt: skip
         w(f"  edge: gateway {edge['gateway']} (logs in {workdir / 'logs'})\n\n")
-
-        # watch the broker
-        live = LiveLog(day, out, t0)
-        watcher = mqtt.Client(
-            CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311
-        )
-        watcher.username_pw_set("hwms-demo-watcher")
-        watcher.on_message = lambda _c, _u, m: live.on_message(m.topic, bytes(m.payload))
-        watcher.connect("127.0.0.1", ports["mqtt"])
-        watcher.subscribe([("hwms/v1/#", 1)])
-        watcher.loop_start()
 
         # play the day
         seen_orders: dict[str, str] = {}
@@ -621,6 +611,31 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         if embedded is not None:
             embedded.stop()
         w("stopped.\n")
+
+
+def _watch(port: int, v5: bool, live: LiveLog, timeout_s: float = 20.0) -> Any:
+    """An MQTT client that prints the broker's traffic, returned once its subscription
+    is confirmed: the first cart must not pass unseen. It subscribes again on every
+    connect, and a short keepalive lets it notice a lost CONNACK (seen with amqtt)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    subscribed = threading.Event()
+    watcher = mqtt.Client(
+        CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311
+    )
+    watcher.username_pw_set("hwms-demo-watcher")
+    watcher.on_connect = lambda c, _u, _f, rc, _p: (
+        None if rc.is_failure else c.subscribe([("hwms/v1/#", 1)])
+    )
+    watcher.on_subscribe = lambda _c, _u, _m, _rc, _p: subscribed.set()
+    watcher.on_message = lambda _c, _u, m: live.on_message(m.topic, bytes(m.payload))
+    watcher.connect_async("127.0.0.1", port, keepalive=5)
+    watcher.loop_start()
+    if not subscribed.wait(timeout_s):
+        watcher.loop_stop()
+        raise RuntimeError(f"could not subscribe to the broker on port {port} in {timeout_s:g} s")
+    return watcher
 
 
 def _report_orders(lg: Any, seen: dict[str, str], live: LiveLog, day: Day) -> None:

@@ -102,9 +102,19 @@ class LlrpReaderConfig(_Model):
     mode_identifier: int | None = None
     session: int = Field(2, ge=0, le=3)
     impinj_search_mode: int | None = None
-    keepalive_s: float = Field(30.0, gt=0)
-    dead_after_s: float = Field(60.0, gt=0)
+    keepalive_s: float = Field(2.0, gt=0, le=3600)
+    dead_after_s: float = Field(5.0, gt=0, le=7200)
+    max_frame_bytes: int = Field(1 << 20, ge=1 << 16, le=1 << 28)
     hold_reports: bool = True  # the reader keeps reads made while the edge is away
+
+    @model_validator(mode="after")
+    def _two_keepalives_before_death(self) -> LlrpReaderConfig:
+        if self.dead_after_s < 2 * self.keepalive_s:
+            raise ValueError(
+                "dead_after_s must be at least twice keepalive_s: one late keepalive is not"
+                " a dead reader"
+            )
+        return self
 
 
 class CabinetReaderConfig(_Model):

@@ -117,6 +117,7 @@ class EdgeDaemon:
                     impinj_search_mode=r.impinj_search_mode,
                     keepalive_s=r.keepalive_s,
                     dead_after_s=r.dead_after_s,
+                    max_frame_bytes=r.max_frame_bytes,
                     hold_reports=r.hold_reports,
                 ),
                 self._put,

@@ -151,8 +151,6 @@ def probe_llrp(args: argparse.Namespace) -> int:
         antennas=tuple(int(a) for a in args.antennas.split(",")),
         tx_power_dbm=args.power,
         setup_timeout_s=args.timeout,
-        keepalive_s=5.0,
-        dead_after_s=15.0,
     )
     q: queue.Queue[Observation] = queue.Queue()
     reader = LlrpReader(settings, q.put_nowait).start()

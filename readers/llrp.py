@@ -4,7 +4,8 @@ sllurp 3.0.5 reconnects after a fixed 60 s and gives up after 5 tries, never tim
 keepalives, can lose its thread to a malformed frame with the socket left open, and hangs
 on a refused session. So hwms owns supervision: a fresh `LLRPReaderClient` per connection
 (`reconnect=False`), keepalives requested every `keepalive_s`, silence for `dead_after_s`
-(half-open TCP included) or a dead reader thread means the connection is dead, a jittered
+(half-open TCP included), a frame announced longer than `max_frame_bytes` or a dead reader
+thread means the connection is dead, a jittered
 exponential backoff that resets after a healthy session, and configuration plus ROSpec
 re-applied on every connect (sllurp deletes and re-adds them). Reader state changes become
 `ReaderStatus` observations; tag reports become `TagRead`s. Callbacks run on sllurp's thread
@@ -24,6 +25,7 @@ from typing import Any
 import structlog
 from sllurp import llrp_proto
 from sllurp.llrp import LLRPReaderClient, LLRPReaderConfig, LLRPReaderState
+from sllurp.llrp_errors import ReaderConfigurationError
 
 from readers.backoff import Backoff
 from rules.observations import Observation, ReaderState, ReaderStatus, TagRead
@@ -60,8 +62,13 @@ class LlrpSettings:
     tag_population: int = 32
     report_every_n_tags: int = 1
     impinj_search_mode: int | None = None  # only for Impinj readers
-    keepalive_s: float = 30.0
-    dead_after_s: float = 60.0
+    # the reader sends a keepalive every keepalive_s; silence (no keepalive, no report)
+    # for dead_after_s is a dead connection: two keepalives missed, plus a margin
+    keepalive_s: float = 2.0
+    dead_after_s: float = 5.0
+    # LLRP's length field allows 4 GiB; real messages stay far below this (a report of a
+    # thousand tags is ~40 KB). A longer announced frame drops the connection at once.
+    max_frame_bytes: int = 1 << 20
     setup_timeout_s: float = 10.0
     healthy_after_s: float = 60.0
     connect_timeout_s: float = 5.0
@@ -235,6 +242,7 @@ class LlrpReader:
         self._clock_offset_us = None
         if s.hold_reports:
             _hold_reports_upon_reconnect(client)
+        _cap_frames(client, s.max_frame_bytes, self._on_oversize)
         client.add_tag_report_callback(self._on_tags)
         for name in ("KEEPALIVE", "RO_ACCESS_REPORT", "READER_EVENT_NOTIFICATION"):
             client.add_message_callback(name, self._on_message)
@@ -317,6 +325,12 @@ class LlrpReader:
 
     # --- callbacks (sllurp's thread: no blocking) ------------------------------------------
 
+    def _on_oversize(self, announced: int) -> None:
+        self._refused = (
+            f"frame too large: the reader announced {announced} bytes,"
+            f" the limit is {self.settings.max_frame_bytes}"
+        )
+
     def _on_message(self, _reader: object, lmsg: Any) -> None:
         self._last_heard = time.monotonic()
         if lmsg.getName() != "READER_EVENT_NOTIFICATION":
@@ -353,6 +367,25 @@ class LlrpReader:
         self.reads_total += len(reads)
         for read in reads:
             self.sink(read)
+
+
+def _cap_frames(
+    client: LLRPReaderClient, max_bytes: int, on_oversize: Callable[[int], None]
+) -> None:
+    """Refuse frames announced longer than `max_bytes`. sllurp would buffer such a frame
+    without limit, concatenating every 4 KiB received (a core busy and hundreds of MB held
+    for as long as the reader keeps sending); here at most one read is buffered and the
+    connection is closed (sllurp closes it on a ReaderConfigurationError)."""
+    receive = client.raw_data_received
+
+    def capped(data: bytes) -> None:
+        receive(data)
+        if client.expected_bytes > max_bytes:
+            on_oversize(client.expected_bytes)
+            client.partial_data = b""
+            raise ReaderConfigurationError(f"LLRP frame of {client.expected_bytes} bytes")
+
+    client.raw_data_received = capped
 
 
 def _encode_events_and_reports(par: dict[str, Any], _info: Any) -> bytes:

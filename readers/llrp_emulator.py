@@ -7,7 +7,8 @@ a gate, items dwelling on shelves, stray reads), seeded. A reader accepts one cl
 second one is refused with ConnectionAttemptEvent status 2.
 
 Fault hooks for tests: `go_silent()` (half-open: no keepalives, no reports, socket open),
-`drop()` (close the connection), `antenna_disconnect(n)` (AntennaEvent), `refuse_all`.
+`drop()` (close the connection), `antenna_disconnect(n)` (AntennaEvent), `refuse_all`,
+`send_malformed()`, `send_giant_frame()` (a header announcing gigabytes, then filler).
 """
 
 from __future__ import annotations
@@ -148,6 +149,8 @@ class LlrpEmulator:
         self._radio: _Session | None = None  # the last session's ROSpec, running unheard
         self._radio_stop = threading.Event()
         self.held_reports_total = 0
+        self.giant_frame = 0  # announced length of a hostile frame being sent; 0: none
+        self.giant_bytes_sent = 0
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -169,6 +172,11 @@ class LlrpEmulator:
 
     def drop(self) -> None:
         self._drop.set()
+
+    def send_giant_frame(self, announced: int = 0xFFFF_FFFF) -> None:
+        """A hostile reader: a RO_ACCESS_REPORT header announcing `announced` bytes, then
+        filler in 64 KiB chunks for as long as the client keeps the connection."""
+        self.giant_frame = announced
 
     def send_malformed(self) -> None:
         """A RO_ACCESS_REPORT whose AntennaID parameter is cut short (kills sllurp's thread)."""
@@ -218,6 +226,7 @@ class LlrpEmulator:
 
     def _session(self, conn: socket.socket) -> None:
         self._silent.clear()
+        self.giant_frame = 0
         self._drop.clear()
         session = _Session(self, conn)
         try:
@@ -288,6 +297,7 @@ class _Session:
         self.next_report = 0
         self.impinj = False
         self.held: list[bytes] | None = None  # set while nobody is connected (held reports)
+        self.giant_started = False
 
     def send(self, data: bytes) -> None:
         if self.held is not None:
@@ -383,6 +393,9 @@ class _Session:
         return True
 
     def timers(self) -> None:
+        if self.emu.giant_frame:
+            self._send_giant_frame()
+            return
         now = _now_us()
         with self.emu._lock:
             events, self.emu._pending_events = self.emu._pending_events, []
@@ -424,6 +437,14 @@ class _Session:
                 lc.ro_access_report(self.msg_id, batch, self.rospec.selector, self.rospec.rospec_id)
             )
             self.emu.reports_sent_total += 1
+
+    def _send_giant_frame(self) -> None:
+        if not self.giant_started:
+            kind = (lc.VERSION << 10) | lc.RO_ACCESS_REPORT
+            self.conn.sendall(lc.HEADER.pack(kind, self.emu.giant_frame, 1))
+            self.giant_started = True
+        self.conn.sendall(bytes(65536))
+        self.emu.giant_bytes_sent += 65536
 
 
 def _now_us() -> int:

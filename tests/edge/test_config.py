@@ -44,6 +44,9 @@ def test_example_config_is_valid_and_builds_the_rules_config() -> None:
         (lambda d: d.update(site="Has Spaces"), "site: String should match pattern"),
         (lambda d: d["read_points"].append({"name": "r", "zone": "mars", "antennas": ["portal-store:1"]}),
          "read_points[0].zone: unknown zone 'mars'"),
+        (lambda d: d["readers"]["llrp"][0].update(keepalive_s=3, dead_after_s=5),
+         "dead_after_s must be at least twice keepalive_s"),
+        (lambda d: d["readers"]["llrp"][0].update(max_frame_bytes=1 << 40), "max_frame_bytes: Input should be less"),
     ],
 )  # fmt: skip
 def test_mistakes_are_named_by_key_path(mutate: Any, message: str) -> None:

@@ -65,6 +65,13 @@ class Collector:
                 return self.items
         raise AssertionError(f"condition not met in {timeout} s; got {self.statuses()}")
 
+    def drain(self) -> list[Observation]:
+        while True:
+            try:
+                self.items.append(self.q.get_nowait())
+            except queue.Empty:
+                return self.items
+
     def statuses(self) -> list[tuple[ReaderState, str]]:
         return [(o.state, o.reason) for o in self.items if isinstance(o, ReaderStatus)]
 
@@ -380,3 +387,43 @@ def test_the_hold_flag_is_encoded_as_llrp_defines_it() -> None:
     assert parse_hold_reports(b"\x00" + param) is True
     off = encode_param("EventsAndReports", {"HoldEventsAndReportsUponReconnect": False})
     assert parse_hold_reports(b"\x00" + off) is False and parse_hold_reports(b"\x00") is None
+
+
+def test_a_giant_frame_drops_the_connection_at_once(emulator: LlrpEmulator) -> None:
+    """A reader announcing a 4 GiB frame and streaming filler: the connection is closed
+    as soon as the header is read, nothing of it is buffered, and the reader comes back."""
+    reader, col = run_reader(emulator, max_frame_bytes=1 << 20)
+    try:
+        col.wait_for(lambda items: ups(items) == 1)
+        emulator.send_giant_frame()
+        col.wait_for(lambda items: ups(items) == 2)
+    finally:
+        reader.stop()
+    downs = [r for s, r in col.statuses() if s == ReaderState.DOWN]
+    assert downs[0] == (
+        "frame too large: the reader announced 4294967295 bytes, the limit is 1048576"
+    )
+    assert reader.failures_total["frame too large"] == 1
+    # closed long before the announced length: the filler stopped at the socket buffers
+    assert emulator.giant_bytes_sent < 64 << 20
+
+
+def test_a_busy_reader_is_not_taken_for_a_silent_one() -> None:
+    """Reports every 10 ms for 3 s with keepalives every 0.2 s and death after 0.5 s of
+    silence: no false alarm while the reader talks."""
+    scenario = {"events": [
+        {"at": 0.0, "shelf": {"antenna": 1, "rssi": -60, "every": 0.01, "until": 3.0,
+                              "epcs": [f"3074257BF7194E40000{n:05X}" for n in range(40)]}},
+    ]}  # fmt: skip
+    emu = LlrpEmulator(scenario).start()
+    reader, col = run_reader(emu, keepalive_s=0.2, dead_after_s=0.5)
+    try:
+        col.wait_for(lambda items: ups(items) == 1)
+        time.sleep(3.0)
+    finally:
+        reader.stop()
+        emu.close()
+    col.drain()
+    assert len(col.reads()) > 1000
+    assert [s for s, _ in col.statuses()][:2] == [ReaderState.CONNECTING, ReaderState.UP]
+    assert ReaderState.DOWN not in [s for s, r in col.statuses() if r != "stopped"]
