@@ -8,30 +8,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
 
-from edge.config import ConfigError, read_secret, read_yaml, validate
+from hwms_common.config import ConfigError, MqttConnection, read_yaml, validate
+from hwms_common.config import Model as _Model
 
 __all__ = ["CentralConfig", "ConfigError", "load", "parse"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MqttConfig(_Model):
-    host: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
+class MqttConfig(MqttConnection):
     client_id: str = "hwms-ledger-1"
-    share_group: str = "ledger"  # "" for a plain subscription (one ledger only)
-    protocol: Literal["v5", "v311"] = "v5"  # v311 only for brokers without MQTT 5 (no sharing)
-    username: str | None = None
-    password_file: Path | None = None
-    password_credential: str | None = None  # name under $CREDENTIALS_DIRECTORY
-    ca_file: Path | None = None
+    share_group: str = "ledger"  # "" for a plain subscription (one ledger only); v5 only
 
-    def password(self) -> str | None:
-        return read_secret(self.password_file, self.password_credential)
+    @model_validator(mode="before")
+    @classmethod
+    def _ca_file_means_tls(cls, data: Any) -> Any:
+        """`ca_file:` (before `tls:` was shared with the edge) is `tls: {ca_file: ...}`."""
+        if isinstance(data, dict) and "ca_file" in data:
+            data = dict(data)
+            ca_file = data.pop("ca_file")
+            if ca_file is not None:
+                if "tls" in data:
+                    raise ValueError("give tls.ca_file, not both ca_file and tls")
+                data["tls"] = {"ca_file": ca_file}
+        return data
 
 
 class TierConfig(_Model):
@@ -68,7 +68,7 @@ class CentralConfig(_Model):
     notify: NotifyConfig = NotifyConfig()
     agv: AgvConfig = AgvConfig()
     # replenishment: location code -> the warehouse location that supplies it
-    supply: dict[str, str] = {}
+    supply: dict[str, str] = Field(default_factory=dict)
 
 
 def parse(data: Any, source: str = "config") -> CentralConfig:

@@ -22,9 +22,6 @@ from typing import Any
 
 import structlog
 from paho.mqtt.client import Client, MQTTMessage
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from sqlalchemy import select
 from sqlalchemy.exc import (
     DBAPIError,
@@ -39,6 +36,8 @@ from central.config import CentralConfig
 from central.ledger import Ledger
 from central.metrics import LedgerMetrics
 from central.models import DeadLetter
+from hwms_common.config import MqttConnection
+from hwms_common.mqtt import connect, mqtt_client
 from rules.events import Event, EventSchemaError, loads
 from rules.progress import LEDGER_STATUS_TOPIC, SeqProgress, ack_topic
 
@@ -53,18 +52,13 @@ class Ingestor:
     def __init__(
         self,
         ledger: Ledger,
+        conn: MqttConnection,
         *,
-        host: str,
-        port: int,
         client_id: str,
         share_group: str = "ledger",
         session_expiry_s: int = 7 * 86400,
         metrics: LedgerMetrics | None = None,
         batch_size: int = 100,
-        username: str | None = None,
-        password: str | None = None,
-        ca_file: str | None = None,
-        protocol: str = "v5",
         gateways: frozenset[str] = frozenset(),
     ) -> None:
         self.ledger = ledger
@@ -74,9 +68,8 @@ class Ingestor:
         self._seen_gateways: set[str] = set()
         self.failure: BaseException | None = None  # why the worker stopped, if it did
         self.metrics = metrics or LedgerMetrics()
-        self.host = host
-        self.port = port
-        self.v5 = protocol == "v5"
+        self.conn = conn
+        self.v5 = conn.protocol == "v5"
         if share_group and not self.v5:
             log.warning("MQTT 3.1.1 has no shared subscriptions: run one ledger only")
             share_group = ""
@@ -85,17 +78,7 @@ class Ingestor:
         self.connected = threading.Event()
         self._session_expiry_s = session_expiry_s
         # MQTT 3.1.1 (a broker without v5): a persistent session is clean_session=False
-        self.client = Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=MQTTProtocolVersion.MQTTv5 if self.v5 else MQTTProtocolVersion.MQTTv311,
-            manual_ack=True,
-            clean_session=None if self.v5 else False,
-        )
-        if username is not None:
-            self.client.username_pw_set(username, password)
-        if ca_file is not None:
-            self.client.tls_set(ca_certs=ca_file)
+        self.client = mqtt_client(conn, client_id, persistent=True, manual_ack=True)
         self.client.message_callback_add(STATUS_TOPIC, self._on_status)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_: self.connected.clear()
@@ -105,7 +88,6 @@ class Ingestor:
         # the ledger has not acknowledged (it may have been lost with a broker's queues)
         self.client.will_set(LEDGER_STATUS_TOPIC, json.dumps({"state": "offline"}), qos=1,
                              retain=True)  # fmt: skip
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         # Measured (bench/bench_ledger.py): a transaction applies all its events with one
         # statement per table, so batching waiting messages is several times faster on both
         # SQLite and PostgreSQL; an idle ledger still applies a lone message at once.
@@ -115,14 +97,7 @@ class Ingestor:
         self._worker = threading.Thread(target=self._work, daemon=True, name="ledger-ingest")
 
     def start(self) -> Ingestor:
-        if self.v5:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = self._session_expiry_s
-            self.client.connect_async(
-                self.host, self.port, keepalive=30, clean_start=False, properties=props
-            )
-        else:
-            self.client.connect_async(self.host, self.port, keepalive=30)
+        connect(self.client, self.conn, session_expiry_s=self._session_expiry_s)
         self.client.loop_start()
         self._worker.start()
         return self
@@ -473,14 +448,9 @@ def run(cfg: CentralConfig) -> int:
     m = cfg.mqtt
     ingestor = Ingestor(
         Ledger(db.engine(cfg.db)),
-        host=m.host,
-        port=m.port,
+        m,
         client_id=m.client_id,
         share_group=m.share_group,
-        username=m.username,
-        password=m.password(),
-        ca_file=str(m.ca_file) if m.ca_file else None,
-        protocol=m.protocol,
         gateways=frozenset(cfg.gateways),
     ).start()
     if cfg.metrics_port:

@@ -8,13 +8,20 @@ reason. Secrets (the MQTT password) come from a file or from systemd's
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from hwms_common.config import (
+    ConfigError,
+    MqttConnection,
+    TlsConfig,
+    read_secret,
+    read_yaml,
+    validate,
+)
+from hwms_common.config import Model as _Model
 from readers.cabinet_protocol import Protocol
 from readers.modbus_profiles import PROFILES
 from rules.cabinet import CabinetConfig
@@ -29,56 +36,28 @@ from rules.config import (
     ZoneRule,
 )
 
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names every problem by key path."""
-
-
-def read_secret(file: Path | None, credential: str | None) -> str | None:
-    """A secret from a file, or from systemd's `$CREDENTIALS_DIRECTORY` (`LoadCredential=`)."""
-    if file is not None:
-        return file.read_text().strip()
-    if credential is not None:
-        directory = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not directory:
-            raise ConfigError("mqtt.password_credential: $CREDENTIALS_DIRECTORY is not set")
-        return (Path(directory) / credential).read_text().strip()
-    return None
+__all__ = [
+    "ConfigError",
+    "EdgeConfig",
+    "MqttConfig",
+    "TlsConfig",
+    "load",
+    "parse",
+    "read_secret",
+    "read_yaml",
+    "validate",
+]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TlsConfig(_Model):
-    ca_file: Path
-    cert_file: Path | None = None
-    key_file: Path | None = None
-
-
-class MqttConfig(_Model):
-    host: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
+class MqttConfig(MqttConnection):
     client_id: str | None = None
-    username: str | None = None
-    password_file: Path | None = None
-    password_credential: str | None = None  # name under $CREDENTIALS_DIRECTORY
-    tls: TlsConfig | None = None
-    keepalive_s: int = Field(30, ge=5, le=3600)
     inflight: int = Field(20, ge=1, le=1000)
-    protocol: Literal["v5", "v311"] = "v5"
     ack_timeout_s: float = Field(30.0, gt=0)
-    reconnect_min_s: float = Field(1.0, gt=0)
-    reconnect_max_s: float = Field(30.0, gt=0)
     refused: Literal["retry", "dead_letter"] = "retry"  # what to do when the broker refuses
     # an event is forgotten when the ledger has committed it (its ack), or, for a ledger
     # that sends no acks, on the broker's PUBACK
     delete_on: Literal["ledger_ack", "puback"] = "ledger_ack"
     ledger_ack_timeout_s: float = Field(60.0, gt=0)  # then missing events are sent again
-
-    def password(self) -> str | None:
-        """Read the secret at use time; it is never part of the model's dump or repr."""
-        return read_secret(self.password_file, self.password_credential)
 
 
 class OutboxConfig(_Model):
@@ -371,41 +350,6 @@ class EdgeConfig(_Model):
             cart_gap_s=self.cart_gap_s,
             max_pass_tags=self.max_pass_tags,
         )
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part not in ("function-after",) and not str(part).startswith(("function-", "model-")):
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def validate(model: type[M], data: Any, source: str) -> M:
-    """A configuration model from parsed YAML; every problem named by its key path."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the configuration must be a mapping")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        lines = [
-            f"{_path(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
-        ]
-        raise ConfigError(f"{source}: invalid configuration\n  " + "\n  ".join(lines)) from None
-
-
-def read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
 
 
 def parse(data: Any, source: str = "config") -> EdgeConfig:

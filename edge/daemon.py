@@ -18,6 +18,7 @@ import json
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ class EdgeDaemon:
             max_rows=cfg.outbox.max_rows,
             max_telemetry_age_s=cfg.outbox.max_telemetry_age_s,
         )
+        self.metrics.watch_outbox(self.outbox)
         self.base = f"hwms/v1/{cfg.site}/{cfg.gateway}"
         self.commissioning_topic = f"hwms/v1/{cfg.site}/commissioning"
         self.delta_topic = f"{self.commissioning_topic}/delta"
@@ -153,6 +155,9 @@ class EdgeDaemon:
             timezone="UTC",
         )
         self._stop = threading.Event()
+        self._devices_stop = threading.Event()
+        self._device_threads: list[threading.Thread] = []
+        self._cabinet_failure: dict[str, tuple[str, str]] = {}  # name -> (source, reason)
         self._rules_thread = threading.Thread(target=self._rules_loop, daemon=True, name="rules")
         self._watchdog_thread = threading.Thread(
             target=self._watchdog, daemon=True, name="watchdog"
@@ -178,13 +183,10 @@ class EdgeDaemon:
         lock: Lock
         if c.door_mqtt_topic:
             mqtt_io = MqttDoorLock(
-                self.cfg.mqtt.host,
-                self.cfg.mqtt.port,
+                self.cfg.mqtt,
                 door_topic=c.door_mqtt_topic,
                 lock_topic=c.lock_mqtt_topic or f"{c.door_mqtt_topic}/lock",
                 client_id=f"{self.cfg.client_id}-{c.id}-io",
-                username=self.cfg.mqtt.username,
-                password=self.cfg.mqtt.password(),
             )
             door = lock = mqtt_io
         else:
@@ -266,24 +268,15 @@ class EdgeDaemon:
         self._rules_thread.start()
         for reader in self.llrp:
             reader.start()
+        # Device polls run in threads of their own, each one poll after the other: a slow
+        # or failing device only slows itself (an interval job that overran would log a
+        # "skipped" warning at every tick, hundreds a minute).
         for c in self.cfg.readers.cabinets:
-            cab = self.cabinets[c.id]
-            self.scheduler.add_job(
-                self._poll_cabinet,
-                "interval",
-                args=[cab],
-                id=f"cabinet-{c.id}",
-                seconds=c.poll_interval_s,
+            self._every(
+                f"cabinet-{c.id}", c.poll_interval_s, self._poll_cabinet, self.cabinets[c.id]
             )
         for bus, poller in self.modbus:
-            self.scheduler.add_job(
-                self._poll_modbus,
-                "interval",
-                args=[poller],
-                id=f"modbus-{bus.id}",
-                seconds=bus.interval_s,
-                next_run_time=_soon(),
-            )
+            self._every(f"modbus-{bus.id}", bus.interval_s, self._poll_modbus, poller)
         self.scheduler.add_job(
             self._housekeeping, "interval", id="housekeeping", seconds=30, next_run_time=_soon()
         )
@@ -303,6 +296,9 @@ class EdgeDaemon:
         log.info("edge daemon stopping")
         for reader in self.llrp:
             reader.stop(timeout=3)
+        self._devices_stop.set()
+        for thread in self._device_threads:
+            thread.join(timeout=10)
         self.scheduler.shutdown(wait=True)
         self._stop.set()
         self._rules_thread.join(timeout=10)
@@ -328,17 +324,53 @@ class EdgeDaemon:
         except queue.Full:  # the rules thread is stuck; losing reads beats blocking readers
             log.error("observation queue full; dropping", kind=type(obs).__name__)
 
+    def _every(self, name: str, interval_s: float, poll: Callable[[Any], None], arg: Any) -> None:
+        def loop() -> None:
+            next_at = time.monotonic()
+            while not self._devices_stop.wait(max(0.0, next_at - time.monotonic())):
+                poll(arg)
+                next_at = max(next_at + interval_s, time.monotonic())
+
+        thread = threading.Thread(target=loop, daemon=True, name=name)
+        self._device_threads.append(thread)
+        thread.start()
+
     def _poll_cabinet(self, cab: CabinetController) -> None:
         before = cab.reader.decoder.crc_errors_total
-        for obs in cab.poll(now_us()):
+        try:
+            observations = cab.poll(now_us())
+        except Exception as exc:  # door, lock or badge I/O failed: the next poll tries again
+            self.metrics.cabinet_poll_errors.labels(
+                cabinet=cab.name, error=type(exc).__name__
+            ).inc()
+            self._cabinet_health(cab.name, "poll", f"{type(exc).__name__}: {exc}")
+            return
+        self._cabinet_health(cab.name, "poll", "")
+        for obs in observations:
             if isinstance(obs, CabinetScan):
                 self.metrics.cabinet_scans.labels(
                     cabinet=cab.name, result="ok" if obs.ok else "failed"
                 ).inc()
+                self._cabinet_health(cab.name, "scan", "" if obs.ok else obs.error)
             self._put(obs)
         errors = cab.reader.decoder.crc_errors_total - before
         if errors:
             self.metrics.frame_errors.labels(cabinet=cab.name).inc(errors)
+
+    def _cabinet_health(self, name: str, source: str, problem: str) -> None:
+        """One log line when a cabinet starts failing and one when it recovers, not one per
+        poll; `source` (poll or scan) keeps a poll that works from hiding a failing scan."""
+        failing = self._cabinet_failure.get(name)
+        if problem and failing is None:
+            self._cabinet_failure[name] = (source, problem)
+            self.metrics.cabinet_up.labels(cabinet=name).set(0)
+            log.warning("cabinet failing", cabinet=name, source=source, reason=problem)
+        elif not problem and failing is not None and failing[0] == source:
+            del self._cabinet_failure[name]
+            self.metrics.cabinet_up.labels(cabinet=name).set(1)
+            log.info("cabinet recovered", cabinet=name, source=source, was=failing[1])
+        elif not problem and failing is None:
+            self.metrics.cabinet_up.labels(cabinet=name).set(1)
 
     def _poll_modbus(self, poller: ModbusPoller) -> None:
         for reading in poller.poll():
@@ -542,13 +574,11 @@ class EdgeDaemon:
         self._update_outbox_metrics()
 
     def _update_outbox_metrics(self) -> None:
-        self.metrics.outbox_depth.set(self.outbox.depth())
         oldest = self.outbox.oldest_created_us()
         self.metrics.outbox_oldest_age.set(
             0 if oldest is None else max(0.0, (now_us() - oldest) / 1e6)
         )
-        n, _first, created = self.outbox.unacknowledged()
-        self.metrics.unacknowledged.set(n)
+        _n, _first, created = self.outbox.unacknowledged()
         self.metrics.unacknowledged_age.set(
             0 if created is None else max(0.0, (now_us() - created) / 1e6)
         )

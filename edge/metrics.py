@@ -3,7 +3,15 @@
 
 from __future__ import annotations
 
+import math
+import sqlite3
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+if TYPE_CHECKING:
+    from edge.outbox import Outbox
 
 
 class EdgeMetrics:
@@ -27,7 +35,9 @@ class EdgeMetrics:
         self.events = Counter(
             "hwms_events_total", "Events produced by the rules core", ["kind"], registry=r
         )
-        self.outbox_depth = Gauge("hwms_outbox_depth", "Events waiting in the outbox", registry=r)
+        self.outbox_depth = Gauge(
+            "hwms_outbox_depth", "Events in the outbox the broker does not have yet", registry=r
+        )
         self.outbox_oldest_age = Gauge(
             "hwms_outbox_oldest_age_seconds", "Age of the oldest event in the outbox", registry=r
         )
@@ -110,6 +120,18 @@ class EdgeMetrics:
         self.cabinet_scans = Counter(
             "hwms_cabinet_scans_total", "Cabinet inventory scans", ["cabinet", "result"], registry=r
         )
+        self.cabinet_up = Gauge(
+            "hwms_cabinet_up",
+            "1 while the cabinet's reader, door, lock and badge reader answer",
+            ["cabinet"],
+            registry=r,
+        )
+        self.cabinet_poll_errors = Counter(
+            "hwms_cabinet_poll_errors_total",
+            "Cabinet polls that failed (door, lock or badge I/O), by error type",
+            ["cabinet", "error"],
+            registry=r,
+        )
         self.modbus_errors = Counter(
             "hwms_modbus_errors_total",
             "Failed Modbus reads by kind",
@@ -140,3 +162,19 @@ class EdgeMetrics:
             ["thread"],
             registry=r,
         )
+
+    def watch_outbox(self, outbox: Outbox) -> None:
+        """Outbox depth and unacknowledged rows, read from the outbox at every scrape: a
+        gauge set by housekeeping lagged up to 30 s behind writes and deletes."""
+
+        def live(read: Callable[[], int]) -> Callable[[], float]:
+            def value() -> float:
+                try:
+                    return float(read())
+                except sqlite3.ProgrammingError:  # closed at shutdown: no value, no error
+                    return math.nan
+
+            return value
+
+        self.outbox_depth.set_function(live(outbox.depth))
+        self.unacknowledged.set_function(live(lambda: outbox.unacknowledged()[0]))

@@ -28,7 +28,6 @@ import collections
 import contextlib
 import json
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -37,13 +36,14 @@ from typing import Any
 
 import structlog
 from paho.mqtt.client import Client, MQTTMessage
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.config import MqttConfig
 from edge.metrics import EdgeMetrics
 from edge.outbox import Outbox, Row
+from hwms_common.mqtt import connect, mqtt_client
 from rules.progress import LEDGER_STATUS_TOPIC, ProgressError, SeqProgress
 from rules.progress import loads as progress_loads
 
@@ -115,36 +115,19 @@ class Publisher:
         self.heartbeat = time.monotonic()
         self.last_connect_error = ""
         v5 = cfg.protocol == "v5"
-        self.client = Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
-            clean_session=None if v5 else False,
-        )
+        self.client = mqtt_client(cfg, client_id, persistent=True)
         # paho keeps `inflight` unacknowledged on the wire and queues up to as many again, so
         # its network thread never waits for us; everything else stays in the outbox.
         self.window = cfg.inflight * 10
         self._wake_every = max(1, self.window // 4)
         self.client.max_inflight_messages_set(cfg.inflight)
         self.client.max_queued_messages_set(self.window)
-        if cfg.username:
-            self.client.username_pw_set(cfg.username, cfg.password())
-        if cfg.tls is not None:
-            self.client.tls_set(
-                ca_certs=str(cfg.tls.ca_file),
-                certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
-                keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
         will = json.dumps({"state": "offline", "reason": "connection lost"})
         will_props = None
         if v5:
             will_props = Properties(PacketTypes.WILLMESSAGE)  # type: ignore[no-untyped-call]
             will_props.WillDelayInterval = 5  # a quick reconnect does not flap "offline"
         self.client.will_set(self.status_topic, will, qos=1, retain=True, properties=will_props)
-        self.client.reconnect_delay_set(
-            min_delay=int(max(1, cfg.reconnect_min_s)), max_delay=int(cfg.reconnect_max_s)
-        )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
@@ -159,17 +142,7 @@ class Publisher:
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> Publisher:
-        props = None
-        if self.cfg.protocol == "v5":
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = 3600
-        self.client.connect_async(
-            self.cfg.host,
-            self.cfg.port,
-            keepalive=self.cfg.keepalive_s,
-            clean_start=False,
-            properties=props,
-        )
+        connect(self.client, self.cfg, session_expiry_s=3600)
         self._last_sent = self._buffered_to = self.outbox.last_published_id()
         self.client.loop_start()
         self._thread.start()

@@ -25,6 +25,8 @@ from typing import Protocol as TypingProtocol
 import serial
 import structlog
 
+from hwms_common.config import MqttConnection
+from hwms_common.mqtt import connect, mqtt_client
 from readers import cabinet_protocol as cp
 from readers.cabinet_protocol import Frame, FrameDecoder, InventoryFormatError, Protocol
 from rules.observations import SECOND, BadgeEvent, CabinetScan, DoorEvent
@@ -94,7 +96,7 @@ class CabinetReaderClient:
                 error = "a frame of the answer was corrupted"
             else:
                 return got
-            log.warning(
+            log.debug(  # the edge logs the cabinet's state changes, not every retry
                 "cabinet reader retry", cabinet=self.cabinet, attempt=attempt + 1, error=error
             )
         raise ReaderTimeoutError(error)
@@ -125,7 +127,7 @@ class CabinetReaderClient:
             serial.SerialException,
             OSError,
         ) as exc:
-            log.warning("cabinet scan failed", cabinet=self.cabinet, error=str(exc))
+            log.debug("cabinet scan failed", cabinet=self.cabinet, error=str(exc))
             if isinstance(exc, serial.SerialException | OSError):
                 self.close()
             return CabinetScan(
@@ -254,40 +256,43 @@ class MqttDoorLock:
     OPEN = frozenset({"open", "1", "on", "true"})
 
     def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        door_topic: str,
-        lock_topic: str,
-        client_id: str,
-        username: str | None = None,
-        password: str | None = None,
+        self, conn: MqttConnection, *, door_topic: str, lock_topic: str, client_id: str
     ) -> None:
-        from paho.mqtt.client import Client
-        from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-
         self.door_topic = door_topic
         self.lock_topic = lock_topic
         self._open = False
         self.connected = threading.Event()
-        self._client = Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
-        )
-        if username:
-            self._client.username_pw_set(username, password)
+        self._refused = ""
+        self._client = mqtt_client(conn, client_id)
         self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = lambda *_: self._connect_failed("connection failed")
         self._client.on_message = self._on_message
-        self._client.on_disconnect = lambda *_: self.connected.clear()
-        self._client.connect_async(host, port, keepalive=30)
+        self._client.on_disconnect = self._on_disconnect
+        connect(self._client, conn)
         self._client.loop_start()
+
+    def _connect_failed(self, reason: str) -> None:
+        """One warning per new reason, not one per retry (paho retries every few seconds)."""
+        if reason != self._refused:
+            self._refused = reason
+            log.warning("cabinet mqtt not connected", topic=self.door_topic, reason=reason)
+
+    def _on_disconnect(
+        self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if self.connected.is_set() and reason.is_failure:  # refusals were said on connect
+            self._connect_failed(f"disconnected: {reason}")
+        self.connected.clear()
 
     def _on_connect(
         self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
         if reason.is_failure:
-            log.warning("cabinet mqtt connect refused", reason=str(reason))
+            self._connect_failed(f"refused: {reason}")
             return
+        if self._refused:
+            log.info("cabinet mqtt connected", topic=self.door_topic)
+            self._refused = ""
         client.subscribe(self.door_topic, qos=1)
         self.connected.set()
 

@@ -186,3 +186,42 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     broker.start()
     yield broker
     broker.stop()
+
+
+def make_tls(tmp: Path) -> dict[str, Path]:
+    """A test CA and a server certificate for 127.0.0.1 (openssl), valid two days."""
+    import subprocess
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hwms-test-ca",
+        "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
+    ssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
+    (tmp / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-extfile", "san.ext", "-out", "server.crt")  # fmt: skip
+    return {"ca": tmp / "ca.crt", "cert": tmp / "server.crt", "key": tmp / "server.key"}
+
+
+def mosquitto_passwords(tmp: Path, **users: str) -> Path:
+    """A mosquitto password file for `users` (name=password)."""
+    import subprocess
+
+    path = tmp / "passwd"
+    for n, (user, password) in enumerate(users.items()):
+        args = ["-b", "-c"] if n == 0 else ["-b"]
+        subprocess.run(["mosquitto_passwd", *args, str(path), user, password], check=True,
+                       capture_output=True)  # fmt: skip
+    return path

@@ -12,6 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from central import alerts, db
 from central.ingest import Ingestor
 from central.ledger import Ledger
+from hwms_common.config import MqttConnection
 from rules.events import dumps
 from rules.progress import SeqProgress, loads
 from tests.central.test_ingest import publisher, receipt, wait
@@ -26,7 +27,9 @@ def test_committed_seqs_are_acknowledged_retained_and_holes_alert(
     db.upgrade(db_url)
     clock = fixed_clock()
     lg = Ledger(db.engine(db_url), clock=clock)
-    ing = Ingestor(lg, host=mosquitto.host, port=mosquitto.port, client_id="ledger-a").start()
+    ing = Ingestor(
+        lg, MqttConnection(host=mosquitto.host, port=mosquitto.port), client_id="ledger-a"
+    ).start()
     pub = publisher(mosquitto.port)
     try:
         assert ing.connected.wait(10)

@@ -15,6 +15,7 @@ from central import db
 from central.ingest import Ingestor
 from central.ledger import Ledger
 from central.models import DeadLetter
+from hwms_common.config import MqttConnection
 from rules.events import BatchMovement, Direction, dumps
 from tests.central.test_ledger import epcs, move
 from tests.conftest import Mosquitto, days, ledger_process, require_tool
@@ -53,7 +54,9 @@ def wait(cond: object, timeout: float = 30) -> None:
 def test_duplicates_and_poison_messages(db_url: str, mosquitto: Mosquitto) -> None:
     db.upgrade(db_url)
     lg = Ledger(db.engine(db_url))
-    ing = Ingestor(lg, host=mosquitto.host, port=mosquitto.port, client_id="ledger-t").start()
+    ing = Ingestor(
+        lg, MqttConnection(host=mosquitto.host, port=mosquitto.port), client_id="ledger-t"
+    ).start()
     pub = publisher(mosquitto.port)
     try:
         assert ing.connected.wait(10)
@@ -90,7 +93,9 @@ def test_gateway_status_messages_raise_alerts_and_never_block_the_stream(
 
     db.upgrade(db_url)
     lg = Ledger(db.engine(db_url))
-    ing = Ingestor(lg, host=mosquitto.host, port=mosquitto.port, client_id="ledger-s").start()
+    ing = Ingestor(
+        lg, MqttConnection(host=mosquitto.host, port=mosquitto.port), client_id="ledger-s"
+    ).start()
     pub = publisher(mosquitto.port)
     try:
         assert ing.connected.wait(10)
@@ -201,7 +206,9 @@ def test_database_restart_during_ingest(mosquitto: Mosquitto) -> None:
     try:
         db.upgrade(url)
         lg = Ledger(db.engine(url))
-        ing = Ingestor(lg, host=mosquitto.host, port=mosquitto.port, client_id="ledger-r").start()
+        ing = Ingestor(
+            lg, MqttConnection(host=mosquitto.host, port=mosquitto.port), client_id="ledger-r"
+        ).start()
         assert ing.connected.wait(10)
         pub = publisher(mosquitto.port)
         n = 60
@@ -296,7 +303,7 @@ def test_ledger_metrics_pass_promtool(db_url: str) -> None:
 
     db.upgrade(db_url)
     lg = Ledger(db.engine(db_url))
-    ing = Ingestor(lg, host="127.0.0.1", port=1, client_id="m")
+    ing = Ingestor(lg, MqttConnection(port=1), client_id="m")
     assert (
         ing.handle(
             "hwms/v1/s1/gw1/events/batch_movement",

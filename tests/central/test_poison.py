@@ -17,6 +17,7 @@ from central import alerts, db
 from central.ingest import Ingestor
 from central.ledger import Ledger
 from central.models import DeadLetter
+from hwms_common.config import MqttConnection
 from rules.events import Batch, Direction, dumps, stamp
 from tests.central.test_ingest import publisher, receipt, wait
 from tests.central.test_ledger import epcs, ledger, move
@@ -28,7 +29,7 @@ TOPIC = "hwms/v1/s1/gw1/events/batch_movement"
 
 def ingestor(lg: Ledger, **kw: Any) -> Ingestor:
     """The ingest as the ledger runs it, fed directly (no broker needed for these)."""
-    return Ingestor(lg, host="127.0.0.1", port=1, client_id="t", **kw)
+    return Ingestor(lg, MqttConnection(port=1), client_id="t", **kw)
 
 
 def dead_letters(lg: Ledger) -> list[str]:
@@ -160,7 +161,9 @@ def test_a_poisoned_retained_status_is_stored_once_and_blocks_nothing(
     try:
         for run in range(2):  # the retained message comes again at the second start
             lg = Ledger(db.engine(db_url))
-            ing = Ingestor(lg, host=mosquitto.host, port=mosquitto.port, client_id="ledger-p")
+            ing = Ingestor(
+                lg, MqttConnection(host=mosquitto.host, port=mosquitto.port), client_id="ledger-p"
+            )
             ing.start()
             try:
                 assert ing.connected.wait(10)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from readers.llrp_emulator import LlrpEmulator
-from tests.conftest import Mosquitto
+from tests.conftest import Mosquitto, make_tls, mosquitto_passwords
 from tests.edge.harness import Daemon, Listener, batches, carts, edge_config, free_port, metric
 
 pytestmark = pytest.mark.slow
@@ -171,40 +171,11 @@ def test_broker_refusal_is_visible_and_loses_nothing(rig: dict[str, Any], tmp_pa
     assert sorted(batches(r["listener"].events())) == sorted(expected(2))
 
 
-def _make_tls(tmp: Path) -> dict[str, Path]:
-    def ssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp)
-
-    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=hwms-test-ca",
-        "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
-    ssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    )
-    (tmp / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-        "-extfile", "san.ext", "-out", "server.crt")  # fmt: skip
-    return {"ca": tmp / "ca.crt", "cert": tmp / "server.crt", "key": tmp / "server.key"}
-
-
 def test_tls_and_password_work_and_a_wrong_password_is_a_clear_retry(
     rig: dict[str, Any], tmp_path: Path
 ) -> None:
-    tls = _make_tls(tmp_path)
-    passwd = tmp_path / "passwd"
-    subprocess.run(
-        ["mosquitto_passwd", "-b", "-c", str(passwd), "gw1", "right-pass"],
-        check=True,
-        capture_output=True,
-    )
+    tls = make_tls(tmp_path)
+    passwd = mosquitto_passwords(tmp_path, gw1="right-pass")
     (tmp_path / "pw").write_text("wrong-pass\n")
     r = rig["make"](carts(2, spacing_s=2.0), speed=1.0)
     broker: Mosquitto = r["broker"]
@@ -301,6 +272,72 @@ def test_cabinet_and_fridges_through_the_daemon(rig: dict[str, Any], tmp_path: P
         r["daemon"].stop()
         cab.close()
         fridges.close()
+
+
+def test_a_garbage_cabinet_is_one_log_line_and_a_metric(
+    rig: dict[str, Any], tmp_path: Path
+) -> None:
+    """A cabinet reader that answers only noise, its door cycled: one warning when it starts
+    failing (not one per retry or per skipped poll), hwms_cabinet_up 0, failed scans counted."""
+    import random
+    import socket
+    import threading
+
+    import yaml
+
+    stop = threading.Event()
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+
+    def noise() -> None:
+        rng = random.Random(7)
+        conns: list[socket.socket] = []
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                conns.append(server.accept()[0])
+            for c in conns:
+                with contextlib.suppress(OSError):
+                    c.sendall(rng.randbytes(64))
+        for c in conns:
+            c.close()
+
+    noisy = threading.Thread(target=noise, daemon=True)
+    noisy.start()
+    door = tmp_path / "door"
+    door.write_text("0")
+    r = rig["make"]({"events": []})
+    try:
+        cfg = yaml.safe_load(r["daemon"].config.read_text())
+        cfg["zones"].append({"name": "or"})
+        cfg["readers"]["cabinets"] = [
+            {"id": "or-9", "url": f"socket://127.0.0.1:{server.getsockname()[1]}", "protocol": "feig",
+             "zone": "or", "door_gpio_file": str(door), "lock_gpio_file": str(tmp_path / "lock"),
+             "scans_after_close": 1, "poll_interval_s": 0.05}
+        ]  # fmt: skip
+        r["daemon"].config.write_text(yaml.safe_dump(cfg))
+        r["daemon"].start()
+        deadline = time.monotonic() + 30
+        while (
+            metric(r["metrics"], "hwms_cabinet_scans_total", '{cabinet="or-9",result="failed"}')
+            or 0
+        ) < 3:
+            assert time.monotonic() < deadline, "the cabinet was never scanned three times"
+            door.write_text("1")
+            time.sleep(0.3)
+            door.write_text("0")
+            time.sleep(1.0)
+        assert metric(r["metrics"], "hwms_cabinet_up", '{cabinet="or-9"}') == 0
+    finally:
+        r["daemon"].stop()
+        stop.set()
+        noisy.join(5)
+        server.close()
+    loud = [rec for rec in r["daemon"].logs() if rec.get("level") in ("warning", "error")]
+    about_cabinet = [rec for rec in loud if rec.get("cabinet") == "or-9"]
+    assert [rec["event"] for rec in about_cabinet] == ["cabinet failing"], about_cabinet
+    assert not [rec for rec in loud if "skipped" in str(rec.get("event"))]
+    scheduler = [line for line in r["daemon"].log.read_text().splitlines() if "apscheduler" in line]
+    assert not scheduler, scheduler[:3]
 
 
 def test_commissioning_map_and_commands_from_the_centre(rig: dict[str, Any]) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
+from pathlib import Path
 
 from prometheus_client import generate_latest
 
 from edge.metrics import EdgeMetrics
+from edge.outbox import NewRow, Outbox
+from rules.progress import SeqProgress
 from tests.conftest import require_tool
 
 
@@ -56,3 +60,23 @@ def test_names_have_prefix_and_units() -> None:
         if kind == b"counter":
             assert name.endswith(b"_total"), name
     assert (b"hwms_mqtt_publish_latency_seconds", b"histogram") in names
+
+
+def test_outbox_gauges_follow_every_write_and_delete(tmp_path: Path) -> None:
+    """Depth and unacknowledged rows are what the outbox holds at the moment of the scrape."""
+    m = EdgeMetrics()
+    outbox = Outbox(tmp_path / "o.db")
+    m.watch_outbox(outbox)
+
+    def value(name: str) -> float | None:
+        return m.registry.get_sample_value(name)
+
+    assert (value("hwms_outbox_depth"), value("hwms_outbox_unacknowledged")) == (0, 0)
+    outbox.append([NewRow(f"e{i}", "batch_movement", "t", b"{}", 1, seq=i + 1) for i in range(41)])
+    assert (value("hwms_outbox_depth"), value("hwms_outbox_unacknowledged")) == (41, 0)
+    outbox.mark_published([r.id for r in outbox.peek(0, 30)])
+    assert (value("hwms_outbox_depth"), value("hwms_outbox_unacknowledged")) == (11, 30)
+    outbox.acknowledge(SeqProgress(committed=30))
+    assert (value("hwms_outbox_depth"), value("hwms_outbox_unacknowledged")) == (11, 0)
+    outbox.close()
+    assert math.isnan(value("hwms_outbox_depth") or 0.0)

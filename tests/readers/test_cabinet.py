@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hwms_common.config import MqttConnection, TlsConfig
 from readers.cabinet import (
     CabinetController,
     CabinetReaderClient,
@@ -25,7 +26,7 @@ from rules.cabinet import CabinetConfig, CabinetCycle
 from rules.events import CabinetMovement
 from rules.identity import IdentityResolver
 from rules.observations import CabinetScan
-from tests.conftest import Mosquitto
+from tests.conftest import Mosquitto, make_tls, mosquitto_passwords
 
 ITEMS = [bytes.fromhex(h) for h in make_epcs("04012345000016", 1, 30, 7)]
 
@@ -141,21 +142,30 @@ def test_controller_scenario_end_to_end(emulator: CabinetEmulator, tmp_path: Pat
     reader.close()
 
 
-def test_mqtt_door_and_lock_adapter(mosquitto: Mosquitto) -> None:
+@pytest.mark.parametrize("secure", [False, True], ids=["plain", "tls-and-password"])
+def test_mqtt_door_and_lock_adapter(mosquitto: Mosquitto, tmp_path: Path, secure: bool) -> None:
+    """Door messages in, lock commands out; on a TLS-only broker with passwords too, since
+    the adapter is built from the edge's one MQTT connection setting."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    adapter = MqttDoorLock(
-        mosquitto.host,
-        mosquitto.port,
-        door_topic="site/or-1/door",
-        lock_topic="site/or-1/lock",
-        client_id="t-cab",
-    )
+    conn = MqttConnection(port=mosquitto.port)
     io = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="t-io")
+    if secure:
+        tls = make_tls(tmp_path)
+        passwords = mosquitto_passwords(tmp_path, gw1="door-pass", io="io-pass")
+        mosquitto.reconfigure(tls=tls, password_file=passwords)
+        (tmp_path / "pw").write_text("door-pass\n")
+        conn = MqttConnection(port=mosquitto.tls_port, username="gw1",
+                              password_file=tmp_path / "pw", tls=TlsConfig(ca_file=tls["ca"]))  # fmt: skip
+        io.tls_set(ca_certs=str(tls["ca"]))
+        io.username_pw_set("io", "io-pass")
+    adapter = MqttDoorLock(
+        conn, door_topic="site/or-1/door", lock_topic="site/or-1/lock", client_id="t-cab"
+    )
     got: list[str] = []
     io.on_message = lambda _c, _u, m: got.append(m.payload.decode())
-    io.connect(mosquitto.host, mosquitto.port)
+    io.connect(mosquitto.host, conn.port)
     io.subscribe("site/or-1/lock", qos=1)
     io.loop_start()
     try:
@@ -176,6 +186,28 @@ def test_mqtt_door_and_lock_adapter(mosquitto: Mosquitto) -> None:
         io.loop_stop()
         io.disconnect()
         adapter.close()
+
+
+def test_mqtt_door_adapter_says_once_why_it_cannot_connect(
+    mosquitto: Mosquitto, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wrong password: one warning naming the reason, not one per retry."""
+    mosquitto.reconfigure(
+        tls=make_tls(tmp_path), password_file=mosquitto_passwords(tmp_path, gw1="x")
+    )
+    (tmp_path / "pw").write_text("wrong\n")
+    conn = MqttConnection(port=mosquitto.tls_port, username="gw1", password_file=tmp_path / "pw",
+                          tls=TlsConfig(ca_file=tmp_path / "ca.crt"), reconnect_min_s=1,
+                          reconnect_max_s=1)  # fmt: skip
+    adapter = MqttDoorLock(conn, door_topic="d", lock_topic="l", client_id="t-cab-bad")
+    try:
+        time.sleep(3.5)  # three or four attempts
+        assert not adapter.connected.is_set()
+    finally:
+        adapter.close()
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "cabinet mqtt" in line]
+    assert len(warnings) == 1, warnings
+    assert "not authorized" in warnings[0].lower() or "bad user name" in warnings[0].lower()
 
 
 def test_keyboard_wedge_fifo_badges(tmp_path: Path) -> None:
