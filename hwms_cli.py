@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from edge.logs import configure
+    from hwms_common.logs import configure
 
     args = build_parser().parse_args(argv)
     configure(args.log_level)

@@ -201,7 +201,7 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=300_000)
     parser.add_argument("--tags", type=int, default=100_000)
     args = parser.parse_args()
-    from edge.logs import configure
+    from hwms_common.logs import configure
 
     configure("WARNING")
     with tempfile.TemporaryDirectory() as d:

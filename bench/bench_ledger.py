@@ -184,7 +184,7 @@ def main() -> None:
     parser.add_argument("--stock-rows", type=int, default=1_000_000)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
-    from edge.logs import configure
+    from hwms_common.logs import configure
 
     configure("WARNING")
     boundary(max(args.events, 2000))

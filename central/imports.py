@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.clock import SYSTEM_CLOCK, Clock
-from central.ledger import ReceiptError, ReceiptLine
+from central.ledger import ReceiptError, ReceiptLine, location_problem
 from central.models import AppUser, AuditLog, Department, Location, Product, StockLimit
 from rules.epc import gs1_check_digit
 from rules.identity import ident_from_uri
@@ -44,51 +46,117 @@ class MasterDataError(ValueError):
     """The file cannot be imported; the message lists every bad line."""
 
 
+TABLES = {"products": Product, "locations": Location, "departments": Department,
+          "users": AppUser, "limits": StockLimit}  # fmt: skip
+MAX_INT = 2**31 - 1  # an INTEGER column
+MAX_PRICE = Decimal(10) ** 10  # NUMERIC(12, 2)
+Progress = Callable[[str, int, int], None]  # phase, rows done, rows in the file
+
+
 def import_master_data(
-    s: Session, kind: str, text: str, actor: str = "import", *, clock: Clock = SYSTEM_CLOCK
+    s: Session,
+    kind: str,
+    text: str,
+    actor: str = "import",
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    progress: Progress | None = None,
 ) -> int:
     """Upsert the rows of one CSV file (and write who did it to the audit log); returns how
-    many rows were imported."""
+    many rows were imported. `progress` hears how far checking and writing have come."""
     if kind not in COLUMNS:
         raise MasterDataError(f"unknown master data {kind!r} (one of {', '.join(COLUMNS)})")
     reader = csv.DictReader(io.StringIO(text))
-    missing = set(COLUMNS[kind]) - set(reader.fieldnames or [])
-    if missing:
-        raise MasterDataError(f"{kind}: CSV lacks columns {sorted(missing)}")
-    rows = [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
+    try:
+        check_header(kind, reader.fieldnames)
+        rows = [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
+    except csv.Error as exc:  # a field over the CSV module's limit, a NUL byte, ...
+        raise MasterDataError(f"{kind}: line {reader.line_num}: {exc}") from None
+    report = progress or (lambda _phase, _done, _total: None)
     problems: list[str] = []
+    badges = _badges(s, rows) if kind == "users" else {}
     for i, row in enumerate(rows):
-        problem = _check(s, kind, row, rows)
+        problem = _check(s, kind, row, rows) or _sizes(kind, row) or _badge(row, badges)
         if problem:
             problems.append(f"line {i + 2}: {problem}")
+        if i % 1000 == 999:
+            report("checking", i + 1, len(rows))
     if problems:
-        raise MasterDataError(f"{kind}: " + "; ".join(problems))
-    for row in rows:
+        shown = "; ".join(problems[:50])
+        more = f"; and {len(problems) - 50} more" if len(problems) > 50 else ""
+        raise MasterDataError(f"{kind}: {shown}{more}")
+    for i, row in enumerate(rows):
         _upsert(s, kind, row)
         s.flush()
+        if i % 1000 == 999:
+            report("writing", i + 1, len(rows))
+    report("writing", len(rows), len(rows))
     s.add(AuditLog(at=clock.now(), actor=actor, action=f"import {kind}",
                    detail=f"{len(rows)} row(s)"))  # fmt: skip
     return len(rows)
+
+
+def check_header(kind: str, header: Sequence[str] | str | None) -> None:
+    """Refuse a file (or its first line, as text) without the columns `kind` needs."""
+    if isinstance(header, str):
+        try:
+            header = next(csv.reader([header]), [])
+        except csv.Error as exc:
+            raise MasterDataError(f"{kind}: line 1: {exc}") from None
+    missing = set(COLUMNS[kind]) - set(header or [])
+    if missing:
+        raise MasterDataError(f"{kind}: CSV lacks columns {sorted(missing)}")
+
+
+def _sizes(kind: str, row: dict[str, str]) -> str:
+    """Values that fit their columns (PostgreSQL refuses what SQLite would store)."""
+    columns = TABLES[kind].__table__.c
+    for name, value in row.items():
+        length = getattr(columns[name].type, "length", None) if name in columns else None
+        if length is not None and len(value) > length:
+            return f"{name} is longer than {length} characters"
+    if kind == "limits":
+        for name in ("min", "max", "reorder"):
+            if row.get(name) and abs(int(row[name])) > MAX_INT:
+                return f"{name} {row[name]} is too large"
+    return ""
+
+
+def _badges(s: Session, rows: list[dict[str, str]]) -> dict[str, str]:
+    """Badge -> user id, as it will be after the import: the database's, then the file's."""
+    in_file = {row.get("id") for row in rows}
+    return {b: u for u, b in s.execute(select(AppUser.id, AppUser.badge)) if b and u not in in_file}
+
+
+def _badge(row: dict[str, str], owners: dict[str, str]) -> str:
+    badge = row.get("badge")
+    if not badge:
+        return ""
+    owner = owners.setdefault(badge, row["id"])
+    if owner != row["id"]:
+        return f"badge {badge!r} belongs to user {owner!r} already"
+    return ""
 
 
 def _check(s: Session, kind: str, row: dict[str, str], rows: list[dict[str, str]]) -> str:
     if kind == "products":
         g = row["gtin"].zfill(14)
         if len(g) != 14 or not g.isdigit() or gs1_check_digit(g[:13]) != g[13]:
-            return f"GTIN {row['gtin']!r} is not a valid GTIN"
+            return f"GTIN {row['gtin'][:40]!r} is not a valid GTIN"
         if row.get("unit_price"):
             try:
-                if Decimal(row["unit_price"]) < 0:
-                    return "unit_price is negative"
+                price = Decimal(row["unit_price"])
             except InvalidOperation:
-                return f"unit_price {row['unit_price']!r} is not a number"
+                return f"unit_price {row['unit_price'][:40]!r} is not a number"
+            if not price.is_finite() or not 0 <= price < MAX_PRICE:
+                return f"unit_price {row['unit_price'][:40]!r} is not a price"
     if kind == "locations" and row.get("parent"):
         in_file = any(r["code"] == row["parent"] for r in rows)
         if (
             not in_file
             and s.scalar(select(Location.id).where(Location.code == row["parent"])) is None
         ):
-            return f"parent {row['parent']!r} is not a known location"
+            return f"parent {row['parent'][:80]!r} is not a known location"
     if kind == "limits":
         try:
             low, high = int(row["min"]), int(row["max"])
@@ -97,12 +165,15 @@ def _check(s: Session, kind: str, row: dict[str, str], rows: list[dict[str, str]
             return "min, max and reorder must be whole numbers"
         if not 0 <= low <= high or (reorder is not None and reorder < 1):
             return f"min {low} / max {high} / reorder {reorder} do not make sense"
-        if "/" not in row["location"]:
-            return f"location {row['location']!r} is not a site/zone code"
+        if problem := location_problem(row["location"]):
+            return problem
+        g = row["gtin"].zfill(14)
+        if len(g) != 14 or not g.isdigit() or gs1_check_digit(g[:13]) != g[13]:
+            return f"GTIN {row['gtin'][:40]!r} is not a valid GTIN"
     if kind == "users" and row.get("department"):
         in_db = s.get(Department, row["department"]) is not None
         if not in_db:
-            return f"department {row['department']!r} is not known (import departments first)"
+            return f"department {row['department'][:80]!r} is not known (import departments first)"
     key = COLUMNS[kind][0]
     if not row.get(key):
         return f"{key} is empty"
@@ -153,40 +224,64 @@ def _upsert(s: Session, kind: str, row: dict[str, str]) -> None:
         s.add(u)
 
 
-def epcis_receipt(doc: dict[str, Any], location: str) -> list[ReceiptLine]:
+class _EpcisEvent(BaseModel):
+    """The part of an EPCIS 2.0 event a receipt reads; the rest is allowed and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = ""
+    action: str = ""
+    bizStep: str = ""  # noqa: N815 (EPCIS's own name)
+    ilmd: dict[str, Any] | None = None
+    epcList: Annotated[list[str], Field(max_length=200_000)] = []  # noqa: N815
+    quantityList: list[Any] | None = None  # noqa: N815
+
+
+def _problem(exc: ValidationError) -> str:
+    e = exc.errors()[0]
+    return f"{'.'.join(str(x) for x in e['loc']) or 'event'}: {e['msg']}"
+
+
+def epcis_receipt(doc: Any, location: str) -> list[ReceiptLine]:
     """Receipt lines from the commissioning ObjectEvents of an EPCIS 2.0 document."""
-    if doc.get("type") != "EPCISDocument":
+    if not isinstance(doc, dict) or doc.get("type") != "EPCISDocument":
         raise ReceiptError("not an EPCISDocument")
-    events = (doc.get("epcisBody") or {}).get("eventList") or []
+    body = doc.get("epcisBody")
+    events = body.get("eventList") if isinstance(body, dict) else None
+    if not isinstance(events, list):
+        raise ReceiptError("epcisBody.eventList: a list of events is expected")
     lines: list[ReceiptLine] = []
     problems: list[str] = []
-    for i, ev in enumerate(events):
-        step = str(ev.get("bizStep", ""))
-        if ev.get("type") != "ObjectEvent" or ev.get("action") != "ADD":
+    for i, raw in enumerate(events):
+        try:
+            ev = _EpcisEvent.model_validate(raw)
+        except ValidationError as exc:
+            problems.append(f"event {i + 1}: {_problem(exc)}")
             continue
-        if step not in ("commissioning", "urn:epcglobal:cbv:bizstep:commissioning"):
+        if ev.type != "ObjectEvent" or ev.action != "ADD":
             continue
-        ilmd = {k.replace("cbvmda:", CBVMDA): v for k, v in (ev.get("ilmd") or {}).items()}
+        if ev.bizStep not in ("commissioning", "urn:epcglobal:cbv:bizstep:commissioning"):
+            continue
+        ilmd = {k.replace("cbvmda:", CBVMDA): v for k, v in (ev.ilmd or {}).items()}
         lot = str(ilmd.get(CBVMDA + "lotNumber", "")).strip()
         expiry_text = str(ilmd.get(CBVMDA + "itemExpirationDate", "")).strip()
         try:
             expiry = date.fromisoformat(expiry_text)
         except ValueError:
-            problems.append(f"event {i + 1}: itemExpirationDate {expiry_text!r} is not a date")
+            problems.append(f"event {i + 1}: itemExpirationDate {expiry_text[:40]!r} is not a date")
             continue
-        if ev.get("quantityList"):
+        if ev.quantityList:
             problems.append(f"event {i + 1}: quantityList (untagged goods) is not imported")
-        for epc in ev.get("epcList") or []:
-            ident = ident_from_uri(str(epc))
+        for epc in ev.epcList:
+            ident = ident_from_uri(epc)
             if ident.gtin is None:
-                problems.append(f"event {i + 1}: {epc} is not an SGTIN")
+                problems.append(f"event {i + 1}: {epc[:80]} is not an SGTIN")
                 continue
             lines.append(
-                ReceiptLine(epc=str(epc), gtin=ident.gtin, lot=lot, expiry=expiry,
-                            location=location)
-            )  # fmt: skip
+                ReceiptLine(epc=epc, gtin=ident.gtin, lot=lot, expiry=expiry, location=location)
+            )
     if problems:
-        raise ReceiptError("; ".join(problems))
+        more = f"; and {len(problems) - 50} more" if len(problems) > 50 else ""
+        raise ReceiptError("; ".join(problems[:50]) + more)
     if not lines:
         raise ReceiptError("no commissioning ObjectEvent (action ADD) with an epcList")
     return lines

@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal, cast
@@ -45,9 +47,9 @@ from central.models import (
     TagHistory,
     TransportOrder,
 )
-from rules.epc import EpcError, decode, gs1_check_digit
+from rules.epc import EpcError, check_epc_uri, decode, gs1_check_digit
+from rules.events import NAME, BatchMovement, CabinetMovement, Direction, Event, content_id
 from rules.events import Batch as EventBatch
-from rules.events import BatchMovement, CabinetMovement, Direction, Event, content_id
 from rules.identity import ident_from_uri
 from rules.progress import SeqProgress
 
@@ -79,6 +81,26 @@ class BookingError(ValueError):
 
 
 BOOKING_KINDS = ("return", "loss", "scrap", "adjustment")
+IN_CHUNK = 10_000  # values per IN (...): PostgreSQL allows 65 535 parameters per statement
+LOCATION_CODE = re.compile(rf"{NAME.pattern}(/{NAME.pattern})+")
+
+
+def location_problem(code: str) -> str:
+    """Why `code` is not a location code (`<site>/<zone>[/...]`), or ''."""
+    if len(code) > 200 or not LOCATION_CODE.fullmatch(code):
+        return f"location {code[:80]!r} is not a location code like 'site/zone'"
+    return ""
+
+
+def _tag_column(s: Session, column: Any, epcs: Iterable[str]) -> dict[str, Any]:
+    """EPC -> `column` of the tags among `epcs`, queried in chunks of IN_CHUNK."""
+    values = list(epcs)
+    out: dict[str, Any] = {}
+    for i in range(0, len(values), IN_CHUNK):
+        chunk = values[i : i + IN_CHUNK]
+        rows = s.execute(select(Tag.epc, column).where(Tag.epc.in_(chunk)))
+        out.update((epc, value) for epc, value in rows)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +126,10 @@ class ReceiptLine:
             return "lot is missing"
         if self.quantity < 1 or (self.epc and self.quantity != 1):
             return "a tagged line is one item; an untagged line needs a quantity >= 1"
+        if self.epc and (problem := check_epc_uri(self.epc)):
+            return problem
+        if problem := location_problem(self.location):
+            return problem
         ident = ident_from_uri(self.epc)
         if ident.gtin is not None and ident.gtin != self.gtin:
             return f"EPC {self.epc} belongs to GTIN {ident.gtin}, not {self.gtin}"
@@ -355,7 +381,10 @@ class Ledger:
                 .order_by(Location.code, Batch.gtin, Batch.lot)
             )
             if location is not None:
-                q = q.where((Location.code == location) | Location.code.startswith(location + "/"))
+                q = q.where(
+                    (Location.code == location)
+                    | Location.code.startswith(location + "/", autoescape=True)
+                )
             if gtin is not None:
                 q = q.where(Batch.gtin == gtin.zfill(14))
             if lot is not None:
@@ -395,7 +424,8 @@ class Ledger:
                 if r.gtin not in products
             ]
         if problems:
-            raise ReceiptError("; ".join(problems))
+            more = f"; and {len(problems) - 50} more" if len(problems) > 50 else ""
+            raise ReceiptError("; ".join(problems[:50]) + more)
         now = self.clock.now()
         number = number or new_receipt_number(now)
         try:
@@ -571,6 +601,8 @@ class Ledger:
             raise BookingError("a booking needs a user and a reason")
         if bool(epcs) == bool(quantity):
             raise BookingError("give either EPCs or a quantity of a GTIN and lot")
+        if problem := location_problem(location):
+            raise BookingError(problem)
         now = self.clock.now()
         site, _, zone = location.rpartition("/")
         try:
@@ -597,7 +629,7 @@ class Ledger:
         case_id: str,
         now: datetime,
     ) -> int:
-        known = dict(s.execute(select(Tag.epc, Tag.batch_id).where(Tag.epc.in_(epcs))).all())
+        known = _tag_column(s, Tag.batch_id, epcs)
         unknown = [e for e in epcs if e not in known]
         if unknown:
             raise BookingError(f"not commissioned: {', '.join(unknown[:5])}")
@@ -655,6 +687,8 @@ class Ledger:
     ) -> dict[str, Any]:
         """Compare a count of `location` (EPCs read by a handheld or a cabinet scan) with the
         ledger: accuracy and the discrepancy lines to confirm (`confirm_stocktake`)."""
+        if problem := location_problem(location):
+            raise BookingError(problem)
         now = self.clock.now()
         site, _, zone = location.rpartition("/")
         with self.session.begin() as s:
@@ -670,11 +704,7 @@ class Ledger:
             )  # fmt: skip
             s.add(take)
             s.flush()
-            where = dict(
-                s.execute(
-                    select(Tag.epc, Tag.location_id).where(Tag.epc.in_(counted - expected))
-                ).all()
-            )
+            where = _tag_column(s, Tag.location_id, counted - expected)
             for epc in sorted(expected - counted):
                 s.add(StocktakeLine(stocktake_id=take.id, epc=epc, finding="missing",
                                     ledger_location_id=loc))  # fmt: skip
@@ -733,7 +763,7 @@ class Ledger:
                 s.scalars(select(StocktakeLine).where(StocktakeLine.stocktake_id == take.id))
             )
             epcs = tuple(ln.epc for ln in lines)
-            batches = dict(s.execute(select(Tag.epc, Tag.batch_id).where(Tag.epc.in_(epcs))).all())
+            batches = _tag_column(s, Tag.batch_id, epcs)
             groups: dict[tuple[str, int], list[str]] = defaultdict(list)
             for ln in lines:
                 if ln.epc in batches:

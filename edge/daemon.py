@@ -625,7 +625,7 @@ def run(config_path: Path) -> int:
     import signal
 
     from edge.config import load
-    from edge.logs import configure
+    from hwms_common.logs import configure
 
     cfg = load(config_path)
     configure(cfg.log_level, None if cfg.log_format == "auto" else cfg.log_format == "json")

@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -40,3 +41,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
     else:
         yield from _pg_url()
+
+
+def finish_job(api: Any, accepted: Any, headers: dict[str, str], timeout_s: float = 60.0) -> Any:
+    """Follow a 202 Accepted job (its Location) until it is done or failed; the job."""
+    import time
+
+    assert accepted.status_code == 202, accepted.text
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = api.get(accepted.headers["Location"], headers=headers).json()
+        if job["state"] in ("done", "failed"):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.02)

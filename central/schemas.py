@@ -1,0 +1,301 @@
+"""The HTTP API's request and response models: every input bounded, every answer documented.
+
+Bounds are what a hospital's data can be (a GTIN-14, a GS1 lot of at most 20 characters,
+a location code `<site>/<zone>`, ids that fit their INTEGER columns), so an out-of-range value is
+a 422 naming the field, never a database error turned into a 500.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from central.ledger import BOOKING_KINDS, location_problem
+from rules.epc import check_epc_uri
+
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (PostgreSQL refuses a larger value)
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+MAX_LIST = 200_000  # EPCs in one stocktake or receipt: a large warehouse count
+
+GTIN_PATTERN = r"^[0-9]{14}$"
+LOT_PATTERN = r"^[!-~]{1,20}$"  # GS1 AI (10): up to 20 printable characters
+
+
+def _epc(value: str) -> str:
+    problem = check_epc_uri(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _location(value: str) -> str:
+    problem = location_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _day(value: date) -> date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"must be between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
+Epc = Annotated[str, Field(max_length=300), AfterValidator(_epc)]
+LocationCode = Annotated[str, Field(max_length=200), AfterValidator(_location)]
+Gtin = Annotated[str, Field(pattern=GTIN_PATTERN)]
+Lot = Annotated[str, Field(pattern=LOT_PATTERN)]
+Day = Annotated[date, AfterValidator(_day)]
+Text = Annotated[str, Field(max_length=2000)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReceiptIn(_In):
+    epc: Epc
+    gtin: Gtin
+    lot: Lot
+    expiry: Day
+    location: LocationCode
+
+
+class AckIn(_In):
+    comment: Text = ""
+
+
+class BookingIn(_In):
+    kind: Literal[BOOKING_KINDS]  # type: ignore[valid-type]
+    location: LocationCode
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    epcs: Annotated[list[Epc], Field(max_length=MAX_LIST)] = []
+    gtin: Annotated[str, Field(pattern=r"^([0-9]{14})?$")] = ""
+    lot: Annotated[str, Field(pattern=r"^([!-~]{1,20})?$")] = ""
+    quantity: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    case_id: Annotated[str, Field(max_length=64)] = ""
+
+
+class StocktakeIn(_In):
+    location: LocationCode
+    epcs: Annotated[list[Epc], Field(max_length=MAX_LIST)]
+    source: Annotated[str, Field(min_length=1, max_length=32)] = "handheld"
+
+
+# --- responses --------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class StockLine(BaseModel):
+    location: str
+    gtin: str
+    lot: str
+    expiry: str | None
+    quantity: int
+
+
+class Unit(BaseModel):
+    epc: str
+    location: str | None
+
+
+class BatchMove(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    at: str | None
+    kind: str
+    from_: str | None = Field(alias="from")
+    to: str | None
+    quantity: int
+    actor: str | None
+    case: str | None
+
+
+class Trace(BaseModel):
+    gtin: str
+    lot: str
+    found: bool
+    expiry: str | None = None
+    locked: bool | None = None
+    units: list[Unit]
+    movements: list[BatchMove]
+
+
+class BatchLock(BaseModel):
+    gtin: str
+    lot: str
+    locked: bool
+
+
+class Received(BaseModel):
+    received: int
+    number: str = Field(description="the receipt's number (its delivery note)")
+
+
+class AlertOut(BaseModel):
+    id: int
+    kind: str
+    key: str
+    severity: str
+    state: str
+    message: str
+    raised_at: str | None
+    acknowledged_by: str | None
+    acknowledged_at: str | None
+    ack_comment: str | None
+    cleared_at: str | None
+
+
+class AlertState(BaseModel):
+    id: int
+    state: str
+
+
+class ItemMove(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    at: str | None
+    kind: str
+    from_: str | None = Field(alias="from")
+    to: str | None
+    actor: str | None
+    case: str | None
+    event_id: str | None
+
+
+class EpcHistory(BaseModel):
+    epc: str
+    found: bool
+    gtin: str | None = None
+    lot: str | None = None
+    location: str | None = None
+    last_event_at: str | None = None
+    movements: list[ItemMove]
+
+
+class Booked(BaseModel):
+    booked: int
+
+
+class StocktakeLineOut(BaseModel):
+    epc: str
+    finding: str
+    ledger_location: str | None
+
+
+class StocktakeOut(BaseModel):
+    id: int
+    location: str
+    source: str
+    counted_by: str
+    expected: int
+    counted: int
+    matched: int
+    accuracy: float
+    state: str
+    lines: list[StocktakeLineOut]
+
+
+class ImportJob(BaseModel):
+    id: int
+    kind: str
+    state: Literal["queued", "running", "done", "failed"]
+    phase: str
+    rows_total: int
+    rows_done: int
+    imported: int | None
+    error: str | None
+
+
+class ConsumptionLine(BaseModel):
+    department: str
+    gtin: str
+    product: str
+    quantity: int
+    value: str
+
+
+class TopConsumer(BaseModel):
+    user: str
+    items: int
+    cases: int
+
+
+class SlowMover(BaseModel):
+    location: str
+    gtin: str
+    lot: str
+    quantity: int
+    last_moved: str | None
+
+
+class NearExpiryLine(BaseModel):
+    location: str
+    gtin: str
+    lot: str
+    expiry: str
+    days_left: int
+    quantity: int
+    value: str
+    priced: bool
+
+
+class NearExpiry(BaseModel):
+    days: int
+    total_value: str
+    lines: list[NearExpiryLine]
+
+
+class Period(BaseModel):
+    start: str
+    end: str
+
+
+class ItemsValue(BaseModel):
+    items: int
+    value: str
+
+
+class Kpis(BaseModel):
+    period: Period
+    stock_accuracy: float | None
+    stockouts: int
+    scrap: ItemsValue
+    loss: ItemsValue
+    expired_on_hand: ItemsValue
+    consumed_items: int
+    on_hand_items: int
+    inventory_turnover: float | None
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    topic: str
+    reason: str
+    received_at: str
+    size: int = Field(description="payload size in bytes")
+    prefix: str = Field(description="the payload's first 256 bytes as text")
+
+
+class Problem(BaseModel):
+    detail: Any
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no valid bearer token"},
+    403: {"model": Problem, "description": "the token's role is not enough"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "not found"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": Problem, "description": "the state does not allow it"}
+}
+INVALID: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "a body that cannot be parsed"},
+    422: {"model": Problem, "description": "invalid input; the message names the field or line"},
+}
