@@ -62,7 +62,11 @@ def _edge_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hwms", description="Hospital RFID and IoT edge gateway")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    parser.add_argument(
+        "--log-level",
+        help="DEBUG, INFO, WARNING, ERROR (default: INFO for services and emulators, WARNING"
+        " for commands, whose output is what was asked for)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     epc = sub.add_parser("epc", help="EPC tools").add_subparsers(dest="epc_command", required=True)
@@ -85,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run = edge.add_parser("run", help="run the edge daemon")
     run.add_argument("--config", required=True, type=Path)
-    run.set_defaults(func=_edge_run)
+    run.set_defaults(func=_edge_run, log_level_default="INFO")
     check = edge.add_parser(
         "check-config", help="validate a configuration file and exit (2 if invalid)"
     )
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     from hwms_common.logs import configure
 
     args = build_parser().parse_args(argv)
-    configure(args.log_level)
+    configure(args.log_level or getattr(args, "log_level_default", "WARNING"))
     sys.exit(args.func(args))
 
 

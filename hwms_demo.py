@@ -33,6 +33,10 @@ from typing import Any, TextIO
 
 import yaml
 
+from hwms_common.config import MqttConnection
+from hwms_common.mqtt import connect, mqtt_client
+from rules import topics
+
 ROOT = Path(__file__).resolve().parent
 DEMO = ROOT / "config" / "demo"
 STARTUP_S = 10.0  # the day's clock starts this long after the emulators are launched
@@ -290,26 +294,26 @@ class LiveLog:
             data = json.loads(payload)
         except ValueError:
             return
-        if topic.startswith("hwms/v1/central/alerts/"):
+        if topic.startswith(topics.ALERTS_PREFIX + "/"):
             tier = f" (escalated to {data['notify']})" if data.get("notify") else ""
             key = (data["id"], data["state"], data["severity"])
             again = " (reminder)" if key in self.alerts_seen else ""
             self.alerts_seen.add(key)
             self.say(f"ALERT {data['state']}{again} [{data['severity']}] {data['message']}{tier}")
             return
-        parts = topic.split("/")
         if topic.endswith("/commissioning"):
             self.say(f"commissioning map v{data['version']}: {len(data['records'])} tags")
             return
-        if len(parts) == 5 and parts[4] == "status":
-            if self.gateways.get(parts[3]) != data.get("state"):
-                self.gateways[parts[3]] = data.get("state")
-                self.say(f"gateway {parts[3]} is {data.get('state')}")
+        where = topics.parse_gateway_topic(topic)
+        if where is not None and where.leaf == "status" and not where.rest:
+            if self.gateways.get(where.gateway) != data.get("state"):
+                self.gateways[where.gateway] = data.get("state")
+                self.say(f"gateway {where.gateway} is {data.get('state')}")
             return
-        if len(parts) < 6 or parts[4] != "events":
+        if where is None or where.kind is None:
             return
         b = data.get("body", {})
-        kind = parts[5]
+        kind = where.kind
         if kind == "batch_movement":
             batch = b["batch"]
             self.say(
@@ -617,20 +621,16 @@ def _watch(port: int, v5: bool, live: LiveLog, timeout_s: float = 20.0) -> Any:
     """An MQTT client that prints the broker's traffic, returned once its subscription
     is confirmed: the first cart must not pass unseen. It subscribes again on every
     connect, and a short keepalive lets it notice a lost CONNACK (seen with amqtt)."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
+    conn = MqttConnection(port=port, protocol="v5" if v5 else "v311",
+                          username="hwms-demo-watcher", keepalive_s=5)  # fmt: skip
     subscribed = threading.Event()
-    watcher = mqtt.Client(
-        CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311
-    )
-    watcher.username_pw_set("hwms-demo-watcher")
+    watcher = mqtt_client(conn)
     watcher.on_connect = lambda c, _u, _f, rc, _p: (
-        None if rc.is_failure else c.subscribe([("hwms/v1/#", 1)])
+        None if rc.is_failure else c.subscribe([(f"{topics.PREFIX}/#", 1)])
     )
     watcher.on_subscribe = lambda _c, _u, _m, _rc, _p: subscribed.set()
     watcher.on_message = lambda _c, _u, m: live.on_message(m.topic, bytes(m.payload))
-    watcher.connect_async("127.0.0.1", port, keepalive=5)
+    connect(watcher, conn)
     watcher.loop_start()
     if not subscribed.wait(timeout_s):
         watcher.loop_stop()

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from central.clock import as_utc
+from central.errors import Conflict, NotFound
 from central.models import OPEN_ALERT, Alert, Batch, GatewayProgress, Location, Stock, StockLimit
 from rules.events import (
     AlarmState,
@@ -212,9 +213,9 @@ def sync_seq_gaps(s: Session, now: datetime, after_s: float) -> None:
 def acknowledge(s: Session, alert_id: int, user: str, comment: str, now: datetime) -> Alert:
     alert = s.get(Alert, alert_id)
     if alert is None:
-        raise KeyError(f"no alert {alert_id}")
+        raise NotFound(f"no alert {alert_id}")
     if alert.state == "cleared":
-        raise ValueError(f"alert {alert_id} is already cleared")
+        raise Conflict(f"alert {alert_id} is already cleared")
     alert.state = "acknowledged"
     alert.acknowledged_by, alert.acknowledged_at, alert.ack_comment = user, now, comment
     return alert

@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from central.clock import SYSTEM_CLOCK
+
+
+def _errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The ledger's errors as a message on stderr and an exit code, the same for every
+    command (central/errors.py: 1 invalid, 3 not found, 4 conflict); a database that is
+    not migrated or not reachable is said so, not shown as a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        from central.errors import LedgerError
+
+        name = f"hwms central {args.central_command}"
+        try:
+            return command(args)
+        except LedgerError as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except (OperationalError, ProgrammingError) as exc:
+            first = str(exc.orig).splitlines()[0]
+            hint = "is the database reachable and migrated? hwms central db upgrade --db URL"
+            print(f"{name}: database error: {first} ({hint})", file=sys.stderr)
+            return 5
+
+    return run
 
 
 def run_config(args: argparse.Namespace) -> Any:
@@ -84,28 +113,23 @@ def _stock(args: argparse.Namespace) -> int:
 
 
 def _receive(args: argparse.Namespace) -> int:
-    import sys
     from pathlib import Path
 
     from central import db
     from central.ledger import Ledger, ReceiptError, new_receipt_number, parse_receipt_csv
 
-    try:
-        if args.epcis:
-            from central.imports import epcis_receipt
+    if args.epcis:
+        from central.imports import epcis_receipt
 
-            if not args.location:
-                raise ReceiptError("--epcis needs --location (where the items are received)")
-            lines = epcis_receipt(json.loads(Path(args.epcis).read_text()), args.location)
-        else:
-            lines = parse_receipt_csv(Path(args.csv).read_text())
-        number = args.number or new_receipt_number(SYSTEM_CLOCK.now())
-        n = Ledger(db.engine(args.db)).receive(
-            lines, actor=args.user, today=SYSTEM_CLOCK.today(), number=number
-        )
-    except ReceiptError as exc:
-        print(f"hwms central receive: {exc}", file=sys.stderr)
-        return 1
+        if not args.location:
+            raise ReceiptError("--epcis needs --location (where the items are received)")
+        lines = epcis_receipt(json.loads(Path(args.epcis).read_text()), args.location)
+    else:
+        lines = parse_receipt_csv(Path(args.csv).read_text())
+    number = args.number or new_receipt_number(SYSTEM_CLOCK.now())
+    n = Ledger(db.engine(args.db)).receive(
+        lines, actor=args.user, today=SYSTEM_CLOCK.today(), number=number
+    )
     print(f"received {n} item(s) as receipt {number}")
     return 0
 
@@ -156,32 +180,23 @@ def _recall(args: argparse.Namespace) -> int:
     from central import db
     from central.ledger import Ledger
 
-    try:
-        Ledger(db.engine(args.db)).lock_batch(
-            args.gtin.zfill(14), args.lot, user=args.user, locked=not args.unlock
-        )
-    except KeyError as exc:
-        print(f"hwms central recall: {exc.args[0]}")
-        return 1
+    Ledger(db.engine(args.db)).lock_batch(
+        args.gtin.zfill(14), args.lot, user=args.user, locked=not args.unlock
+    )
     print(f"batch {args.gtin} lot {args.lot} {'unlocked' if args.unlock else 'locked'}")
     return 0
 
 
 def _book(args: argparse.Namespace) -> int:
-    import sys
 
     from central import db
-    from central.ledger import BookingError, Ledger
+    from central.ledger import Ledger
 
-    try:
-        n = Ledger(db.engine(args.db)).book(
-            args.kind, location=args.location, user=args.user, reason=args.reason,
-            epcs=tuple(args.epc or ()), gtin=(args.gtin or "").zfill(14) if args.gtin else "",
-            lot=args.lot or "", quantity=args.quantity, case_id=args.case or "",
-        )  # fmt: skip
-    except BookingError as exc:
-        print(f"hwms central book: {exc}", file=sys.stderr)
-        return 1
+    n = Ledger(db.engine(args.db)).book(
+        args.kind, location=args.location, user=args.user, reason=args.reason,
+        epcs=tuple(args.epc or ()), gtin=(args.gtin or "").zfill(14) if args.gtin else "",
+        lot=args.lot or "", quantity=args.quantity, case_id=args.case or "",
+    )  # fmt: skip
     print(f"booked {n} item(s) as {args.kind}")
     return 0
 
@@ -191,21 +206,17 @@ def _stocktake(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from central import db
-    from central.ledger import BookingError, Ledger
+    from central.ledger import Ledger
 
     lg = Ledger(db.engine(args.db))
-    try:
-        if args.confirm is not None:
-            report = lg.confirm_stocktake(args.confirm, user=args.user)
-        else:
-            if not args.location or not args.epcs:
-                print("hwms central stocktake: give --location and --epcs FILE", file=sys.stderr)
-                return 2
-            epcs = [ln.strip() for ln in Path(args.epcs).read_text().splitlines() if ln.strip()]
-            report = lg.stocktake(args.location, epcs, user=args.user, source=args.source)
-    except (KeyError, BookingError) as exc:
-        print(f"hwms central stocktake: {exc}", file=sys.stderr)
-        return 1
+    if args.confirm is not None:
+        report = lg.confirm_stocktake(args.confirm, user=args.user)
+    else:
+        if not args.location or not args.epcs:
+            print("hwms central stocktake: give --location and --epcs FILE", file=sys.stderr)
+            return 2
+        epcs = [ln.strip() for ln in Path(args.epcs).read_text().splitlines() if ln.strip()]
+        report = lg.stocktake(args.location, epcs, user=args.user, source=args.source)
     if args.json:
         print(json.dumps(report))
         return 0
@@ -248,20 +259,15 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    import sys
     from pathlib import Path
 
     from central import db
-    from central.imports import MasterDataError, import_master_data
+    from central.imports import import_master_data
     from central.ledger import Ledger
 
     lg = Ledger(db.engine(args.db))
-    try:
-        with lg.session.begin() as s:
-            n = import_master_data(s, args.kind, Path(args.csv).read_text(), actor=args.user)
-    except MasterDataError as exc:
-        print(f"hwms central import: {exc}", file=sys.stderr)
-        return 1
+    with lg.session.begin() as s:
+        n = import_master_data(s, args.kind, Path(args.csv).read_text(), actor=args.user)
     print(f"imported {n} {args.kind}")
     return 0
 
@@ -301,21 +307,21 @@ def add_commands(sub: Any) -> None:
         "--site", action="append", help="publish the commissioning map to this site (repeatable)"
     )
     p.add_argument("--metrics-port", type=int, help="Prometheus on 127.0.0.1 (0: off)")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_errors(_run), log_level_default="INFO")
     dbp = central.add_parser("db", help="database maintenance").add_subparsers(
         dest="db_command", required=True
     )
     p = dbp.add_parser("upgrade", help="apply the Alembic migrations")
     p.add_argument("--db", help="default: the config's db, else sqlite:///hwms.db")
     p.add_argument("--config", help="take the database URL from this central.yaml")
-    p.set_defaults(func=_upgrade)
+    p.set_defaults(func=_errors(_upgrade), log_level_default="INFO")
     p = central.add_parser("stock", help="stock per location and batch")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--location", help="a location code; covers the locations below it")
     p.add_argument("--gtin")
     p.add_argument("--lot")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_stock)
+    p.set_defaults(func=_errors(_stock))
     p = central.add_parser(
         "receive", help="commission items from a CSV (epc,gtin,lot,expiry,location)"
     )
@@ -326,7 +332,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--location", help="with --epcis: where the items are, e.g. site/zone")
     p.add_argument("--number", help="the delivery note number (default: generated)")
     p.add_argument("--user", default="receiving")
-    p.set_defaults(func=_receive)
+    p.set_defaults(func=_errors(_receive))
     p = central.add_parser("book", help="a return, loss, scrap or manual adjustment")
     p.add_argument("kind", choices=["return", "loss", "scrap", "adjustment"])
     p.add_argument("--db", default="sqlite:///hwms.db")
@@ -338,7 +344,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--lot")
     p.add_argument("--quantity", type=int, default=0)
     p.add_argument("--case", help="the case/patient a return belongs to")
-    p.set_defaults(func=_book)
+    p.set_defaults(func=_errors(_book))
     p = central.add_parser("stocktake", help="compare a count with the ledger, or --confirm it")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--location", help="site/zone")
@@ -347,7 +353,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--confirm", type=int, metavar="ID", help="book stocktake ID's lines")
     p.add_argument("--user", required=True)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_stocktake)
+    p.set_defaults(func=_errors(_stocktake))
     p = central.add_parser("report", help="reports and KPIs (JSON)")
     p.add_argument(
         "report", choices=["consumption", "top-consumers", "slow-movers", "near-expiry", "kpis"]
@@ -357,26 +363,26 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--end", type=_date, help="YYYY-MM-DD, exclusive (default: tomorrow)")
     p.add_argument("--days", type=int, default=90, help="slow-movers, near-expiry horizon")
     p.add_argument("--json", action="store_true", help="one line")
-    p.set_defaults(func=_report)
+    p.set_defaults(func=_errors(_report))
     p = central.add_parser("import", help="master data from CSV")
     p.add_argument("kind", choices=["products", "locations", "departments", "users", "limits"])
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--csv", required=True)
     p.add_argument("--user", default="import", help="who imports (audit log)")
-    p.set_defaults(func=_import)
+    p.set_defaults(func=_errors(_import))
     p = central.add_parser("trace", help="where every unit of a batch is, and its movements")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--gtin", required=True)
     p.add_argument("--lot", required=True)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_trace)
+    p.set_defaults(func=_errors(_trace))
     p = central.add_parser("recall", help="lock (or --unlock) a batch for a recall")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--gtin", required=True)
     p.add_argument("--lot", required=True)
     p.add_argument("--user", required=True)
     p.add_argument("--unlock", action="store_true")
-    p.set_defaults(func=_recall)
+    p.set_defaults(func=_errors(_recall))
     p = central.add_parser("api", help="serve the HTTP API (OpenAPI at /docs)")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument(
@@ -384,8 +390,8 @@ def add_commands(sub: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.set_defaults(func=_api)
+    p.set_defaults(func=_errors(_api), log_level_default="INFO")
     p = central.add_parser("alerts", help="open alerts")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_alerts)
+    p.set_defaults(func=_errors(_alerts))

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.clock import SYSTEM_CLOCK, Clock
+from central.errors import Invalid
 from central.ledger import ReceiptError, ReceiptLine, location_problem
 from central.models import AppUser, AuditLog, Department, Location, Product, StockLimit
 from rules.epc import gs1_check_digit
@@ -42,7 +43,7 @@ COLUMNS = {
 CBVMDA = "urn:epcglobal:cbv:mda:"
 
 
-class MasterDataError(ValueError):
+class MasterDataError(Invalid):
     """The file cannot be imported; the message lists every bad line."""
 
 

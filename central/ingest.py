@@ -16,6 +16,7 @@ import json
 import queue
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,13 +39,13 @@ from central.metrics import LedgerMetrics
 from central.models import DeadLetter
 from hwms_common.config import MqttConnection
 from hwms_common.mqtt import connect, mqtt_client
+from rules import topics
 from rules.events import Event, EventSchemaError, loads
-from rules.progress import LEDGER_STATUS_TOPIC, SeqProgress, ack_topic
+from rules.progress import SeqProgress
+from rules.topics import EVENTS_FILTER, LEDGER_STATUS_TOPIC, STATUS_FILTER, ack_topic
 
 log = structlog.get_logger(__name__)
 
-EVENTS_TOPIC = "hwms/v1/+/+/events/#"
-STATUS_TOPIC = "hwms/v1/+/+/status"  # retained gateway status; `offline` is the Last Will
 MAX_STATUS_BYTES = 64 * 1024
 
 
@@ -73,13 +74,13 @@ class Ingestor:
         if share_group and not self.v5:
             log.warning("MQTT 3.1.1 has no shared subscriptions: run one ledger only")
             share_group = ""
-        self.topic = f"$share/{share_group}/{EVENTS_TOPIC}" if share_group else EVENTS_TOPIC
+        self.topic = f"$share/{share_group}/{EVENTS_FILTER}" if share_group else EVENTS_FILTER
         self.counts: Counter[str] = Counter()
         self.connected = threading.Event()
         self._session_expiry_s = session_expiry_s
         # MQTT 3.1.1 (a broker without v5): a persistent session is clean_session=False
         self.client = mqtt_client(conn, client_id, persistent=True, manual_ack=True)
-        self.client.message_callback_add(STATUS_TOPIC, self._on_status)
+        self.client.message_callback_add(STATUS_FILTER, self._on_status)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_: self.connected.clear()
         self.client.on_message = self._on_message
@@ -113,7 +114,7 @@ class Ingestor:
         if reason.is_failure:
             log.error("ledger mqtt connection refused", reason=str(reason))
             return
-        client.subscribe([(self.topic, 1), (STATUS_TOPIC, 1)])
+        client.subscribe([(self.topic, 1), (STATUS_FILTER, 1)])
         client.publish(
             LEDGER_STATUS_TOPIC,
             json.dumps({"state": "online", "client_id": self.client_id,
@@ -138,9 +139,11 @@ class Ingestor:
             client.ack(msg.mid, msg.qos)
 
     def _gateway_status(self, msg: MQTTMessage) -> None:
-        parts = msg.topic.split("/")
+        where = topics.parse_gateway_topic(msg.topic)
         payload = bytes(msg.payload)
         try:
+            if where is None or where.leaf != "status" or where.rest:
+                raise ValueError("not a gateway status topic")
             if len(payload) > MAX_STATUS_BYTES:
                 raise ValueError(f"status of {len(payload)} bytes is over {MAX_STATUS_BYTES}")
             data = json.loads(payload)
@@ -151,10 +154,11 @@ class Ingestor:
             reason = f"unreadable gateway status: {type(exc).__name__}: {_first_line(exc)}"
             self._dead_letter_once(msg.topic, payload[:MAX_STATUS_BYTES], reason)
             return
-        self.metrics.gateway_online.labels(site=parts[2], gateway=parts[3]).set(
+        self.metrics.gateway_online.labels(site=where.site, gateway=where.gateway).set(
             1 if state == "online" else 0
         )
-        change = alerts.gateway_status(parts[2], parts[3], state, str(data.get("reason", ""))[:200])
+        reason = str(data.get("reason", ""))[:200]
+        change = alerts.gateway_status(where.site, where.gateway, state, reason)
         try:
             with self.ledger.session.begin() as s:
                 alerts.apply_changes(s, [change], self.ledger.clock.now())
@@ -255,15 +259,15 @@ class Ingestor:
 
     def _parse(self, topic: str, payload: bytes) -> Event:
         event = loads(payload)
-        parts = topic.split("/")
-        if len(parts) != 6 or (parts[2], parts[3], parts[5]) != (
+        where = topics.parse_gateway_topic(topic)
+        if where is None or (where.site, where.gateway, where.kind) != (
             event.site,
             event.gateway,
             event.kind,
         ):
-            where = f"{event.site}/{event.gateway}/{event.kind}"
+            said = f"{event.site}/{event.gateway}/{event.kind}"
             raise EventSchemaError(
-                f"topic {topic[:200]!r} does not match event site/gateway/kind {where}"
+                f"topic {topic[:200]!r} does not match event site/gateway/kind {said}"
             )
         name = f"{event.site}/{event.gateway}"
         if self.gateways and name not in self.gateways:
@@ -400,22 +404,22 @@ class CommissioningPublisher:
         if self.snapshot_version >= 0:
             delta = self.ledger.commissioning_map(since=self.snapshot_version)
             if len(delta["records"]) <= max(self.max_delta, self.snapshot_size // 10):
-                self._send("commissioning/delta", delta)
+                self._send(topics.commissioning_delta_topic, delta)
                 self.version = int(delta["version"])
                 return self.version
         snapshot = self.ledger.commissioning_map()
-        self._send("commissioning", snapshot)
+        self._send(topics.commissioning_topic, snapshot)
         self.snapshot_version = self.version = int(snapshot["version"])
         self.snapshot_size = len(snapshot["records"])
         empty = {"schema": 1, "version": self.version, "base_version": self.version,
                  "records": {}}  # fmt: skip
-        self._send("commissioning/delta", empty)  # the old delta no longer applies
+        self._send(topics.commissioning_delta_topic, empty)  # the old delta no longer applies
         return self.version
 
-    def _send(self, leaf: str, data: dict[str, Any]) -> None:
+    def _send(self, topic: Callable[[str], str], data: dict[str, Any]) -> None:
         payload = json.dumps(data)
         for site in self.sites:
-            self.client.publish(f"hwms/v1/{site}/{leaf}", payload, qos=1, retain=True)
+            self.client.publish(topic(site), payload, qos=1, retain=True)
         log.info(
             "commissioning map published",
             kind="delta" if "base_version" in data else "snapshot",

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from central import alerts
 from central.clock import SYSTEM_CLOCK, Clock, as_utc
+from central.errors import Conflict, Invalid, NotFound
 from central.models import (
     AppUser,
     Batch,
@@ -72,11 +73,11 @@ def new_receipt_number(now: datetime) -> str:
     return f"R-{now:%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
 
 
-class ReceiptError(ValueError):
+class ReceiptError(Invalid):
     """A receipt that cannot be booked; the message lists every bad line."""
 
 
-class BookingError(ValueError):
+class BookingError(Invalid):
     """A booking (return, loss, scrap, adjustment, stocktake) that cannot be made."""
 
 
@@ -432,7 +433,7 @@ class Ledger:
             self._receive(rows, actor, today, now, number)
         except IntegrityError:
             self._remember(False)
-            raise ReceiptError(f"receipt {number} is already booked") from None
+            raise Conflict(f"receipt {number} is already booked") from None
         except BaseException:
             self._remember(False)
             raise
@@ -484,7 +485,7 @@ class Ledger:
                 select(Batch).where(Batch.gtin == gtin, Batch.lot == lot)
             ).one_or_none()
             if batch is None:
-                raise KeyError(f"no batch {gtin} lot {lot}")
+                raise NotFound(f"no batch {gtin} lot {lot}")
             batch.locked = locked
             cond = [
                 alerts.Condition(
@@ -719,7 +720,7 @@ class Ledger:
         with self.session() as s:
             take = s.get(Stocktake, stocktake_id)
             if take is None:
-                raise KeyError(f"no stocktake {stocktake_id}")
+                raise NotFound(f"no stocktake {stocktake_id}")
             codes = dict(s.execute(select(Location.id, Location.code)).all())
             lines = s.scalars(
                 select(StocktakeLine)
@@ -756,9 +757,9 @@ class Ledger:
         with self.session.begin() as s:
             take = s.get(Stocktake, stocktake_id)
             if take is None:
-                raise KeyError(f"no stocktake {stocktake_id}")
+                raise NotFound(f"no stocktake {stocktake_id}")
             if take.state != "open":
-                raise BookingError(f"stocktake {stocktake_id} is already {take.state}")
+                raise Conflict(f"stocktake {stocktake_id} is already {take.state}")
             lines = list(
                 s.scalars(select(StocktakeLine).where(StocktakeLine.stocktake_id == take.id))
             )

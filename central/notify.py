@@ -24,10 +24,9 @@ from sqlalchemy.orm import Session
 from central.alerts import as_dict
 from central.clock import as_utc
 from central.models import Alert
+from rules.topics import alert_topic
 
 log = structlog.get_logger(__name__)
-
-ALERTS_TOPIC = "hwms/v1/central/alerts"
 
 
 class AlertSink(Protocol):
@@ -49,7 +48,7 @@ class MqttAlertSink:
     name: str = "mqtt"
 
     def send(self, alert: dict[str, Any]) -> None:
-        info = self.client.publish(f"{ALERTS_TOPIC}/{alert['kind']}", json.dumps(alert), qos=1)
+        info = self.client.publish(alert_topic(str(alert["kind"])), json.dumps(alert), qos=1)
         if info.rc != 0:
             raise ConnectionError(f"MQTT publish failed (rc {info.rc})")
 

@@ -48,6 +48,7 @@ from readers.llrp import LlrpReader, LlrpSettings
 from readers.modbus import ModbusPoller, ModbusSensor
 from readers.modbus_profiles import PROFILES
 from rules import events as ev
+from rules import topics
 from rules.events import AlarmState, Event
 from rules.gateway import GatewayRules
 from rules.identity import CommissionRecord
@@ -89,9 +90,9 @@ class EdgeDaemon:
             max_telemetry_age_s=cfg.outbox.max_telemetry_age_s,
         )
         self.metrics.watch_outbox(self.outbox)
-        self.base = f"hwms/v1/{cfg.site}/{cfg.gateway}"
-        self.commissioning_topic = f"hwms/v1/{cfg.site}/commissioning"
-        self.delta_topic = f"{self.commissioning_topic}/delta"
+        self.commissioning_topic = topics.commissioning_topic(cfg.site)
+        self.delta_topic = topics.commissioning_delta_topic(cfg.site)
+        self.command_prefix = topics.command_topic(cfg.site, cfg.gateway, "")
         self.commissioning = CommissioningState()
         self.rules = GatewayRules(cfg.rules_config(), self._load_commissioning())
         self._restore_rules()
@@ -101,8 +102,13 @@ class EdgeDaemon:
             cfg.mqtt,
             client_id=cfg.client_id,
             outbox=self.outbox,
-            base_topic=self.base,
-            subscriptions=[f"{self.base}/cmd/#", self.commissioning_topic, self.delta_topic],
+            site=cfg.site,
+            gateway=cfg.gateway,
+            subscriptions=[
+                topics.command_topic(cfg.site, cfg.gateway),
+                self.commissioning_topic,
+                self.delta_topic,
+            ],
             on_message=lambda topic, payload: self.commands.put(_Command(topic, payload)),
             metrics=self.metrics,
         )
@@ -464,7 +470,7 @@ class EdgeDaemon:
                 NewRow(
                     event_id=e.event_id,
                     kind=e.kind,
-                    topic=f"{self.base}/events/{e.kind}",
+                    topic=topics.event_topic(self.cfg.site, self.cfg.gateway, e.kind),
                     payload=ev.dumps(e),
                     created_us=now_us(),
                     seq=e.seq if self.cfg.mqtt.delete_on == "ledger_ack" else None,
@@ -472,7 +478,7 @@ class EdgeDaemon:
             )
             if isinstance(e, ev.ReaderStatusEvent):
                 self.publisher.publish_retained(
-                    f"{self.base}/readers/{e.reader}/status",
+                    topics.reader_status_topic(self.cfg.site, self.cfg.gateway, e.reader),
                     {"state": e.state, "reason": e.reason, "at": e.occurred_at_us},
                 )
             elif isinstance(e, ev.ColdChainTransition):
@@ -550,7 +556,7 @@ class EdgeDaemon:
                     "commissioning map updated", version=state.version, records=len(state.records)
                 )
             return
-        action = cmd.topic.removeprefix(f"{self.base}/cmd/")
+        action = cmd.topic.removeprefix(self.command_prefix)
         if action == "reload-commissioning":
             topics = [self.commissioning_topic, self.delta_topic]
             self.publisher.client.unsubscribe(topics)
@@ -590,7 +596,7 @@ class EdgeDaemon:
     def _heartbeat_status(self) -> None:
         self._update_outbox_metrics()
         self.publisher.publish_retained(
-            f"{self.base}/status",
+            topics.status_topic(self.cfg.site, self.cfg.gateway),
             {
                 "state": "online",
                 "at": time.time(),

@@ -44,8 +44,10 @@ from edge.config import MqttConfig
 from edge.metrics import EdgeMetrics
 from edge.outbox import Outbox, Row
 from hwms_common.mqtt import connect, mqtt_client
-from rules.progress import LEDGER_STATUS_TOPIC, ProgressError, SeqProgress
+from rules import topics
+from rules.progress import ProgressError, SeqProgress
 from rules.progress import loads as progress_loads
+from rules.topics import LEDGER_STATUS_TOPIC
 
 log = structlog.get_logger(__name__)
 
@@ -76,7 +78,8 @@ class Publisher:
         *,
         client_id: str,
         outbox: Outbox,
-        base_topic: str,
+        site: str,
+        gateway: str,
         subscriptions: list[str],
         on_message: Callable[[str, bytes], None],
         metrics: EdgeMetrics,
@@ -85,9 +88,8 @@ class Publisher:
     ) -> None:
         self.cfg = cfg
         self.outbox = outbox
-        self.base_topic = base_topic
-        self.status_topic = f"{base_topic}/status"
-        self.ack_topic = f"{base_topic}/ack"
+        self.status_topic = topics.status_topic(site, gateway)
+        self.ack_topic = topics.ack_topic(site, gateway)
         self.ledger_status_topic = ledger_status_topic
         self.subscriptions = [*subscriptions, self.ack_topic, ledger_status_topic]
         self.ledger_ack_timeout_s = cfg.ledger_ack_timeout_s

@@ -262,7 +262,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--loop", action="store_true", help="replay the scenario forever")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--start-at", type=float, help="scenario time 0 at this Unix time")
-    p.set_defaults(func=sim_llrp)
+    p.set_defaults(func=sim_llrp, log_level_default="INFO")
     p = sim.add_parser(
         "cabinet", help="a smart cabinet (reader pty, badge pty, door and lock files)"
     )
@@ -274,7 +274,7 @@ def add_commands(sub: Any) -> None:
     )
     p.add_argument("--duration", type=float)
     p.add_argument("--start-at", type=float, help="scenario time 0 at this Unix time")
-    p.set_defaults(func=sim_cabinet)
+    p.set_defaults(func=sim_cabinet, log_level_default="INFO")
     p = sim.add_parser("modbus", help="fridges on a Modbus server")
     p.add_argument("--scenario", help="YAML scenario (see config/scenarios/modbus-fridges.yaml)")
     p.add_argument("--transport", choices=["tcp", "rtu-tcp", "rtu"], default="tcp")
@@ -282,7 +282,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--speed", type=float, default=1.0)
     p.add_argument("--duration", type=float)
     p.add_argument("--start-at", type=float, help="scenario time 0 at this Unix time")
-    p.set_defaults(func=sim_modbus)
+    p.set_defaults(func=sim_modbus, log_level_default="INFO")
 
     probe = sub.add_parser("probe", help="check a device on site").add_subparsers(
         dest="probe_command", required=True

@@ -19,16 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 MAX_RANGES: Final = 1000  # ranges past the first hole kept on the wire
-# the ledger's retained status: an edge that sees it online sends again what is missing
-LEDGER_STATUS_TOPIC: Final = "hwms/v1/central/ledger/status"
 
 
 class ProgressError(ValueError):
     """An acknowledgement payload that is not valid."""
-
-
-def ack_topic(site: str, gateway: str) -> str:
-    return f"hwms/v1/{site}/{gateway}/ack"
 
 
 @dataclass(frozen=True, slots=True)

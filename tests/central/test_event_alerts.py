@@ -19,7 +19,7 @@ from central import alerts
 from central.agv import LogAgvAdapter, dispatch_replenishments
 from central.ledger import Ledger, ReceiptLine
 from central.models import Alert, Location, StockLimit, TransportOrder
-from central.notify import ALERTS_TOPIC, MqttAlertSink, Tier, WebhookSink, notify_due
+from central.notify import MqttAlertSink, Tier, WebhookSink, notify_due
 from rules.events import (
     AlarmState,
     Batch,
@@ -31,6 +31,7 @@ from rules.events import (
     SensorStatus,
     stamp,
 )
+from rules.topics import ALERTS_PREFIX, alert_topic
 from tests.central.test_ledger import T, epcs, ledger, move
 from tests.conftest import TEST_NOW, Mosquitto, days
 
@@ -165,7 +166,7 @@ def test_alert_published_on_mqtt_and_posted_to_a_webhook(db_url: str, mosquitto:
 
     sub.on_message = on_message
     sub.connect(mosquitto.host, mosquitto.port)
-    sub.subscribe(f"{ALERTS_TOPIC}/#", qos=1)
+    sub.subscribe(f"{ALERTS_PREFIX}/#", qos=1)
     sub.loop_start()
     posted: list[dict[str, Any]] = []
 
@@ -191,7 +192,7 @@ def test_alert_published_on_mqtt_and_posted_to_a_webhook(db_url: str, mosquitto:
             assert notify_due(s, sinks, now=NOW) == 1
         assert arrived.wait(10)
         topic, body = got[0]
-        assert topic == f"{ALERTS_TOPIC}/coldchain"
+        assert topic == alert_topic("coldchain")
         assert body["key"] == "s1/fridge-2/high_alarm" and body["severity"] == "critical"
         assert posted == [body]
     finally:

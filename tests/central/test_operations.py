@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from central import reports
 from central.api import create_app, hash_token
+from central.errors import Conflict
 from central.imports import MasterDataError, epcis_receipt, import_master_data
 from central.ledger import BookingError, Ledger, ReceiptError, ReceiptLine
 from central.models import Movement
@@ -91,7 +92,7 @@ def test_stocktake_accuracy_lines_and_confirmation(db_url: str) -> None:
     assert qty(lg, "s1/store") == 5 and qty(lg, "s1/ward") == 0
     again = lg.stocktake("s1/store", counted, user="anna")
     assert again["accuracy"] == 1.0 and again["lines"] == []
-    with pytest.raises(BookingError):
+    with pytest.raises(Conflict, match="already confirmed"):
         lg.confirm_stocktake(report["id"], user="head-nurse")
 
 
@@ -265,6 +266,37 @@ def test_cli_book_stocktake_report_import(tmp_path: Path) -> None:
     doc.write_text(json.dumps(_epcis([{**COMMISSIONING, "ilmd": ilmd}])))  # the CLI's clock
     out = hwms("receive", "--epcis", str(doc), "--location", "s1/store")
     assert "received 3" in out.stdout, out.stderr
+    assert out.stderr == ""  # a command's output is what was asked for: no migration logs
+
+
+def test_cli_errors_are_one_line_and_an_exit_code(tmp_path: Path) -> None:
+    """The ledger's errors map to exit codes once (1 invalid, 3 not found, 4 conflict,
+    5 database), with the message on stderr and no traceback."""
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    stocked(url, 3)
+
+    def hwms(*args: str, db: str = url) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "hwms_cli", "central", *args, "--db", db],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+
+    out = hwms("recall", "--gtin", GTIN, "--lot", "NOPE", "--user", "q")
+    assert (out.returncode, out.stderr.strip()) == (
+        3,
+        f"hwms central recall: no batch {GTIN} lot NOPE",
+    )
+    counted = tmp_path / "count.txt"
+    counted.write_text("\n".join(epcs(3)) + "\n")
+    take = json.loads(hwms("stocktake", "--location", "s1/store", "--epcs", str(counted),
+                           "--user", "anna", "--json").stdout)  # fmt: skip
+    assert hwms("stocktake", "--confirm", str(take["id"]), "--user", "anna").returncode == 0
+    again = hwms("stocktake", "--confirm", str(take["id"]), "--user", "anna")
+    assert again.returncode == 4 and "already confirmed" in again.stderr
+    bad = hwms("book", "scrap", "--location", "", "--user", "a", "--reason", "r", "--epc",
+               epcs(1)[0])  # fmt: skip
+    assert bad.returncode == 1 and "not a location code" in bad.stderr
+    empty = hwms("stock", db=f"sqlite:///{tmp_path / 'empty.db'}")
+    assert empty.returncode == 5 and "hwms central db upgrade" in empty.stderr
+    assert "Traceback" not in empty.stderr + bad.stderr + again.stderr
 
 
 def test_receiving_untagged_goods_supplier_and_known_gtins(db_url: str) -> None:
@@ -325,7 +357,7 @@ def test_receipt_numbers_are_unique_and_stock_filters(db_url: str) -> None:
     line = [ReceiptLine(epc="", gtin=GTIN, lot="N1", expiry=days(403),
                         location="s1/ward-5/cabinet-1", quantity=7)]  # fmt: skip
     assert lg.receive(line, actor="t", today=days(0), number="DN-4711") == 7
-    with pytest.raises(ReceiptError, match="DN-4711 is already booked"):
+    with pytest.raises(Conflict, match="DN-4711 is already booked"):
         lg.receive(line, actor="t", today=days(0), number="DN-4711")
     assert qty(lg, "s1/ward-5/cabinet-1") == 7  # booked once only
     lg.receive(line, actor="t", today=days(0))  # no number: one is generated

@@ -1,0 +1,60 @@
+"""The ledger's HTTP API (FastAPI; OpenAPI at /openapi.json) with bearer tokens and roles.
+
+Roles, each including the ones before it: viewer (read), storekeeper (receiving, bookings,
+stocktakes, acknowledging alerts), quality (recall lock/unlock), admin (master data, dead
+letters). Tokens are kept as SHA-256 hashes in a JSON file:
+`{"<sha256 hex>": {"user": "anna", "role": "quality"}}`.
+
+One router per resource; every input a typed, bounded model and every answer a response
+model (`central/schemas.py`), every status a route can give documented, so the OpenAPI
+document is the contract (checked by schemathesis in the tests). The ledger's errors
+(`central/errors.py`) become their HTTP status in one handler. Database work runs in
+FastAPI's thread pool (sync routes) or as a background job, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from central.api import admin, alerts, bookings, receipts, reports, stock
+from central.api.deps import ROLES, User, hash_token, known_query
+from central.errors import LedgerError
+from central.jobs import Jobs
+from central.ledger import Ledger
+from central.schemas import Health
+
+__all__ = ["ROLES", "User", "create_app", "hash_token", "load_tokens"]
+
+
+def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:
+    app = FastAPI(title="hwms ledger", version="0.1.0", dependencies=[Depends(known_query)])
+    app.state.ledger = ledger
+    app.state.tokens = tokens
+    app.state.jobs = jobs = Jobs()
+    app.router.add_event_handler("shutdown", jobs.close)
+
+    @app.exception_handler(LedgerError)
+    def ledger_error(_request: Request, exc: LedgerError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)
+
+    @app.get("/health", tags=["health"])
+    def health() -> Health:
+        with ledger.engine.connect() as c:
+            c.execute(text("select 1"))
+        return Health(status="ok")
+
+    for module in (stock, receipts, alerts, bookings, reports, admin):
+        app.include_router(module.router)
+    return app
+
+
+def load_tokens(path: Path) -> dict[str, dict[str, str]]:
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a JSON object of token hashes is expected")
+    return data

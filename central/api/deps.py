@@ -1,0 +1,109 @@
+"""What every route of the API depends on: the ledger, the caller's role, bounded path and
+query parameters, and the refusal of query parameters a route does not take."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Path, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from central.errors import Invalid
+from central.jobs import Jobs
+from central.ledger import Ledger
+from central.schemas import LOT_PATTERN, MAX_ID
+
+ROLES = ("viewer", "storekeeper", "quality", "admin")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class User(BaseModel):
+    user: str
+    role: str
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def current_user(
+    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User:
+    tokens: dict[str, dict[str, str]] = request.app.state.tokens
+    entry = tokens.get(hash_token(creds.credentials)) if creds else None
+    if entry is None or entry.get("role") not in ROLES:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer token is required")
+    return User(user=entry["user"], role=entry["role"])
+
+
+def _role(minimum: str) -> Any:
+    def check(user: Annotated[User, Depends(current_user)]) -> User:
+        if ROLES.index(user.role) < ROLES.index(minimum):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {minimum} or higher required")
+        return user
+
+    return check
+
+
+def _ledger(request: Request) -> Ledger:
+    ledger: Ledger = request.app.state.ledger
+    return ledger
+
+
+def _jobs(request: Request) -> Jobs:
+    jobs: Jobs = request.app.state.jobs
+    return jobs
+
+
+LedgerDep = Annotated[Ledger, Depends(_ledger)]
+JobsDep = Annotated[Jobs, Depends(_jobs)]
+Viewer = Annotated[User, Depends(_role("viewer"))]
+Storekeeper = Annotated[User, Depends(_role("storekeeper"))]
+Quality = Annotated[User, Depends(_role("quality"))]
+Admin = Annotated[User, Depends(_role("admin"))]
+
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+GtinPath = Annotated[str, Path(pattern=r"^[0-9]{1,14}$")]
+LotPath = Annotated[str, Path(pattern=LOT_PATTERN)]
+Days = Annotated[int, Query(ge=1, le=3650)]
+
+
+def period(start: date | None, end: date | None, today: date) -> tuple[datetime, datetime]:
+    """Dates to an UTC [start, end) period; default: the last 30 days."""
+    stop = end or today + timedelta(days=1)
+    first = start or stop - timedelta(days=30)
+    if first >= stop:
+        raise Invalid("start must be before end")
+    return (
+        datetime.combine(first, datetime.min.time(), UTC),
+        datetime.combine(stop, datetime.min.time(), UTC),
+    )
+
+
+_QUERY_NAMES: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def known_query(request: Request) -> None:
+    """Unknown query parameters are refused, not ignored: `?locaton=ward-5` must not
+    answer with the whole hospital's stock; nor is a parameter taken twice."""
+    route = request.scope.get("route")
+    if route is None or not request.query_params:
+        return
+    key = (request.method.lower(), route.path)
+    known = _QUERY_NAMES.get(key)
+    if known is None:  # the OpenAPI document says what each operation takes
+        operation = request.app.openapi()["paths"].get(route.path, {}).get(key[0], {})
+        params = operation.get("parameters", [])
+        known = frozenset(p["name"] for p in params if p["in"] == "query")
+        _QUERY_NAMES[key] = known
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise Invalid(f"unknown query parameter(s) {unknown[:5]}; known: {sorted(known)}")
+    repeated = sorted(k for k in known if len(request.query_params.getlist(k)) > 1)
+    if repeated:  # which of the values would count is a guess
+        raise Invalid(f"query parameter(s) {repeated} given twice")

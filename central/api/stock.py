@@ -1,0 +1,72 @@
+"""Where things are: stock per location and batch, a batch's trace and recall lock, an
+item's history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from central.api.deps import GtinPath, LedgerDep, LotPath, Quality, User, Viewer
+from central.errors import NotFound
+from central.ledger import Ledger
+from central.schemas import (
+    ERRORS,
+    INVALID,
+    LOT_PATTERN,
+    NOT_FOUND,
+    BatchLock,
+    EpcHistory,
+    StockLine,
+    Trace,
+)
+
+router = APIRouter(tags=["stock"], responses=ERRORS | INVALID)
+
+
+@router.get("/stock")
+def stock(
+    ledger: LedgerDep,
+    _: Viewer,
+    location: Annotated[str | None, Query(max_length=200)] = None,
+    gtin: Annotated[str | None, Query(pattern=r"^[0-9]{1,14}$")] = None,
+    lot: Annotated[str | None, Query(pattern=LOT_PATTERN)] = None,
+) -> list[StockLine]:
+    """Stock per location and batch; a location covers the locations below it."""
+    return [StockLine(**row) for row in ledger.stock(location, gtin, lot)]
+
+
+@router.get("/batches/{gtin}/{lot}/trace", responses=NOT_FOUND)
+def trace(gtin: GtinPath, lot: LotPath, ledger: LedgerDep, _: Viewer) -> Trace:
+    """Where every unit of a batch is and every movement it made (the recall trace)."""
+    result = ledger.trace(gtin.zfill(14), lot)
+    if not result["found"]:
+        raise NotFound(f"no batch {gtin} lot {lot}")
+    return Trace.model_validate(result)
+
+
+def _lock(ledger: Ledger, gtin: str, lot: str, user: User, locked: bool) -> BatchLock:
+    ledger.lock_batch(gtin.zfill(14), lot, user=user.user, locked=locked)
+    return BatchLock(gtin=gtin.zfill(14), lot=lot, locked=locked)
+
+
+@router.post("/batches/{gtin}/{lot}/lock", responses=NOT_FOUND)
+def lock(gtin: GtinPath, lot: LotPath, ledger: LedgerDep, user: Quality) -> BatchLock:
+    """Recall lock: any later movement of the batch raises an alert."""
+    return _lock(ledger, gtin, lot, user, True)
+
+
+@router.post("/batches/{gtin}/{lot}/unlock", responses=NOT_FOUND)
+def unlock(gtin: GtinPath, lot: LotPath, ledger: LedgerDep, user: Quality) -> BatchLock:
+    return _lock(ledger, gtin, lot, user, False)
+
+
+@router.get("/epcs/{epc}", responses=NOT_FOUND)
+def epc_history(
+    epc: Annotated[str, Path(max_length=300)], ledger: LedgerDep, _: Viewer
+) -> EpcHistory:
+    """One item's story: its batch, where it is, every movement of it."""
+    result = ledger.epc_history(epc)
+    if not result["found"]:
+        raise NotFound("no such EPC in the ledger")
+    return EpcHistory.model_validate(result)
