@@ -22,8 +22,8 @@ from paho.mqtt.client import Client, MQTTMessage
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from central.clock import SYSTEM_CLOCK, Clock
-from central.models import Alert, Batch, Location, Stock, StockLimit
+from central.clock import SYSTEM_CLOCK, Clock, as_utc
+from central.models import Alert, Batch, Location, Movement, Stock, StockLimit
 from central.models import TransportOrder as OrderRow
 
 log = structlog.get_logger(__name__)
@@ -268,3 +268,27 @@ def dispatch_replenishments(
             quantity=quantity,
         )
     return out
+
+
+def confirm_deliveries(s: Session) -> int:
+    """Transport orders whose product a portal or read point has since seen arriving at
+    the destination are delivered (run on the ledger's schedule, not per event)."""
+    done = 0
+    for order in s.scalars(select(OrderRow).where(OrderRow.state.in_(("sent", "running")))):
+        site, _, zone = order.destination.rpartition("/")
+        arrived = s.scalar(
+            select(func.min(Movement.occurred_at))
+            .join(Batch, Batch.id == Movement.batch_id)
+            .join(Location, Location.id == Movement.to_location_id)
+            .where(
+                Movement.kind == "batch_movement",
+                Location.code == order.destination,
+                Batch.gtin == order.gtin,
+                Movement.recorded_at >= order.created_at,
+            )
+        )
+        if arrived is not None:
+            order.state, order.delivered_at = "delivered", as_utc(arrived)
+            done += 1
+            log.info("transport order delivered", order_id=order.id, site=site, zone=zone)
+    return done

@@ -119,7 +119,7 @@ def _receive(args: argparse.Namespace) -> int:
     from central.ledger import Ledger, ReceiptError, new_receipt_number, parse_receipt_csv
 
     if args.epcis:
-        from central.imports import epcis_receipt
+        from central.ledger import epcis_receipt
 
         if not args.location:
             raise ReceiptError("--epcis needs --location (where the items are received)")

@@ -1,4 +1,4 @@
-"""Getting data into the ledger: master data from CSV and commissioning from EPCIS 2.0.
+"""Master data from CSV files.
 
 Master data (all-or-nothing per file; existing rows are updated, nothing is deleted):
 - products: gtin, name, unit, category, cold_chain_class, high_value, unit_price
@@ -7,10 +7,6 @@ Master data (all-or-nothing per file; existing rows are updated, nothing is dele
 - users: id, name, badge, department
 - limits: location, gtin, min, max, reorder (min/max stock per product and location; the
   location is created when new)
-
-EPCIS: ObjectEvents with `action: ADD` and bizStep commissioning bind their `epcList` to the
-lot and expiry of their `ilmd` (`cbvmda:lotNumber`, `cbvmda:itemExpirationDate`); the
-result is ordinary receipt lines, booked by `Ledger.receive` with all its checks.
 """
 
 from __future__ import annotations
@@ -18,20 +14,16 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Sequence
-from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.clock import SYSTEM_CLOCK, Clock
 from central.errors import Invalid
-from central.ledger import ReceiptError, ReceiptLine, location_problem
+from central.ledger import location_problem
 from central.models import AppUser, AuditLog, Department, Location, Product, StockLimit
 from rules.epc import gs1_check_digit
-from rules.identity import ident_from_uri
 
 COLUMNS = {
     "products": ("gtin", "name"),
@@ -40,7 +32,6 @@ COLUMNS = {
     "users": ("id", "name"),
     "limits": ("location", "gtin", "min", "max"),
 }
-CBVMDA = "urn:epcglobal:cbv:mda:"
 
 
 class MasterDataError(Invalid):
@@ -223,66 +214,3 @@ def _upsert(s: Session, kind: str, row: dict[str, str]) -> None:
         u.badge = row.get("badge") or None
         u.department = row.get("department") or None
         s.add(u)
-
-
-class _EpcisEvent(BaseModel):
-    """The part of an EPCIS 2.0 event a receipt reads; the rest is allowed and ignored."""
-
-    model_config = ConfigDict(extra="allow")
-    type: str = ""
-    action: str = ""
-    bizStep: str = ""  # noqa: N815 (EPCIS's own name)
-    ilmd: dict[str, Any] | None = None
-    epcList: Annotated[list[str], Field(max_length=200_000)] = []  # noqa: N815
-    quantityList: list[Any] | None = None  # noqa: N815
-
-
-def _problem(exc: ValidationError) -> str:
-    e = exc.errors()[0]
-    return f"{'.'.join(str(x) for x in e['loc']) or 'event'}: {e['msg']}"
-
-
-def epcis_receipt(doc: Any, location: str) -> list[ReceiptLine]:
-    """Receipt lines from the commissioning ObjectEvents of an EPCIS 2.0 document."""
-    if not isinstance(doc, dict) or doc.get("type") != "EPCISDocument":
-        raise ReceiptError("not an EPCISDocument")
-    body = doc.get("epcisBody")
-    events = body.get("eventList") if isinstance(body, dict) else None
-    if not isinstance(events, list):
-        raise ReceiptError("epcisBody.eventList: a list of events is expected")
-    lines: list[ReceiptLine] = []
-    problems: list[str] = []
-    for i, raw in enumerate(events):
-        try:
-            ev = _EpcisEvent.model_validate(raw)
-        except ValidationError as exc:
-            problems.append(f"event {i + 1}: {_problem(exc)}")
-            continue
-        if ev.type != "ObjectEvent" or ev.action != "ADD":
-            continue
-        if ev.bizStep not in ("commissioning", "urn:epcglobal:cbv:bizstep:commissioning"):
-            continue
-        ilmd = {k.replace("cbvmda:", CBVMDA): v for k, v in (ev.ilmd or {}).items()}
-        lot = str(ilmd.get(CBVMDA + "lotNumber", "")).strip()
-        expiry_text = str(ilmd.get(CBVMDA + "itemExpirationDate", "")).strip()
-        try:
-            expiry = date.fromisoformat(expiry_text)
-        except ValueError:
-            problems.append(f"event {i + 1}: itemExpirationDate {expiry_text[:40]!r} is not a date")
-            continue
-        if ev.quantityList:
-            problems.append(f"event {i + 1}: quantityList (untagged goods) is not imported")
-        for epc in ev.epcList:
-            ident = ident_from_uri(epc)
-            if ident.gtin is None:
-                problems.append(f"event {i + 1}: {epc[:80]} is not an SGTIN")
-                continue
-            lines.append(
-                ReceiptLine(epc=epc, gtin=ident.gtin, lot=lot, expiry=expiry, location=location)
-            )
-    if problems:
-        more = f"; and {len(problems) - 50} more" if len(problems) > 50 else ""
-        raise ReceiptError("; ".join(problems[:50]) + more)
-    if not lines:
-        raise ReceiptError("no commissioning ObjectEvent (action ADD) with an epcList")
-    return lines

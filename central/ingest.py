@@ -139,6 +139,8 @@ class Ingestor:
             client.ack(msg.mid, msg.qos)
 
     def _gateway_status(self, msg: MQTTMessage) -> None:
+        if msg.topic == LEDGER_STATUS_TOPIC:  # ours, under the same filter: not a gateway
+            return
         where = topics.parse_gateway_topic(msg.topic)
         payload = bytes(msg.payload)
         try:
@@ -444,7 +446,13 @@ def run(cfg: CentralConfig) -> int:
     import signal
 
     from central import db
-    from central.agv import AgvAdapter, LogAgvAdapter, Vda5050Adapter, dispatch_replenishments
+    from central.agv import (
+        AgvAdapter,
+        LogAgvAdapter,
+        Vda5050Adapter,
+        confirm_deliveries,
+        dispatch_replenishments,
+    )
     from central.cluster import Leadership
     from central.notify import AlertSink, MqttAlertSink, Tier, WebhookSink, notify_due
 
@@ -505,7 +513,7 @@ def run(cfg: CentralConfig) -> int:
                         alerts.sync_seq_gaps(s, now, cfg.seq_gap_alert_s)
                         dispatch_replenishments(s, adapter, cfg.supply, cfg.agv.adapter, now)
                 with ingestor.ledger.session.begin() as s:
-                    ingestor.ledger.confirm_deliveries(s)
+                    confirm_deliveries(s)
                 with ingestor.ledger.session.begin() as s:
                     notify_due(
                         s, sinks, now=now, renotify_s=cfg.notify.renotify_s, tiers=tiers,

@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 
 from central.api.deps import LedgerDep, Storekeeper
-from central.imports import epcis_receipt
-from central.ledger import ReceiptLine, new_receipt_number
+from central.ledger import ReceiptLine, epcis_receipt, new_receipt_number
 from central.schemas import CONFLICT, ERRORS, INVALID, MAX_LIST, ReceiptIn, Received
 
 router = APIRouter(tags=["receiving"], responses=ERRORS | INVALID | CONFLICT)

@@ -16,7 +16,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central import alerts
-from central.agv import LogAgvAdapter, dispatch_replenishments
+from central.agv import LogAgvAdapter, confirm_deliveries, dispatch_replenishments
 from central.ledger import Ledger, ReceiptLine
 from central.models import Alert, Location, StockLimit, TransportOrder
 from central.notify import MqttAlertSink, Tier, WebhookSink, notify_due
@@ -225,9 +225,9 @@ def test_low_stock_orders_one_transport_confirmed_by_the_gate(db_url: str) -> No
     # the cart is read coming into the ward: delivered at the next scheduled check
     lg.apply(move(Direction.IN, "corridor", "ward-5", epcs(9, 50), seq=9))
     with lg.session.begin() as s:
-        assert lg.confirm_deliveries(s) == 1
+        assert confirm_deliveries(s) == 1
     with lg.session.begin() as s:
-        assert lg.confirm_deliveries(s) == 0
+        assert confirm_deliveries(s) == 0
         assert [o.state for o in s.query(TransportOrder).all()] == ["delivered"]
 
 

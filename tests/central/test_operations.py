@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from central import reports
 from central.api import create_app, hash_token
 from central.errors import Conflict
-from central.imports import MasterDataError, epcis_receipt, import_master_data
-from central.ledger import BookingError, Ledger, ReceiptError, ReceiptLine
+from central.imports import MasterDataError, import_master_data
+from central.ledger import BookingError, Ledger, ReceiptError, ReceiptLine, epcis_receipt
 from central.models import Movement
 from rules.events import Batch, CabinetMovement, stamp
 from tests.central.conftest import finish_job

@@ -1,0 +1,43 @@
+"""The ledger: stock per location and batch, kept by applying edge events, receiving,
+bookings and stocktakes; read by queries. `Ledger` puts the concerns together:
+
+- `base.py`: engine, session, clock, id caches, the one transaction shape;
+- `bulk.py`: many rows per statement, per dialect;
+- `moves.py`: a tag changing place (`TagMove`), the only code that does;
+- `applying.py`: edge events, idempotent, with the per-gateway acknowledgement;
+- `receiving.py`: deliveries from the API, CSV and EPCIS;
+- `bookings.py`: bookings, stocktakes, recall locks;
+- `queries.py`: stock, traces, histories, the commissioning map.
+"""
+
+from __future__ import annotations
+
+from central.ledger.applying import Applying, Outcome
+from central.ledger.base import location_problem
+from central.ledger.bookings import BOOKING_KINDS, BookingError, Bookings
+from central.ledger.queries import Queries
+from central.ledger.receiving import (
+    ReceiptError,
+    ReceiptLine,
+    Receiving,
+    epcis_receipt,
+    new_receipt_number,
+    parse_receipt_csv,
+)
+
+__all__ = [
+    "BOOKING_KINDS",
+    "BookingError",
+    "Ledger",
+    "Outcome",
+    "ReceiptError",
+    "ReceiptLine",
+    "epcis_receipt",
+    "location_problem",
+    "new_receipt_number",
+    "parse_receipt_csv",
+]
+
+
+class Ledger(Applying, Receiving, Bookings, Queries):
+    """The ledger on one database (`Ledger(engine, clock=...)`)."""
