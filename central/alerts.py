@@ -13,17 +13,26 @@ its severity and message in place.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from central.clock import as_utc
 from central.errors import Conflict, NotFound
-from central.models import OPEN_ALERT, Alert, Batch, GatewayProgress, Location, Stock, StockLimit
+from central.models import (
+    OPEN_ALERT,
+    Alert,
+    Batch,
+    EvaluationState,
+    GatewayProgress,
+    Location,
+    Stock,
+    StockLimit,
+)
 from rules.events import (
     AlarmState,
     BatchMovement,
@@ -53,20 +62,44 @@ def sync(s: Session, kinds: tuple[str, ...], present: list[Condition], now: date
         (a.kind, a.key): a
         for a in s.scalars(select(Alert).where(Alert.kind.in_(kinds), Alert.state.in_(OPEN)))
     }
+    _reconcile(s, open_alerts, present, now)
+
+
+def sync_keys(
+    s: Session, kinds: tuple[str, ...], keys: set[str], present: list[Condition], now: datetime
+) -> None:
+    """`sync` for the alerts of `kinds` with one of `keys` only (an incremental pass)."""
+    ordered = sorted(keys)
+    open_alerts: dict[tuple[str, str], Alert] = {}
+    for i in range(0, len(ordered), 10_000):
+        q = select(Alert).where(
+            Alert.kind.in_(kinds), Alert.key.in_(ordered[i : i + 10_000]), Alert.state.in_(OPEN)
+        )
+        open_alerts.update(((a.kind, a.key), a) for a in s.scalars(q))
+    _reconcile(s, open_alerts, present, now)
+
+
+def _reconcile(
+    s: Session, open_alerts: dict[tuple[str, str], Alert], present: list[Condition], now: datetime
+) -> None:
+    """Raise what holds and is not open, update what changed, clear what no longer holds."""
     wanted = {(c.kind, c.key): c for c in present}
     raise_many(s, [c for key, c in wanted.items() if key not in open_alerts], now)
     for key, cond in wanted.items():
         alert = open_alerts.get(key)
-        if alert is None:
-            continue
-        if (alert.severity, alert.message) != (cond.severity, cond.message):
-            if SEVERITY_RANK[cond.severity] > SEVERITY_RANK[alert.severity]:
-                alert.state = "raised"  # worse than what was acknowledged: a person must look again
-            alert.severity, alert.message = cond.severity, cond.message
+        if alert is not None:
+            _update(alert, cond)
     for key, alert in open_alerts.items():
         if key not in wanted:
             alert.state = "cleared"
             alert.cleared_at = now
+
+
+def _update(alert: Alert, cond: Condition) -> None:
+    if (alert.severity, alert.message) != (cond.severity, cond.message):
+        if SEVERITY_RANK[cond.severity] > SEVERITY_RANK[alert.severity]:
+            alert.state = "raised"  # worse than what was acknowledged: a person must look again
+        alert.severity, alert.message = cond.severity, cond.message
 
 
 def raise_once(s: Session, c: Condition, now: datetime) -> None:
@@ -100,10 +133,7 @@ def sync_key(s: Session, kind: str, key: str, present: list[Condition], now: dat
     if present and alert is None:
         raise_once(s, present[0], now)
     elif present and alert is not None:
-        c = present[0]
-        if SEVERITY_RANK[c.severity] > SEVERITY_RANK[alert.severity]:
-            alert.state = "raised"
-        alert.severity, alert.message = c.severity, c.message
+        _update(alert, present[0])
     elif not present and alert is not None:
         alert.state, alert.cleared_at = "cleared", now
 
@@ -221,84 +251,95 @@ def acknowledge(s: Session, alert_id: int, user: str, comment: str, now: datetim
     return alert
 
 
-def expiry_conditions(
-    s: Session, today: date, horizons: tuple[int, ...] = (90, 30, 7)
-) -> list[Condition]:
-    """Per batch and location with stock: expired (critical), or within a horizon."""
-    rows = s.execute(
-        select(
-            Batch.id,
-            Batch.gtin,
-            Batch.lot,
-            Batch.expiry,
-            Location.id,
-            Location.code,
-            Stock.quantity,
-        )
+EXPIRY_KINDS = ("expired", "expiry")
+LEVEL_KINDS = ("stockout", "low_stock", "overstock")
+DEFAULT_HORIZONS = (90, 30, 7)
+_EXPIRY_ROW = (Batch.id, Batch.gtin, Batch.lot, Batch.expiry, Location.id, Location.code,
+               Stock.quantity)  # fmt: skip
+
+
+def _expiry_select() -> Any:  # a Select of _EXPIRY_ROW
+    return (
+        select(*_EXPIRY_ROW)
         .join(Stock, Stock.batch_id == Batch.id)
         .join(Location, Location.id == Stock.location_id)
         .where(Stock.quantity > 0, Batch.expiry.is_not(None))
     )
-    out = []
+
+
+def _expiry_condition(row: Any, today: date, horizons: tuple[int, ...]) -> Condition | None:
+    """Expired (critical), or within a horizon: the smallest is critical, up to 30 days a
+    warning, beyond that information. The message carries the date, not the days left, so
+    it changes only when the condition does."""
+    batch_id, gtin, lot, expiry, loc_id, code, qty = row
+    days = (expiry - today).days
+    key = f"{batch_id}@{loc_id}"
+    if days < 0:
+        return Condition("expired", key, "critical",
+                         f"{qty} x {gtin} lot {lot} at {code} expired on {expiry}")  # fmt: skip
+    within = [h for h in sorted(horizons) if days <= h]
+    if not within:
+        return None
     smallest = min(horizons)
-    for batch_id, gtin, lot, expiry, loc_id, code, qty in rows:
-        assert expiry is not None
-        days = (expiry - today).days
-        key = f"{batch_id}@{loc_id}"
-        if days < 0:
-            out.append(
-                Condition(
-                    "expired",
-                    key,
-                    "critical",
-                    f"{qty} x {gtin} lot {lot} at {code} expired on {expiry}",
-                )
-            )
-            continue
-        within = [h for h in sorted(horizons) if days <= h]
-        if within:
-            severity = (
-                "critical" if within[0] == smallest else "warning" if within[0] <= 30 else "info"
-            )
-            what = f"{qty} x {gtin} lot {lot} at {code} expires on {expiry}"
-            out.append(
-                Condition("expiry", key, severity, f"{what} ({days} days, {within[0]}-day horizon)")
-            )
-    return out
+    severity = "critical" if within[0] == smallest else "warning" if within[0] <= 30 else "info"
+    what = f"{qty} x {gtin} lot {lot} at {code} expires on {expiry}"
+    return Condition("expiry", key, severity, f"{what} (within the {within[0]}-day horizon)")
 
 
-def stock_level_conditions(s: Session) -> list[Condition]:
-    """Stockout, low stock (with a suggested reorder quantity) and overstock per limit."""
-    totals: dict[tuple[int, str], int] = defaultdict(int)
-    for loc_id, gtin, qty in s.execute(
+def expiry_conditions(
+    s: Session, today: date, horizons: tuple[int, ...] = DEFAULT_HORIZONS
+) -> list[Condition]:
+    """Per batch and location with stock: expired (critical), or within a horizon."""
+    return [
+        c for row in s.execute(_expiry_select()) if (c := _expiry_condition(row, today, horizons))
+    ]
+
+
+def _level_condition(lim: StockLimit, qty: int, where: str) -> Condition | None:
+    key = f"{lim.gtin}@{lim.location_id}"
+    if qty <= 0:
+        return Condition("stockout", key, "critical", f"{lim.gtin} is out of stock at {where}")
+    if qty < lim.min_quantity:
+        order = lim.reorder_quantity or lim.max_quantity - qty
+        what = f"{qty} x {lim.gtin} at {where} is below {lim.min_quantity}"
+        return Condition("low_stock", key, "warning", f"{what}: reorder {order}")
+    if qty > lim.max_quantity:
+        return Condition("overstock", key, "info",
+                         f"{qty} x {lim.gtin} at {where} is above {lim.max_quantity}")  # fmt: skip
+    return None
+
+
+def stock_level_conditions(
+    s: Session, pairs: set[tuple[int, str]] | None = None
+) -> list[Condition]:
+    """Stockout, low stock (with a suggested reorder quantity) and overstock per limit; with
+    `pairs`, only the limits of those (location id, GTIN)."""
+    if pairs is None:
+        return _levels(s, None)
+    ordered = sorted(pairs)
+    return [c for i in range(0, len(ordered), 5000) for c in _levels(s, ordered[i : i + 5000])]
+
+
+def _levels(s: Session, chunk: list[tuple[int, str]] | None) -> list[Condition]:
+    totals_q = (
         select(Stock.location_id, Batch.gtin, func.sum(Stock.quantity))
         .join(Batch, Batch.id == Stock.batch_id)
         .group_by(Stock.location_id, Batch.gtin)
-    ):
-        totals[(loc_id, gtin)] = int(qty or 0)
-    codes = dict(s.execute(select(Location.id, Location.code)).all())
+    )
+    limits_q = select(StockLimit)
+    codes_q = select(Location.id, Location.code)
+    if chunk is not None:
+        totals_q = totals_q.where(tuple_(Stock.location_id, Batch.gtin).in_(chunk))
+        limits_q = limits_q.where(tuple_(StockLimit.location_id, StockLimit.gtin).in_(chunk))
+        codes_q = codes_q.where(Location.id.in_({loc for loc, _ in chunk}))
+    totals = {(loc, gtin): int(qty or 0) for loc, gtin, qty in s.execute(totals_q)}
+    codes: dict[int, str] = dict(s.execute(codes_q).all())
     out = []
-    for lim in s.scalars(select(StockLimit)):
-        qty = totals.get((lim.location_id, lim.gtin), 0)
-        key = f"{lim.gtin}@{lim.location_id}"
+    for lim in s.scalars(limits_q):
         where = codes.get(lim.location_id, str(lim.location_id))
-        if qty <= 0:
-            out.append(
-                Condition("stockout", key, "critical", f"{lim.gtin} is out of stock at {where}")
-            )
-        elif qty < lim.min_quantity:
-            order = lim.reorder_quantity or lim.max_quantity - qty
-            what = f"{qty} x {lim.gtin} at {where} is below {lim.min_quantity}"
-            out.append(Condition("low_stock", key, "warning", f"{what}: reorder {order}"))
-        elif qty > lim.max_quantity:
-            out.append(
-                Condition(
-                    "overstock",
-                    key,
-                    "info",
-                    f"{qty} x {lim.gtin} at {where} is above {lim.max_quantity}",
-                )
-            )
+        c = _level_condition(lim, totals.get((lim.location_id, lim.gtin), 0), where)
+        if c is not None:
+            out.append(c)
     return out
 
 
@@ -306,11 +347,94 @@ def evaluate(
     s: Session,
     today: date,
     now: datetime,
-    horizons: tuple[int, ...] = (90, 30, 7),
+    horizons: tuple[int, ...] | None = None,
+    *,
+    full: bool = False,
 ) -> None:
-    """Run every scheduled evaluation (also called when stock arrives)."""
-    sync(s, ("expired", "expiry"), expiry_conditions(s, today, horizons), now)
-    sync(s, ("stockout", "low_stock", "overstock"), stock_level_conditions(s), now)
+    """The scheduled evaluation of expiry and stock levels (also run when stock arrives).
+
+    Incremental: the stock rows written since the last pass (`Stock.changes` ahead of
+    `Stock.evaluated`) and the batches whose expiry crossed a horizon since its day; a full
+    scan on the first pass, with `full`, or when the horizons changed. `horizons`: None
+    keeps those of the last pass (or the defaults)."""
+    state = s.get(EvaluationState, "scheduled")
+    if horizons is None:
+        horizons = _horizons(state.horizons) if state is not None else DEFAULT_HORIZONS
+    text_horizons = ",".join(str(h) for h in sorted(set(horizons)))
+    # the rows written since the last pass, marked evaluated in the same statement: a write
+    # that comes after it waits for this transaction (row lock) and counts up again
+    dirty = s.execute(
+        update(Stock)
+        .where(Stock.changes != Stock.evaluated)
+        .values(evaluated=Stock.changes)
+        .returning(Stock.location_id, Stock.batch_id)
+    ).all()
+    limits = s.execute(
+        update(StockLimit)
+        .where(StockLimit.changes != StockLimit.evaluated)
+        .values(evaluated=StockLimit.changes)
+        .returning(StockLimit.location_id, StockLimit.gtin)
+    ).all()
+    if full or state is None or state.horizons != text_horizons or state.last_day > today:
+        sync(s, EXPIRY_KINDS, expiry_conditions(s, today, horizons), now)
+        sync(s, LEVEL_KINDS, stock_level_conditions(s), now)
+    else:
+        _evaluate_incrementally(s, {(loc, b) for loc, b in dirty}, state.last_day, today,
+                                horizons, now)  # fmt: skip
+        evaluate_levels(s, {(loc, gtin) for loc, gtin in limits}, now)
+    if state is None:
+        s.add(EvaluationState(name="scheduled", last_day=today, horizons=text_horizons))
+    else:
+        state.last_day, state.horizons = today, text_horizons
+
+
+def _horizons(text_horizons: str) -> tuple[int, ...]:
+    return tuple(int(h) for h in text_horizons.split(",") if h) or DEFAULT_HORIZONS
+
+
+def _evaluate_incrementally(
+    s: Session,
+    dirty: set[tuple[int, int]],
+    last_day: date,
+    today: date,
+    horizons: tuple[int, ...],
+    now: datetime,
+) -> None:
+    """The expiry conditions of the dirty stock rows and of the rows whose batch crossed a
+    horizon (or expired) after `last_day`; the level conditions of the dirty rows' products."""
+    rows: dict[tuple[int, int], Any] = {}
+    pairs = sorted(dirty)
+    for i in range(0, len(pairs), 5000):
+        chunk = pairs[i : i + 5000]
+        q = _expiry_select().where(tuple_(Location.id, Batch.id).in_(chunk))
+        rows.update(((r[4], r[0]), r) for r in s.execute(q))
+    if today > last_day:
+        crossed = [Batch.expiry.between(last_day, today - timedelta(days=1))]  # expired
+        crossed += [
+            Batch.expiry.between(last_day + timedelta(days=h + 1), today + timedelta(days=h))
+            for h in horizons
+        ]
+        for r in s.execute(_expiry_select().where(or_(*crossed))):
+            rows[(r[4], r[0])] = r
+    keys = {f"{b}@{loc}" for loc, b in dirty} | {f"{b}@{loc}" for loc, b in rows}
+    present = [c for r in rows.values() if (c := _expiry_condition(r, today, horizons))]
+    sync_keys(s, EXPIRY_KINDS, keys, present, now)
+    if not dirty:
+        return
+    batch_ids = sorted({b for _, b in dirty})
+    gtins: dict[int, str] = {}
+    for i in range(0, len(batch_ids), 10_000):
+        q = select(Batch.id, Batch.gtin).where(Batch.id.in_(batch_ids[i : i + 10_000]))
+        gtins.update(s.execute(q).all())
+    products = {(loc, gtins[b]) for loc, b in dirty if b in gtins}
+    evaluate_levels(s, products, now)
+
+
+def evaluate_levels(s: Session, pairs: set[tuple[int, str]], now: datetime) -> None:
+    """The stock-level alerts of these (location id, GTIN): after stock moved or limits
+    were imported."""
+    keys = {f"{gtin}@{loc}" for loc, gtin in pairs}
+    sync_keys(s, LEVEL_KINDS, keys, stock_level_conditions(s, pairs), now)
 
 
 def open_counts(s: Session) -> dict[tuple[str, str], int]:

@@ -207,6 +207,7 @@ def _upsert(s: Session, kind: str, row: dict[str, str]) -> None:
         lim = s.get(StockLimit, (loc_id, gtin)) or StockLimit(location_id=loc_id, gtin=gtin)
         lim.min_quantity, lim.max_quantity = int(row["min"]), int(row["max"])
         lim.reorder_quantity = int(row["reorder"]) if row.get("reorder") else None
+        lim.changes = (lim.changes or 0) + 1  # the next alert pass evaluates it
         s.add(lim)
     else:
         u = s.get(AppUser, row["id"]) or AppUser(id=row["id"])

@@ -490,6 +490,7 @@ def run(cfg: CentralConfig) -> int:
     leader = Leadership(ingestor.ledger.engine)
     commissioning: CommissioningPublisher | None = None
     next_evaluation = 0.0
+    full_evaluation = True
     ingestor.connected.wait(10.0)
     while True:
         now = ingestor.ledger.clock.now()
@@ -501,14 +502,17 @@ def run(cfg: CentralConfig) -> int:
                     commissioning = CommissioningPublisher(
                         ingestor.client, ingestor.ledger, list(cfg.sites)
                     )
+                    full_evaluation = True  # a new leader starts with a full alert pass
                 if cfg.sites:
                     commissioning.publish()
                 if now.timestamp() >= next_evaluation:
                     next_evaluation = now.timestamp() + cfg.evaluate_every_s
                     with ingestor.ledger.session.begin() as s:
                         alerts.evaluate(
-                            s, ingestor.ledger.clock.today(), now, cfg.expiry_horizons_days
-                        )
+                            s, ingestor.ledger.clock.today(), now, cfg.expiry_horizons_days,
+                            full=full_evaluation,
+                        )  # fmt: skip
+                        full_evaluation = False
                         alerts.sync_unknown_gateways(s, frozenset(cfg.gateways), now)
                         alerts.sync_seq_gaps(s, now, cfg.seq_gap_alert_s)
                         dispatch_replenishments(s, adapter, cfg.supply, cfg.agv.adapter, now)

@@ -79,7 +79,8 @@ class Batch(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     gtin: Mapped[str] = mapped_column(String(14))  # "" for non-GS1 tags
     lot: Mapped[str] = mapped_column(String(20))  # "" when unknown (uncommissioned)
-    expiry: Mapped[date | None] = mapped_column(Date)
+    # indexed: the daily alert pass finds the batches that crossed an expiry horizon
+    expiry: Mapped[date | None] = mapped_column(Date, index=True)
     supplier: Mapped[str] = mapped_column(String(200), default="")
     locked: Mapped[bool] = mapped_column(Boolean, default=False)  # recall lock
 
@@ -87,16 +88,45 @@ class Batch(Base):
 class Tag(Base):
     __tablename__ = "tag"
     epc: Mapped[str] = mapped_column(String(200), primary_key=True)  # pure-identity or raw URI
-    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"))
-    location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))  # None: not in stock
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), index=True)  # a batch's trace
+    # None: not in stock; indexed for a location's count (stocktake)
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"), index=True)
     last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+UNEVALUATED = "changes <> evaluated"
+
+
 class Stock(Base):
+    """Quantity per location and batch. Every write counts up `changes`; the alert pass
+    evaluates the rows whose `evaluated` lags behind and sets it (incremental evaluation:
+    a partial index holds just those rows)."""
+
     __tablename__ = "stock"
+    __table_args__ = (
+        Index(
+            "ix_stock_unevaluated",
+            "location_id",
+            "batch_id",
+            sqlite_where=text(UNEVALUATED),
+            postgresql_where=text(UNEVALUATED),
+        ),
+    )
     location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), primary_key=True)
     quantity: Mapped[int] = mapped_column(Integer, default=0)
+    changes: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    evaluated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class EvaluationState(Base):
+    """What the last alert pass covered: its day (expiry horizons crossed since then are
+    evaluated) and its horizons (other horizons: a full pass)."""
+
+    __tablename__ = "evaluation_state"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_day: Mapped[date] = mapped_column(Date)
+    horizons: Mapped[str] = mapped_column(String(200))
 
 
 class IngestedEvent(Base):
@@ -169,7 +199,8 @@ class DeadLetter(Base):
 
 
 class StockLimit(Base):
-    """Min/max per product and location; the reorder quantity suggested when low."""
+    """Min/max per product and location; the reorder quantity suggested when low. Like
+    stock rows, a limit written counts up `changes` for the incremental alert pass."""
 
     __tablename__ = "stock_limit"
     location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), primary_key=True)
@@ -177,6 +208,8 @@ class StockLimit(Base):
     min_quantity: Mapped[int] = mapped_column(Integer)
     max_quantity: Mapped[int] = mapped_column(Integer)
     reorder_quantity: Mapped[int | None] = mapped_column(Integer)
+    changes: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    evaluated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 OPEN_ALERT = "state IN ('raised', 'acknowledged')"  # the predicate of uq_alert_open

@@ -38,7 +38,7 @@ PG_STOCK_UPSERT = text(
     " SELECT * FROM unnest(CAST(:location_id AS integer[]), CAST(:batch_id AS integer[]),"
     " CAST(:quantity AS integer[]))"
     " ON CONFLICT (location_id, batch_id)"
-    " DO UPDATE SET quantity = stock.quantity + excluded.quantity"
+    " DO UPDATE SET quantity = stock.quantity + excluded.quantity, changes = stock.changes + 1"
 )
 PG_INSERTS = {
     "tag_history": text(
@@ -83,7 +83,10 @@ class BulkWrites(LedgerBase):
         s.execute(
             stmt.on_conflict_do_update(
                 index_elements=["location_id", "batch_id"],
-                set_={"quantity": STOCK_TABLE.c.quantity + stmt.excluded.quantity},
+                set_={
+                    "quantity": STOCK_TABLE.c.quantity + stmt.excluded.quantity,
+                    "changes": STOCK_TABLE.c.changes + 1,  # for the incremental alert pass
+                },
             ),
             rows,
         )
