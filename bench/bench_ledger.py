@@ -7,8 +7,10 @@ the same run. The ledger already knows `--stock` items (a hospital's tagged stoc
 statistics are up to date (ANALYZE, as autovacuum keeps them in production): an empty,
 never-analyzed table makes PostgreSQL scan instead of using the primary key.
 
-Then times one alert evaluation (expiry horizons and stock levels) over `--stock-rows`
-stock rows (one million by default).
+Then times the alert evaluation (expiry horizons and stock levels) over `--stock-rows`
+stock rows (one million by default): full scans, and incremental passes after 1 000 changed
+rows, with nothing changed and the next day. Last, on PostgreSQL, how ingest, a batch's
+trace and a stock card grow with 10^5, 10^6 and 10^7 movements in the ledger (`--growth`).
 
     python bench/bench_ledger.py [--events 400] [--pg postgresql+psycopg://postgres@127.0.0.1/test]
 """
@@ -98,9 +100,10 @@ def measure(url: str, n: int, stock: int) -> tuple[float, float, float]:
     return applied, batched, bulk
 
 
-def alert_evaluation(url: str, rows: int) -> tuple[float, float, int]:
-    """Seconds for the first evaluation over `rows` stock rows (raising the alerts) and for
-    the next one (steady state), and how many alerts are open."""
+def alert_evaluation(url: str, rows: int) -> tuple[list[float], int]:
+    """Seconds for the evaluations over `rows` stock rows: a full scan raising the alerts,
+    a full scan in steady state, an incremental pass after 1 000 changed rows, one with
+    nothing changed, one the next day; and how many alerts are open."""
     from datetime import date, timedelta
 
     from central import alerts
@@ -113,11 +116,11 @@ def alert_evaluation(url: str, rows: int) -> tuple[float, float, int]:
     with lg.engine.begin() as c:
         c.execute(text("insert into location (code, name, kind) values (:c, :c, 'zone')"),
                   [{"c": f"s1/loc-{i}"} for i in range(locations)])  # fmt: skip
-        c.execute(
+        c.execute(  # five lots per product, as a hospital has a few lots of each
             text("insert into batch (gtin, lot, expiry, supplier, locked)"
-                 " values ('04012345000016', :lot, :exp, '', false)"),
-            [{"lot": f"L{i}", "exp": today + timedelta(days=(i * 7) % 1800 - 30)}
-             for i in range(batches)],
+                 " values (:gtin, :lot, :exp, '', false)"),
+            [{"gtin": f"0401234{i // 5:06d}0", "lot": f"L{i}",
+              "exp": today + timedelta(days=(i * 7) % 1800 - 30)} for i in range(batches)],
         )  # fmt: skip
         loc_ids = [r[0] for r in c.execute(text("select id from location order by id"))]
         batch_ids = [r[0] for r in c.execute(text("select id from batch order by id"))]
@@ -130,22 +133,106 @@ def alert_evaluation(url: str, rows: int) -> tuple[float, float, int]:
                 chunk = []
         if chunk:
             c.execute(stmt, chunk)
-        c.execute(
+        c.execute(  # a limit for every product at every location
             text("insert into stock_limit (location_id, gtin, min_quantity, max_quantity)"
-                 " values (:l, '04012345000016', 5000, 20000)"),
-            [{"l": li} for li in loc_ids],
+                 " values (:l, :g, 20, 60)"),
+            [{"l": li, "g": f"0401234{p:06d}0"} for li in loc_ids for p in range(batches // 5)],
         )  # fmt: skip
         if lg.engine.dialect.name == "postgresql":
             c.execute(text("analyze"))
     timings = []
-    for _ in range(2):
+    for full in (True, True):  # the first raises every alert; the second is a steady full scan
+        start = time.perf_counter()
+        with lg.session.begin() as s:
+            alerts.evaluate(s, today, lg.clock.now(), full=full)
+        timings.append(time.perf_counter() - start)
+    with lg.engine.begin() as c:  # 1 000 stock rows written, as ingest writes them
+        c.execute(text("update stock set quantity = quantity + 1, changes = changes + 1"
+                       " where location_id = :l and batch_id = :b"),
+                  [{"l": loc_ids[i % len(loc_ids)], "b": batch_ids[(i * 7) % len(batch_ids)]}
+                   for i in range(1000)])  # fmt: skip
+    for _ in range(2):  # after 1 000 changed rows, then with nothing changed
         start = time.perf_counter()
         with lg.session.begin() as s:
             alerts.evaluate(s, today, lg.clock.now())
         timings.append(time.perf_counter() - start)
+    start = time.perf_counter()  # the next day: the batches that crossed a horizon
+    with lg.session.begin() as s:
+        alerts.evaluate(s, today + timedelta(days=1), lg.clock.now())
+    timings.append(time.perf_counter() - start)
     with lg.session() as s:
         n = len(alerts.open_alerts(s))
-    return timings[0], timings[1], n
+    return timings, n
+
+
+def growth(url: str, sizes: tuple[int, ...]) -> None:
+    """Ingest rate, a batch's trace and a stock card (one product's movements at one
+    location) with `sizes` movements already in the ledger: they should stay flat."""
+    from sqlalchemy import select
+
+    from central.models import Batch as BatchRow
+    from central.models import Location, Movement
+
+    db.upgrade(url)
+    lg = Ledger(db.engine(url))
+    with lg.engine.begin() as c:
+        c.execute(
+            text(
+                "insert into location (code, name, kind) select 's1/filler-' || g,"
+                " 'filler', 'zone' from generate_series(1, 100) g"
+            )
+        )
+        c.execute(text("insert into batch (gtin, lot, expiry, supplier, locked) select"
+                       " '04012345000023', 'F' || g, date '2030-01-01', '', false"
+                       " from generate_series(1, 10000) g"))  # fmt: skip
+    have = 0
+    evs = events(400)
+    for size in sizes:
+        with lg.engine.begin() as c:  # filler movements of other batches, one item each
+            c.execute(
+                text(
+                    "insert into movement (event_id, kind, batch_id, from_location_id,"
+                    " to_location_id, quantity, biz_step, actor, case_id, reason, occurred_at,"
+                    " recorded_at) select null, 'batch_movement', b.id, null, l.id, 1, '', 'gw',"
+                    " '', '', now(), now()"
+                    " from generate_series(CAST(:a AS bigint), CAST(:z AS bigint)) g"
+                    " join batch b on b.lot = 'F' || (g % 10000 + 1)"
+                    " join location l on l.code = 's1/filler-' || (g % 100 + 1)"
+                ),
+                {"a": have + 1, "z": size},
+            )
+            c.execute(text("analyze"))
+        have = size
+        chunk = evs[:50] if size == sizes[0] else evs[(sizes.index(size)) * 50 :][:50]
+        start = time.perf_counter()
+        lg.apply_many([(e, datetime.now(UTC)) for e in chunk])
+        ingest = len(chunk) * ITEMS / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for _ in range(20):
+            lg.trace("04012345000016", "L0")
+        trace = (time.perf_counter() - start) / 20
+        with lg.session() as s:
+            loc = s.scalar(select(Location.id).where(Location.code == "s1/store"))
+            start = time.perf_counter()
+            for _ in range(20):
+                s.execute(
+                    select(Movement.occurred_at, Movement.kind, Movement.quantity)
+                    .join(BatchRow, BatchRow.id == Movement.batch_id)
+                    .where(BatchRow.gtin == "04012345000016")
+                    .where((Movement.to_location_id == loc) | (Movement.from_location_id == loc))
+                    .order_by(Movement.occurred_at)
+                ).all()
+            card = (time.perf_counter() - start) / 20
+        print(f"PostgreSQL: {size:>12,} movements: ingest {ingest:>8,.0f} item movements/s,"
+              f" batch trace {trace * 1000:6.1f} ms, stock card {card * 1000:6.1f} ms")  # fmt: skip
+
+
+def evaluation(name: str, rows: int, t: list[float], n: int) -> None:
+    print(
+        f"{name} alert evaluation over {rows:,} stock rows ({n:,} alerts open): full scan"
+        f" {t[0]:.2f} s raising, {t[1]:.2f} s steady; incremental {t[2]:.3f} s after 1 000"
+        f" changed rows, {t[3]:.3f} s with none, {t[4]:.3f} s the next day"
+    )
 
 
 def report(name: str, one: float, batched: float, bulk: float) -> None:
@@ -183,6 +270,8 @@ def main() -> None:
     parser.add_argument("--stock", type=int, default=100_000, help="tags already in the ledger")
     parser.add_argument("--stock-rows", type=int, default=1_000_000)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--growth", default="100000,1000000,10000000",
+                        help="movements in the ledger for the growth figures ('' skips)")  # fmt: skip
     args = parser.parse_args()
     from hwms_common.logs import configure
 
@@ -192,11 +281,8 @@ def main() -> None:
         report(
             "SQLite:    ", *measure(f"sqlite:///{Path(d) / 'bench.db'}", args.events, args.stock)
         )
-        first, steady, n = alert_evaluation(f"sqlite:///{Path(d) / 'alerts.db'}", args.stock_rows)
-        print(
-            f"SQLite:     alert evaluation over {args.stock_rows:,} stock rows: first {first:.1f} s"
-            f" (raising {n:,} alerts), then {steady:.1f} s per evaluation"
-        )
+        timings, n = alert_evaluation(f"sqlite:///{Path(d) / 'alerts.db'}", args.stock_rows)
+        evaluation("SQLite:    ", args.stock_rows, timings, n)
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
@@ -208,16 +294,20 @@ def main() -> None:
         with admin.connect() as c:
             c.execute(text(f"create schema {schema}_a"))
         try:
-            first, steady, n = alert_evaluation(
+            timings, n = alert_evaluation(
                 f"{args.pg}?options=-csearch_path%3D{schema}_a", args.stock_rows
             )
-            print(
-                f"PostgreSQL: alert evaluation over {args.stock_rows:,} stock rows: first"
-                f" {first:.1f} s (raising {n:,} alerts), then {steady:.1f} s per evaluation"
-            )
+            evaluation("PostgreSQL:", args.stock_rows, timings, n)
+            print("target: an incremental pass after 1 000 changed rows <= 0.3 s on PostgreSQL")
+            with admin.connect() as c:
+                c.execute(text(f"create schema {schema}_g"))
+            sizes = tuple(int(x) for x in args.growth.split(",") if x)
+            if sizes:
+                growth(f"{args.pg}?options=-csearch_path%3D{schema}_g", sizes)
         finally:
             with admin.connect() as c:
-                c.execute(text(f"drop schema {schema}_a cascade"))
+                c.execute(text(f"drop schema if exists {schema}_a cascade"))
+                c.execute(text(f"drop schema if exists {schema}_g cascade"))
     finally:
         with admin.connect() as c:
             c.execute(text(f"drop schema {schema} cascade"))

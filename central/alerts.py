@@ -17,7 +17,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, tuple_, update
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    String,
+    bindparam,
+    column,
+    func,
+    or_,
+    select,
+    text,
+    update,
+    values,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -295,17 +307,17 @@ def expiry_conditions(
     ]
 
 
-def _level_condition(lim: StockLimit, qty: int, where: str) -> Condition | None:
-    key = f"{lim.gtin}@{lim.location_id}"
+def _level_condition(
+    loc: int, gtin: str, low: int, high: int, reorder: int | None, qty: int, where: str
+) -> Condition | None:
+    key = f"{gtin}@{loc}"
     if qty <= 0:
-        return Condition("stockout", key, "critical", f"{lim.gtin} is out of stock at {where}")
-    if qty < lim.min_quantity:
-        order = lim.reorder_quantity or lim.max_quantity - qty
-        what = f"{qty} x {lim.gtin} at {where} is below {lim.min_quantity}"
-        return Condition("low_stock", key, "warning", f"{what}: reorder {order}")
-    if qty > lim.max_quantity:
-        return Condition("overstock", key, "info",
-                         f"{qty} x {lim.gtin} at {where} is above {lim.max_quantity}")  # fmt: skip
+        return Condition("stockout", key, "critical", f"{gtin} is out of stock at {where}")
+    if qty < low:
+        what = f"{qty} x {gtin} at {where} is below {low}"
+        return Condition("low_stock", key, "warning", f"{what}: reorder {reorder or high - qty}")
+    if qty > high:
+        return Condition("overstock", key, "info", f"{qty} x {gtin} at {where} is above {high}")
     return None
 
 
@@ -320,24 +332,42 @@ def stock_level_conditions(
     return [c for i in range(0, len(ordered), 5000) for c in _levels(s, ordered[i : i + 5000])]
 
 
+def _pairs(s: Session, chunk: list[tuple[int, Any]], second: Any) -> Any:
+    """A small table of (location id, x) pairs to join on, so the database looks each pair
+    up by index (`(a, b) IN (...)` makes PostgreSQL scan): two arrays unnested on
+    PostgreSQL (two parameters, one cached plan), a CTE of VALUES on SQLite."""
+    if s.get_bind().dialect.name == "postgresql":
+        locs = bindparam("locs", [loc for loc, _ in chunk], type_=ARRAY(Integer))
+        xs = bindparam("xs", [x for _, x in chunk], type_=ARRAY(second))
+        return func.unnest(locs, xs).table_valued("loc", "x").render_derived(name="w")
+    return values(column("loc", Integer), column("x", second), name="w").data(chunk).cte("w")
+
+
 def _levels(s: Session, chunk: list[tuple[int, str]] | None) -> list[Condition]:
-    totals_q = (
-        select(Stock.location_id, Batch.gtin, func.sum(Stock.quantity))
-        .join(Batch, Batch.id == Stock.batch_id)
-        .group_by(Stock.location_id, Batch.gtin)
+    limit_cols = (StockLimit.location_id, StockLimit.gtin, StockLimit.min_quantity,
+                  StockLimit.max_quantity, StockLimit.reorder_quantity)  # fmt: skip
+    totals_q = select(Stock.location_id, Batch.gtin, func.sum(Stock.quantity)).join(
+        Batch, Batch.id == Stock.batch_id
     )
-    limits_q = select(StockLimit)
+    limits_q = select(*limit_cols)
     codes_q = select(Location.id, Location.code)
     if chunk is not None:
-        totals_q = totals_q.where(tuple_(Stock.location_id, Batch.gtin).in_(chunk))
-        limits_q = limits_q.where(tuple_(StockLimit.location_id, StockLimit.gtin).in_(chunk))
+        w = _pairs(s, chunk, String)
+        totals_q = totals_q.join(w, (w.c.loc == Stock.location_id) & (w.c.x == Batch.gtin))
+        limits_q = limits_q.join(
+            w, (w.c.loc == StockLimit.location_id) & (w.c.x == StockLimit.gtin)
+        )
         codes_q = codes_q.where(Location.id.in_({loc for loc, _ in chunk}))
-    totals = {(loc, gtin): int(qty or 0) for loc, gtin, qty in s.execute(totals_q)}
+    totals = {
+        (loc, gtin): int(qty or 0)
+        for loc, gtin, qty in s.execute(totals_q.group_by(Stock.location_id, Batch.gtin))
+    }
     codes: dict[int, str] = dict(s.execute(codes_q).all())
     out = []
-    for lim in s.scalars(limits_q):
-        where = codes.get(lim.location_id, str(lim.location_id))
-        c = _level_condition(lim, totals.get((lim.location_id, lim.gtin), 0), where)
+    for loc, gtin, low, high, reorder in s.execute(limits_q):
+        where = codes.get(loc, str(loc))
+        qty = totals.get((loc, gtin), 0)
+        c = _level_condition(loc, gtin, low, high, reorder, qty, where)
         if c is not None:
             out.append(c)
     return out
@@ -405,8 +435,8 @@ def _evaluate_incrementally(
     rows: dict[tuple[int, int], Any] = {}
     pairs = sorted(dirty)
     for i in range(0, len(pairs), 5000):
-        chunk = pairs[i : i + 5000]
-        q = _expiry_select().where(tuple_(Location.id, Batch.id).in_(chunk))
+        w = _pairs(s, pairs[i : i + 5000], Integer)
+        q = _expiry_select().join(w, (w.c.loc == Stock.location_id) & (w.c.x == Stock.batch_id))
         rows.update(((r[4], r[0]), r) for r in s.execute(q))
     if today > last_day:
         crossed = [Batch.expiry.between(last_day, today - timedelta(days=1))]  # expired
