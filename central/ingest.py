@@ -16,7 +16,6 @@ import json
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,6 +39,7 @@ from central.models import DeadLetter
 from hwms_common.config import MqttConnection
 from hwms_common.mqtt import connect, mqtt_client
 from rules import topics
+from rules.commissioning import CommissioningMap
 from rules.events import Event, EventSchemaError, loads
 from rules.progress import SeqProgress
 from rules.topics import EVENTS_FILTER, LEDGER_STATUS_TOPIC, STATUS_FILTER, ack_topic
@@ -405,28 +405,28 @@ class CommissioningPublisher:
             return self.version
         if self.snapshot_version >= 0:
             delta = self.ledger.commissioning_map(since=self.snapshot_version)
-            if len(delta["records"]) <= max(self.max_delta, self.snapshot_size // 10):
-                self._send(topics.commissioning_delta_topic, delta)
-                self.version = int(delta["version"])
+            if len(delta.records) <= max(self.max_delta, self.snapshot_size // 10):
+                self._send(delta)
+                self.version = delta.version
                 return self.version
         snapshot = self.ledger.commissioning_map()
-        self._send(topics.commissioning_topic, snapshot)
-        self.snapshot_version = self.version = int(snapshot["version"])
-        self.snapshot_size = len(snapshot["records"])
-        empty = {"schema": 1, "version": self.version, "base_version": self.version,
-                 "records": {}}  # fmt: skip
-        self._send(topics.commissioning_delta_topic, empty)  # the old delta no longer applies
+        self._send(snapshot)
+        self.snapshot_version = self.version = snapshot.version
+        self.snapshot_size = len(snapshot.records)
+        # the old delta no longer applies
+        self._send(CommissioningMap(self.version, {}, base_version=self.version))
         return self.version
 
-    def _send(self, topic: Callable[[str], str], data: dict[str, Any]) -> None:
-        payload = json.dumps(data)
+    def _send(self, data: CommissioningMap) -> None:
+        payload = data.dumps()
+        topic = topics.commissioning_delta_topic if data.is_delta else topics.commissioning_topic
         for site in self.sites:
             self.client.publish(topic(site), payload, qos=1, retain=True)
         log.info(
             "commissioning map published",
-            kind="delta" if "base_version" in data else "snapshot",
-            version=data["version"],
-            records=len(data["records"]),
+            kind="delta" if data.is_delta else "snapshot",
+            version=data.version,
+            records=len(data.records),
             sites=self.sites,
         )
 

@@ -28,7 +28,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import start_http_server
 
 from edge import sdnotify
-from edge.commissioning import CommissioningState
 from edge.config import CabinetReaderConfig, EdgeConfig
 from edge.metrics import EdgeMetrics
 from edge.outbox import NewRow, Outbox
@@ -49,6 +48,7 @@ from readers.modbus import ModbusPoller, ModbusSensor
 from readers.modbus_profiles import PROFILES
 from rules import events as ev
 from rules import topics
+from rules.commissioning import CommissioningMap, CommissioningState
 from rules.events import AlarmState, Event
 from rules.gateway import GatewayRules
 from rules.identity import CommissionRecord
@@ -533,11 +533,11 @@ class EdgeDaemon:
         if cmd.topic in (self.commissioning_topic, self.delta_topic):
             if len(cmd.payload) > MAX_COMMISSIONING_BYTES:
                 raise ValueError(f"commissioning message of {len(cmd.payload)} bytes")
-            data = json.loads(cmd.payload)
+            data = CommissioningMap.from_json(json.loads(cmd.payload))
             state = self.commissioning
-            if cmd.topic == self.commissioning_topic and isinstance(data, dict):
-                version = data.get("version")
-                if isinstance(version, int) and version < state.snapshot_version:
+            if cmd.topic == self.commissioning_topic:
+                version = data.version
+                if version < state.snapshot_version:
                     self.metrics.commands_rejected.labels(reason="stale_version").inc()
                     log.warning(
                         "commissioning snapshot older than the map in use ignored; if the"

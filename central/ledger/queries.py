@@ -20,6 +20,7 @@ from central.models import (
     Tag,
     TagHistory,
 )
+from rules.commissioning import CommissioningMap
 
 
 class Queries(LedgerBase):
@@ -168,7 +169,7 @@ class Queries(LedgerBase):
             v = s.scalar(select(func.max(TagHistory.id)).where(TagHistory.kind == "receiving"))
         return int(v or 0)
 
-    def commissioning_map(self, since: int = 0) -> dict[str, Any]:
+    def commissioning_map(self, since: int = 0) -> CommissioningMap:
         """EPC -> (GTIN, lot, expiry) of every commissioned tag, as the edges consume it
         (`hwms/v1/<site>/commissioning`, retained). With `since`, only the tags (re)bound
         after that version: the cumulative delta (`.../commissioning/delta`, retained,
@@ -193,7 +194,4 @@ class Queries(LedgerBase):
             epc: {"gtin": gtin, "lot": lot, "expiry": expiry.isoformat() if expiry else None}
             for epc, gtin, lot, expiry in rows
         }
-        out: dict[str, Any] = {"schema": 1, "version": int(version or 0), "records": records}
-        if since:
-            out["base_version"] = since
-        return out
+        return CommissioningMap(int(version or 0), records, since or None)

@@ -244,7 +244,7 @@ def test_commissioning_map_reaches_the_edges(db_url: str, mosquitto: Mosquitto) 
 
     from central.ingest import CommissioningPublisher
     from central.ledger import ReceiptLine
-    from edge.commissioning import CommissioningState
+    from rules.commissioning import CommissioningMap, CommissioningState
 
     db.upgrade(db_url)
     lg = Ledger(db.engine(db_url))
@@ -281,12 +281,12 @@ def test_commissioning_map_reaches_the_edges(db_url: str, mosquitto: Mosquitto) 
         sub.loop_stop()
         state = CommissioningState()
         for topic, payload in got:
-            data = json.loads(payload)
+            data = CommissioningMap.from_json(json.loads(payload))
             (state.delta if topic.endswith("/delta") else state.snapshot)(data)
         full = lg.commissioning_map()
-        assert state.version == fourth == full["version"]
-        assert state.records == full["records"] and len(full["records"]) == 11
-        assert full["records"]["urn:epc:id:sgtin:4012345.000001.30"] == {
+        assert state.version == fourth == full.version
+        assert state.records == full.records and len(full.records) == 11
+        assert full.records["urn:epc:id:sgtin:4012345.000001.30"] == {
             "gtin": "04012345000016",
             "lot": "L12",
             "expiry": "2031-05-01",

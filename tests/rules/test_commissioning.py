@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.commissioning import CommissioningState
+from rules.commissioning import CommissioningMap, CommissioningState
 
 
 def rec(lot: str) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def history() -> list[tuple[str, dict[str, Any]]]:
 
 def feed(state: CommissioningState, messages: list[tuple[str, dict[str, Any]]]) -> None:
     for kind, data in messages:
-        (state.snapshot if kind == "snapshot" else state.delta)(data)
+        (state.snapshot if kind == "snapshot" else state.delta)(CommissioningMap.from_json(data))
 
 
 def test_in_order() -> None:
@@ -50,12 +50,13 @@ def test_in_order() -> None:
 
 def test_delta_before_its_snapshot_waits_and_stale_ones_are_ignored() -> None:
     s = CommissioningState()
-    s.delta(delta(20, 21, {"e": rec("L4")}))  # retained delta delivered first on subscribe
+    m = CommissioningMap.from_json
+    s.delta(m(delta(20, 21, {"e": rec("L4")})))  # retained delta delivered first on subscribe
     assert s.records == {} and s.version == 0
-    s.snapshot(history()[3][1])
+    s.snapshot(m(history()[3][1]))
     assert s.version == 21 and "e" in s.records
-    s.delta(delta(10, 12, {"x": rec("OLD")}))  # for an older snapshot: stale
-    s.snapshot(history()[0][1])  # an older snapshot: ignored
+    s.delta(m(delta(10, 12, {"x": rec("OLD")})))  # for an older snapshot: stale
+    s.snapshot(m(history()[0][1]))  # an older snapshot: ignored
     assert s.version == 21 and "x" not in s.records
 
 
@@ -76,6 +77,21 @@ def test_round_trip_and_bad_messages() -> None:
     again = CommissioningState.from_json(s.to_json())
     assert again == CommissioningState(version=21, snapshot_version=20, records=s.records)
     with pytest.raises(ValueError, match="schema"):
-        s.snapshot({"schema": 2, "version": 99, "records": {}})
+        CommissioningMap.from_json({"schema": 2, "version": 99, "records": {}})
     with pytest.raises(ValueError, match="mapping"):
-        s.delta({"schema": 1, "base_version": 20, "version": 30, "records": []})
+        CommissioningMap.from_json({"schema": 1, "base_version": 20, "version": 30, "records": []})
+    with pytest.raises(ValueError, match="delta where a snapshot"):
+        s.snapshot(CommissioningMap(30, {}, base_version=20))
+    wire = CommissioningMap(7, {"a": rec("L1")}, base_version=5)
+    assert CommissioningMap.from_json(wire.to_json()) == wire  # the payload round-trips
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3),
+                    max_leaves=20))  # fmt: skip
+def test_fuzz_payloads_are_maps_or_value_errors(data: object) -> None:
+    try:
+        got = CommissioningMap.from_json(data)
+    except ValueError:
+        return
+    assert isinstance(got.version, int) and isinstance(got.records, dict)
