@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from central.clock import SYSTEM_CLOCK, Clock, as_utc
 from central.models import Alert, Batch, Location, Movement, Stock, StockLimit
 from central.models import TransportOrder as OrderRow
+from central.vocab import OPEN_STATES, OrderState
 
 log = structlog.get_logger(__name__)
 
@@ -40,9 +41,7 @@ class TransportOrder:
 class AgvAdapter(Protocol):
     def dispatch(self, order: TransportOrder) -> str: ...
 
-    def state(
-        self, order_id: str
-    ) -> str: ...  # "sent", "running", "finished", "failed", "cancelled"
+    def state(self, order_id: str) -> OrderState: ...
 
     def cancel(self, order_id: str) -> None: ...
 
@@ -52,12 +51,12 @@ class LogAgvAdapter:
     """For sites without AGVs: orders are logged (a porter does the run) and stay 'sent'."""
 
     orders: dict[str, TransportOrder] = field(default_factory=dict)
-    states: dict[str, str] = field(default_factory=dict)
+    states: dict[str, OrderState] = field(default_factory=dict)
 
     def dispatch(self, order: TransportOrder) -> str:
         order_id = f"hwms-{uuid.uuid4()}"
         self.orders[order_id] = order
-        self.states[order_id] = "sent"
+        self.states[order_id] = OrderState.SENT
         log.info(
             "transport order",
             order_id=order_id,
@@ -68,11 +67,11 @@ class LogAgvAdapter:
         )
         return order_id
 
-    def state(self, order_id: str) -> str:
+    def state(self, order_id: str) -> OrderState:
         return self.states[order_id]
 
     def cancel(self, order_id: str) -> None:
-        self.states[order_id] = "cancelled"
+        self.states[order_id] = OrderState.CANCELLED
 
 
 def _stamp(now: datetime) -> str:
@@ -97,7 +96,7 @@ class Vda5050Adapter:
         self.manufacturer = manufacturer
         self.serial_number = serial_number
         self._header_ids: dict[str, int] = {}
-        self._states: dict[str, str] = {}
+        self._states: dict[str, OrderState] = {}
         self._lock = threading.Lock()
         client.message_callback_add(f"{self.base}/state", self._on_state)
         client.subscribe(f"{self.base}/state", qos=0)
@@ -156,7 +155,7 @@ class Vda5050Adapter:
             f"{self.base}/order", json.dumps(self.order_message(order_id, order)), qos=1
         )
         with self._lock:
-            self._states[order_id] = "sent"
+            self._states[order_id] = OrderState.SENT
         return order_id
 
     def cancel_message(self, order_id: str) -> dict[str, Any]:
@@ -176,11 +175,11 @@ class Vda5050Adapter:
             f"{self.base}/instantActions", json.dumps(self.cancel_message(order_id)), qos=1
         )
         with self._lock:
-            self._states[order_id] = "cancelled"
+            self._states[order_id] = OrderState.CANCELLED
 
-    def state(self, order_id: str) -> str:
+    def state(self, order_id: str) -> OrderState:
         with self._lock:
-            return self._states.get(order_id, "unknown")
+            return self._states.get(order_id, OrderState.UNKNOWN)
 
     def _on_state(self, _c: Any, _u: Any, msg: MQTTMessage) -> None:
         try:
@@ -197,14 +196,14 @@ class Vda5050Adapter:
             log.warning("unreadable VDA 5050 state message", topic=msg.topic)
             return
         with self._lock:
-            if order_id not in self._states or self._states[order_id] == "cancelled":
+            if order_id not in self._states or self._states[order_id] == OrderState.CANCELLED:
                 return
             if failed:
-                self._states[order_id] = "failed"
+                self._states[order_id] = OrderState.FAILED
             elif dropped or (not nodes and not edges and not st.get("driving")):
-                self._states[order_id] = "finished"
+                self._states[order_id] = OrderState.FINISHED
             else:
-                self._states[order_id] = "running"
+                self._states[order_id] = OrderState.RUNNING
 
 
 def replenishment(
@@ -232,7 +231,7 @@ def dispatch_replenishments(
     candidates = s.scalars(
         select(Alert).where(
             Alert.kind.in_(("low_stock", "stockout")),
-            Alert.state.in_(("raised", "acknowledged")),
+            Alert.state.in_(OPEN_STATES),
             Alert.id.not_in(ordered),
         )
     ).all()
@@ -255,7 +254,8 @@ def dispatch_replenishments(
         order_id = adapter.dispatch(order)
         row = OrderRow(
             id=order_id, alert_id=alert.id, source=order.source, destination=order.destination,
-            gtin=gtin, quantity=quantity, adapter=adapter_name, state="sent", created_at=now,
+            gtin=gtin, quantity=quantity, adapter=adapter_name, state=OrderState.SENT,
+            created_at=now,
         )  # fmt: skip
         s.add(row)
         out.append(row)
@@ -274,7 +274,8 @@ def confirm_deliveries(s: Session) -> int:
     """Transport orders whose product a portal or read point has since seen arriving at
     the destination are delivered (run on the ledger's schedule, not per event)."""
     done = 0
-    for order in s.scalars(select(OrderRow).where(OrderRow.state.in_(("sent", "running")))):
+    moving = (OrderState.SENT, OrderState.RUNNING)
+    for order in s.scalars(select(OrderRow).where(OrderRow.state.in_(moving))):
         site, _, zone = order.destination.rpartition("/")
         arrived = s.scalar(
             select(func.min(Movement.occurred_at))
@@ -288,7 +289,7 @@ def confirm_deliveries(s: Session) -> int:
             )
         )
         if arrived is not None:
-            order.state, order.delivered_at = "delivered", as_utc(arrived)
+            order.state, order.delivered_at = OrderState.DELIVERED, as_utc(arrived)
             done += 1
             log.info("transport order delivered", order_id=order.id, site=site, zone=zone)
     return done

@@ -45,6 +45,7 @@ from central.models import (
     Stock,
     StockLimit,
 )
+from central.vocab import OPEN_STATES, AlertState, Severity
 from rules.events import (
     AlarmState,
     BatchMovement,
@@ -56,8 +57,7 @@ from rules.events import (
     SensorStatus,
 )
 
-OPEN = ("raised", "acknowledged")
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+OPEN = OPEN_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +103,14 @@ def _reconcile(
             _update(alert, cond)
     for key, alert in open_alerts.items():
         if key not in wanted:
-            alert.state = "cleared"
+            alert.state = AlertState.CLEARED
             alert.cleared_at = now
 
 
 def _update(alert: Alert, cond: Condition) -> None:
     if (alert.severity, alert.message) != (cond.severity, cond.message):
-        if SEVERITY_RANK[cond.severity] > SEVERITY_RANK[alert.severity]:
-            alert.state = "raised"  # worse than what was acknowledged: a person must look again
+        if Severity(cond.severity).rank > Severity(alert.severity).rank:
+            alert.state = AlertState.RAISED  # worse than what was acknowledged: look again
         alert.severity, alert.message = cond.severity, cond.message
 
 
@@ -125,7 +125,7 @@ def raise_many(s: Session, conditions: list[Condition], now: datetime) -> None:
     raise tens of thousands)."""
     insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
     rows = [
-        {"kind": c.kind, "key": c.key, "severity": c.severity, "state": "raised",
+        {"kind": c.kind, "key": c.key, "severity": c.severity, "state": AlertState.RAISED,
          "message": c.message, "raised_at": now, "notify_count": 0, "tier": 0}
         for c in conditions
     ]  # fmt: skip
@@ -147,7 +147,7 @@ def sync_key(s: Session, kind: str, key: str, present: list[Condition], now: dat
     elif present and alert is not None:
         _update(alert, present[0])
     elif not present and alert is not None:
-        alert.state, alert.cleared_at = "cleared", now
+        alert.state, alert.cleared_at = AlertState.CLEARED, now
 
 
 # (kind, key, the condition now or None when it is gone)
@@ -256,9 +256,9 @@ def acknowledge(s: Session, alert_id: int, user: str, comment: str, now: datetim
     alert = s.get(Alert, alert_id)
     if alert is None:
         raise NotFound(f"no alert {alert_id}")
-    if alert.state == "cleared":
+    if alert.state == AlertState.CLEARED:
         raise Conflict(f"alert {alert_id} is already cleared")
-    alert.state = "acknowledged"
+    alert.state = AlertState.ACKNOWLEDGED
     alert.acknowledged_by, alert.acknowledged_at, alert.ack_comment = user, now, comment
     return alert
 

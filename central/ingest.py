@@ -36,6 +36,7 @@ from central.config import CentralConfig
 from central.ledger import Ledger
 from central.metrics import LedgerMetrics
 from central.models import DeadLetter
+from central.vocab import Outcome
 from hwms_common.config import MqttConnection
 from hwms_common.mqtt import connect, mqtt_client
 from rules import topics
@@ -303,7 +304,7 @@ class Ingestor:
         else:
             self._acknowledge(self.ledger.progress)
             for (i, event), result in zip(good, results, strict=True):
-                if result == "conflict":
+                if result == Outcome.CONFLICT:
                     reason = "event_id was applied before with other content"
                     outcomes[i] = self._dead_letter(*messages[i], reason, received)
                     continue

@@ -203,6 +203,15 @@ class StockLimit(Base):
     stock rows, a limit written counts up `changes` for the incremental alert pass."""
 
     __tablename__ = "stock_limit"
+    __table_args__ = (
+        Index(
+            "ix_stock_limit_unevaluated",
+            "location_id",
+            "gtin",
+            sqlite_where=text(UNEVALUATED),
+            postgresql_where=text(UNEVALUATED),
+        ),
+    )
     location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), primary_key=True)
     gtin: Mapped[str] = mapped_column(String(14), primary_key=True)
     min_quantity: Mapped[int] = mapped_column(Integer)

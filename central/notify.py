@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from central.alerts import as_dict
 from central.clock import as_utc
 from central.models import Alert
+from central.vocab import AlertState
 from rules.topics import alert_topic
 
 log = structlog.get_logger(__name__)
@@ -73,7 +74,7 @@ class WebhookSink:
 
 def tier_of(alert: Alert, tiers: Sequence[Tier], now: datetime) -> int:
     """0 = first responders; +1 for every tier whose delay has passed unacknowledged."""
-    if alert.state != "raised":
+    if alert.state != AlertState.RAISED:
         return alert.tier
     waited = (now - as_utc(alert.raised_at)).total_seconds()
     return sum(1 for t in tiers if waited >= t.after_s)
@@ -83,7 +84,7 @@ def _due(now: datetime, renotify_s: float, tiers: Sequence[Tier]) -> ColumnEleme
     """`is_due` in SQL, so a pass loads only the alerts to notify (there may be tens of
     thousands open, e.g. near-expiry batches): changed since notified, a reminder due, or the
     next escalation tier reached."""
-    raised = Alert.state == "raised"
+    raised = Alert.state == AlertState.RAISED
     return or_(
         Alert.notified_state.is_(None),
         Alert.notified_state != Alert.state,
@@ -99,7 +100,7 @@ def _due(now: datetime, renotify_s: float, tiers: Sequence[Tier]) -> ColumnEleme
 def is_due(alert: Alert, tiers: Sequence[Tier], renotify_s: float, now: datetime) -> bool:
     if (alert.notified_state, alert.notified_severity) != (alert.state, alert.severity):
         return True
-    if alert.state != "raised" or alert.notified_at is None:
+    if alert.state != AlertState.RAISED or alert.notified_at is None:
         return False
     if tier_of(alert, tiers, now) > alert.tier:
         return True

@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from central.ledger import BOOKING_KINDS, location_problem
+from central.ledger import location_problem
+from central.vocab import BookingKind
 from rules.epc import check_epc_uri
 
 MAX_ID = 2**31 - 1  # ids are INTEGER columns (PostgreSQL refuses a larger value)
@@ -69,7 +70,7 @@ class AckIn(_In):
 
 
 class BookingIn(_In):
-    kind: Literal[BOOKING_KINDS]  # type: ignore[valid-type]
+    kind: BookingKind
     location: LocationCode
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
     epcs: Annotated[list[Epc], Field(max_length=MAX_LIST)] = []

@@ -12,7 +12,7 @@ bookings and stocktakes; read by queries. `Ledger` puts the concerns together:
 
 from __future__ import annotations
 
-from central.ledger.applying import Applying, Outcome
+from central.ledger.applying import Applying
 from central.ledger.base import location_problem
 from central.ledger.bookings import BOOKING_KINDS, BookingError, Bookings
 from central.ledger.queries import Queries
@@ -24,6 +24,7 @@ from central.ledger.receiving import (
     new_receipt_number,
     parse_receipt_csv,
 )
+from central.vocab import Outcome
 
 __all__ = [
     "BOOKING_KINDS",

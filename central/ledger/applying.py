@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,10 +23,9 @@ from central import alerts
 from central.ledger.base import ts
 from central.ledger.moves import Moving, Pending, TagMove
 from central.models import AppUser, GatewayProgress, IngestedEvent, Movement
+from central.vocab import Outcome
 from rules.events import BatchMovement, CabinetMovement, Direction, Event, content_id
 from rules.progress import SeqProgress
-
-Outcome = Literal["applied", "duplicate", "conflict"]
 
 
 def _conflict(e: Event) -> alerts.Condition:
@@ -45,7 +43,7 @@ class Applying(Moving):
 
     def apply_many(self, events: list[tuple[Event, datetime]]) -> list[bool]:
         """`apply_batch`, as whether each event was applied."""
-        return [o == "applied" for o in self.apply_batch(events)]
+        return [o == Outcome.APPLIED for o in self.apply_batch(events)]
 
     def apply_batch(self, events: list[tuple[Event, datetime]]) -> list[Outcome]:
         """Apply events in order in one transaction (all or nothing). Per event: `applied`,
@@ -63,12 +61,12 @@ class Applying(Moving):
             self._prefetch(s, p, moved)
             for (event, received_at), digest in zip(events, digests, strict=True):
                 if conflicts.setdefault(event.event_id, digest) != digest:
-                    outcomes.append("conflict")
+                    outcomes.append(Outcome.CONFLICT)
                     alerts.raise_once(s, _conflict(event), received_at)
                     continue
                 claimed = event.event_id in fresh
                 fresh.discard(event.event_id)  # the same event twice in one batch: once
-                outcomes.append("applied" if claimed else "duplicate")
+                outcomes.append(Outcome.APPLIED if claimed else Outcome.DUPLICATE)
                 if not claimed:
                     continue
                 if isinstance(event, BatchMovement):

@@ -16,13 +16,14 @@ from central.ledger.base import location_problem, tag_column
 from central.ledger.moves import Moving, Pending, TagMove
 from central.ledger.queries import Queries
 from central.models import Batch, Movement, Stock, Stocktake, StocktakeLine, Tag
+from central.vocab import BookingKind, StocktakeState
 
 
 class BookingError(Invalid):
     """A booking (return, loss, scrap, adjustment, stocktake) that cannot be made."""
 
 
-BOOKING_KINDS = ("return", "loss", "scrap", "adjustment")
+BOOKING_KINDS = tuple(BookingKind)
 
 
 class Bookings(Moving, Queries):
@@ -43,7 +44,7 @@ class Bookings(Moving, Queries):
         and `scrap` (items leave stock from `location`), `adjustment` (tagged items put at
         `location`, or a signed quantity of an untagged batch). Tagged items are named by
         EPC, untagged goods by GTIN, lot and quantity. Returns the number of items booked."""
-        if kind not in BOOKING_KINDS:
+        if kind not in BOOKING_KINDS:  # a StrEnum member or its text
             raise BookingError(f"unknown booking kind {kind!r} (one of {', '.join(BOOKING_KINDS)})")
         if not reason.strip() or not user.strip():
             raise BookingError("a booking needs a user and a reason")
@@ -76,7 +77,7 @@ class Bookings(Moving, Queries):
         unknown = [e for e in epcs if e not in known]
         if unknown:
             raise BookingError(f"not commissioned: {', '.join(unknown[:5])}")
-        leaving = kind in ("loss", "scrap")
+        leaving = kind in (BookingKind.LOSS, BookingKind.SCRAP)
         by_batch: dict[int, list[str]] = defaultdict(list)
         for epc in epcs:
             by_batch[known[epc]].append(epc)
@@ -103,8 +104,8 @@ class Bookings(Moving, Queries):
         reason: str,
         now: datetime,
     ) -> int:
-        delta = -abs(quantity) if kind in ("loss", "scrap") else quantity
-        if kind == "return":
+        delta = -abs(quantity) if kind in (BookingKind.LOSS, BookingKind.SCRAP) else quantity
+        if kind == BookingKind.RETURN:
             delta = abs(quantity)
         batch_id = s.scalar(select(Batch.id).where(Batch.gtin == gtin, Batch.lot == lot))
         if batch_id is None:
@@ -143,7 +144,8 @@ class Bookings(Moving, Queries):
             take = Stocktake(
                 location_id=loc, source=source, counted_by=user, created_at=now,
                 expected=len(expected), counted=len(counted), matched=len(matched),
-                accuracy=len(matched) / len(everything) if everything else 1.0, state="open",
+                accuracy=len(matched) / len(everything) if everything else 1.0,
+                state=StocktakeState.OPEN,
             )  # fmt: skip
             s.add(take)
             s.flush()
@@ -166,7 +168,7 @@ class Bookings(Moving, Queries):
             take = s.get(Stocktake, stocktake_id)
             if take is None:
                 raise NotFound(f"no stocktake {stocktake_id}")
-            if take.state != "open":
+            if take.state != StocktakeState.OPEN:
                 raise Conflict(f"stocktake {stocktake_id} is already {take.state}")
             lines = list(
                 s.scalars(select(StocktakeLine).where(StocktakeLine.stocktake_id == take.id))
@@ -189,7 +191,7 @@ class Bookings(Moving, Queries):
                 )  # fmt: skip
                 self._move_tags(s, p, move)
             self._write(s, p)
-            take.state, take.confirmed_by, take.confirmed_at = "confirmed", user, now
+            take.state, take.confirmed_by, take.confirmed_at = StocktakeState.CONFIRMED, user, now
         return self.stocktake_report(stocktake_id)
 
     def lock_batch(self, gtin: str, lot: str, *, user: str, locked: bool = True) -> None:

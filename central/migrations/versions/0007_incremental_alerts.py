@@ -34,6 +34,13 @@ def upgrade() -> None:
         sqlite_where=sa.text(UNEVALUATED),
         postgresql_where=sa.text(UNEVALUATED),
     )
+    op.create_index(
+        "ix_stock_limit_unevaluated",
+        "stock_limit",
+        ["location_id", "gtin"],
+        sqlite_where=sa.text(UNEVALUATED),
+        postgresql_where=sa.text(UNEVALUATED),
+    )
     op.create_table(
         "evaluation_state",
         sa.Column("name", sa.String(40), primary_key=True),
@@ -50,6 +57,7 @@ def downgrade() -> None:
     op.drop_index("ix_tag_batch_id", "tag")
     op.drop_index("ix_batch_expiry", "batch")
     op.drop_table("evaluation_state")
+    op.drop_index("ix_stock_limit_unevaluated", "stock_limit")
     op.drop_index("ix_stock_unevaluated", "stock")
     with op.batch_alter_table("stock_limit") as b:
         b.drop_column("evaluated")

@@ -1,0 +1,60 @@
+"""The ledger's fixed vocabularies, as StrEnums: stored as their text (the columns stay
+strings, no migration) and compared with it, but named and checked in code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AlertState(StrEnum):
+    RAISED = "raised"
+    ACKNOWLEDGED = "acknowledged"  # someone is on it; stays open until the condition clears
+    CLEARED = "cleared"
+
+
+OPEN_STATES = (AlertState.RAISED, AlertState.ACKNOWLEDGED)
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+class OrderState(StrEnum):
+    """A transport order as the AGV adapter reports it, then as the ledger sees it."""
+
+    SENT = "sent"
+    RUNNING = "running"
+    FINISHED = "finished"  # the AGV says so
+    DELIVERED = "delivered"  # a portal saw the goods arrive
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"  # the adapter has not heard of it
+
+
+class StocktakeState(StrEnum):
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+
+
+class BookingKind(StrEnum):
+    RETURN = "return"  # items come back to the location
+    LOSS = "loss"  # items leave stock
+    SCRAP = "scrap"  # items leave stock
+    ADJUSTMENT = "adjustment"  # tagged items put at the location, or a signed quantity
+
+
+class Outcome(StrEnum):
+    """What applying an event did."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # its id was applied before with the same content
+    CONFLICT = "conflict"  # its id was applied before with other content: refused
