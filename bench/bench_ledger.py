@@ -49,7 +49,7 @@ def events(n: int) -> list[BatchMovement]:
             quantity=ITEMS, epcs=tags, first_seen_us=T, last_seen_us=T, confidence=1.0, uncommissioned=False,
         )  # fmt: skip
         out.append(stamp(e, site="s1", gateway="gw1", seq=i + 1))
-    return out  # type: ignore[return-value]
+    return out
 
 
 def seed_tags(lg: Ledger, n: int) -> None:

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -235,7 +235,10 @@ def content_id(event: Event) -> str:
     return str(uuid.uuid5(_EVENT_NAMESPACE, canonical))
 
 
-def stamp(event: Event, *, site: str, gateway: str, seq: int) -> Event:
+E = TypeVar("E", bound=Event)  # stamp keeps the event's own type
+
+
+def stamp(event: E, *, site: str, gateway: str, seq: int) -> E:
     """Fill the envelope: where the event comes from, its sequence number and its id."""
     event = dataclasses.replace(event, site=site, gateway=gateway, seq=seq, event_id="")
     return dataclasses.replace(event, event_id=content_id(event))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -62,4 +63,4 @@ def test_demo_day_script_is_consistent() -> None:
     assert {"take": 3, "gtin": day.gtin("gloves")} in cab["steps"]
     fridge2 = day.modbus_scenario()["fridges"][1]
     assert fridge2["behaviour"] == "door_open" and fridge2["at_s"] == 5.0 * hwms_demo.MODBUS_SPEED
-    assert len(day.receipt(hwms_demo.date(2026, 11, 24))) == 62
+    assert len(day.receipt(date(2026, 11, 24))) == 62

@@ -15,8 +15,9 @@ from central.ledger import Ledger
 from hwms_common.config import MqttConnection
 from rules.events import dumps
 from rules.progress import SeqProgress, loads
-from tests.central.test_ingest import publisher, receipt, wait
+from tests.central.test_ingest import publisher, receipt
 from tests.conftest import Mosquitto, fixed_clock
+from tests.support import until
 
 TOPIC = "hwms/v1/s1/gw1/events/batch_movement"
 
@@ -36,9 +37,9 @@ def test_committed_seqs_are_acknowledged_retained_and_holes_alert(
         for i in (0, 1, 3, 4):  # seqs 1, 2, 4, 5: 3 is missing
             pub.publish(TOPIC, dumps(receipt(i, 1)), qos=1).wait_for_publish(5)
         pub.publish(TOPIC, dumps(receipt(1, 1)), qos=1).wait_for_publish(5)  # a duplicate
-        wait(lambda: sum(ing.counts.values()) == 5)
+        until(lambda: sum(ing.counts.values()) == 5)
         edge = _ack_listener(mosquitto.port)  # subscribes later: gets the retained ack
-        wait(lambda: edge["ack"] is not None)
+        until(lambda: edge["ack"] is not None)
         assert edge["ack"] == SeqProgress(2, ((4, 5),))
         with lg.session.begin() as s:  # the hole is not old enough yet
             alerts.sync_seq_gaps(s, clock.now() + timedelta(seconds=299), 300)
@@ -48,7 +49,7 @@ def test_committed_seqs_are_acknowledged_retained_and_holes_alert(
             [gap] = alerts.open_alerts(s)
             assert (gap.kind, gap.key) == ("seq_gap", "s1/gw1") and "events 3 of" in gap.message
         pub.publish(TOPIC, dumps(receipt(2, 1)), qos=1).wait_for_publish(5)  # seq 3 arrives
-        wait(lambda: edge["ack"] == SeqProgress(5, ()))
+        until(lambda: edge["ack"] == SeqProgress(5, ()))
         with lg.session.begin() as s:
             alerts.sync_seq_gaps(s, clock.now() + timedelta(seconds=400), 300)
             assert not alerts.open_alerts(s)
@@ -65,7 +66,7 @@ def _ack_listener(port: int) -> dict[str, SeqProgress | None]:
 
     def on_message(_c: object, _u: object, m: mqtt.MQTTMessage) -> None:
         with lock:
-            got["ack"] = loads(m.payload)
+            got["ack"] = loads(bytes(m.payload))
 
     c.on_message = on_message
     c.on_connect = lambda cl, *_: cl.subscribe("hwms/v1/s1/gw1/ack", qos=1)

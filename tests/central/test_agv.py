@@ -7,12 +7,11 @@ import time
 from functools import cache
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from central.agv import LogAgvAdapter, TransportOrder, Vda5050Adapter, replenishment
 from tests.conftest import Mosquitto, shared_path
+from tests.support import client
 
 ORDER = TransportOrder(source="s1/central_store", destination="s1/ward-7", items=("urn:epc:id:sgtin:4012345.000001.1",),
                        reason="replenish")  # fmt: skip
@@ -24,15 +23,6 @@ def validator(name: str) -> Any:
     schema = json.loads(shared_path("vda5050", "v2.1.0", f"{name}.schema").read_text())
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
-
-
-def client(port: int, name: str) -> mqtt.Client:
-    c = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=name, protocol=MQTTProtocolVersion.MQTTv5
-    )
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    return c
 
 
 def test_messages_validate_against_vda5050_schemas(mosquitto: Mosquitto) -> None:

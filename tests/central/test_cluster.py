@@ -19,8 +19,9 @@ from central.ledger import Ledger
 from central.models import Alert, Location, StockLimit, TransportOrder
 from rules.events import ReaderStatusEvent, dumps, stamp
 from tests.central.conftest import _pg_url
-from tests.central.test_ingest import publisher, receipt, wait
+from tests.central.test_ingest import publisher, receipt
 from tests.conftest import Mosquitto, ledger_process
+from tests.support import until
 
 T0 = 1_800_000_000_000_000
 
@@ -73,7 +74,7 @@ def test_two_ledgers_raising_the_same_alerts_from_concurrent_events(
             e = stamp(down, site="s1", gateway="gw1", seq=1000 + i)
             pub.publish("hwms/v1/s1/gw1/events/reader_status", dumps(e), qos=1)
             pub.publish("hwms/v1/s1/gw1/events/batch_movement", dumps(receipt(i, 1)), qos=1)
-        wait(lambda: count(lg, text("select count(*) from ingested_event")) == 400, timeout=90)
+        until(lambda: count(lg, text("select count(*) from ingested_event")) == 400, timeout=90)
         with lg.session() as s:
             keys = s.scalars(
                 select(Alert.key).where(Alert.kind == "reader_offline", Alert.state != "cleared")
@@ -102,7 +103,7 @@ def test_two_ledgers_started_together_order_each_replenishment_once(
     supply = {f"s1/ward-{i}": "s1/store" for i in range(200)}
     procs = ledgers(write_config(tmp_path, pg_url, mosquitto.port, supply=supply))
     try:
-        wait(lambda: count(lg, select(func.count()).select_from(TransportOrder)) >= 200, 90)
+        until(lambda: count(lg, select(func.count()).select_from(TransportOrder)) >= 200, 90)
         time.sleep(4)  # several evaluation passes of both ledgers later
         assert count(lg, select(func.count()).select_from(TransportOrder)) == 200
         open_stockouts = select(func.count()).where(

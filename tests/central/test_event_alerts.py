@@ -19,7 +19,7 @@ from central import alerts
 from central.agv import LogAgvAdapter, confirm_deliveries, dispatch_replenishments
 from central.ledger import Ledger, ReceiptLine
 from central.models import Alert, Location, StockLimit, TransportOrder
-from central.notify import MqttAlertSink, Tier, WebhookSink, notify_due
+from central.notify import AlertSink, MqttAlertSink, Tier, WebhookSink, notify_due
 from rules.events import (
     AlarmState,
     Batch,
@@ -188,7 +188,10 @@ def test_alert_published_on_mqtt_and_posted_to_a_webhook(db_url: str, mosquitto:
         lg = ledger(db_url)
         lg.apply(cold(AlarmState.ACTIVE, 1))
         with lg.session.begin() as s:
-            sinks = [MqttAlertSink(pub), WebhookSink(f"http://127.0.0.1:{http.server_port}/a")]
+            sinks: list[AlertSink] = [
+                MqttAlertSink(pub),
+                WebhookSink(f"http://127.0.0.1:{http.server_port}/a"),
+            ]
             assert notify_due(s, sinks, now=NOW) == 1
         assert arrived.wait(10)
         topic, body = got[0]

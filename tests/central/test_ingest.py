@@ -19,15 +19,11 @@ from hwms_common.config import MqttConnection
 from rules.events import BatchMovement, Direction, dumps
 from tests.central.test_ledger import epcs, move
 from tests.conftest import Mosquitto, days, ledger_process, require_tool
+from tests.support import client, until
 
 
 def publisher(port: int) -> mqtt.Client:
-    c = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id="edge-sim", protocol=MQTTProtocolVersion.MQTTv5
-    )
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    return c
+    return client(port, "edge-sim")
 
 
 def receipt(i: int, k: int) -> BatchMovement:
@@ -40,15 +36,6 @@ def receipt(i: int, k: int) -> BatchMovement:
         t=1_800_000_000_000_000 + i,
         seq=i + 1,
     )
-
-
-def wait(cond: object, timeout: float = 30) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def test_duplicates_and_poison_messages(db_url: str, mosquitto: Mosquitto) -> None:
@@ -67,7 +54,7 @@ def test_duplicates_and_poison_messages(db_url: str, mosquitto: Mosquitto) -> No
         pub.publish(
             "hwms/v1/other-site/gw1/events/batch_movement", dumps(e), qos=1
         ).wait_for_publish(5)
-        wait(lambda: sum(ing.counts.values()) >= 5)
+        until(lambda: sum(ing.counts.values()) >= 5)
         assert (
             ing.counts["applied"] == 1
             and ing.counts["duplicate"] == 1
@@ -105,7 +92,7 @@ def test_gateway_status_messages_raise_alerts_and_never_block_the_stream(
         pub.publish("hwms/v1/s1/gw-9/status", b"not json", qos=1)
         e = move(Direction.IN, "corridor", "store", epcs(4))
         pub.publish("hwms/v1/s1/gw1/events/batch_movement", dumps(e), qos=1).wait_for_publish(5)
-        wait(lambda: ing.counts["applied"] == 1, timeout=20)
+        until(lambda: ing.counts["applied"] == 1, timeout=20)
         with lg.session() as s:
             open_offline = sorted(
                 a.key for a in alerts.open_alerts(s) if a.kind == "gateway_offline"
@@ -130,7 +117,7 @@ def test_two_ledger_processes_share_the_load_and_agree(db_url: str, mosquitto: M
             e = receipt(i, 3)
             pub.publish("hwms/v1/s1/gw1/events/batch_movement", dumps(e), qos=1)
         lg = Ledger(db.engine(db_url))
-        wait(lambda: sum(r["quantity"] for r in lg.stock()) == 3 * n, timeout=60)
+        until(lambda: sum(r["quantity"] for r in lg.stock()) == 3 * n, timeout=60)
         time.sleep(1)
         assert lg.stock() == [
             {
@@ -172,7 +159,7 @@ def test_killed_ledger_process_loses_nothing_and_doubles_nothing(
                 proc.wait()
         time.sleep(1)
         proc = ledger_process("ledger-k", db_url=db_url, mqtt_port=mosquitto.port)
-        wait(lambda: sum(r["quantity"] for r in lg.stock()) >= 2 * n, timeout=60)
+        until(lambda: sum(r["quantity"] for r in lg.stock()) >= 2 * n, timeout=60)
         time.sleep(1)
         assert sum(r["quantity"] for r in lg.stock()) == 2 * n
         with lg.engine.connect() as c:
@@ -228,7 +215,7 @@ def test_database_restart_during_ingest(mosquitto: Mosquitto) -> None:
             capture_output=True,
         )
         t.join()
-        wait(lambda: sum(r["quantity"] for r in lg.stock()) >= n, timeout=90)
+        until(lambda: sum(r["quantity"] for r in lg.stock()) >= n, timeout=90)
         assert sum(r["quantity"] for r in lg.stock()) == n
         assert ing.counts["db_errors"] >= 1  # the outage was seen, and survived
         pub.loop_stop()
@@ -273,11 +260,11 @@ def test_commissioning_map_reaches_the_edges(db_url: str, mosquitto: Mosquitto) 
         sub = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id="edge-check", protocol=MQTTProtocolVersion.MQTTv5
         )
-        sub.on_message = lambda _c, _u, m: got.append((m.topic, m.payload))
+        sub.on_message = lambda _c, _u, m: got.append((m.topic, bytes(m.payload)))
         sub.connect("127.0.0.1", mosquitto.port)
         sub.subscribe([("hwms/v1/s1/commissioning", 1), ("hwms/v1/s1/commissioning/delta", 1)])
         sub.loop_start()
-        wait(lambda: len(got) >= 2, timeout=10)
+        until(lambda: len(got) >= 2, timeout=10)
         sub.loop_stop()
         state = CommissioningState()
         for topic, payload in got:

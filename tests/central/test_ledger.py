@@ -33,7 +33,7 @@ def move(
         quantity=len(tags), epcs=tags, first_seen_us=t, last_seen_us=t, confidence=1.0,
         uncommissioned=False,
     )  # fmt: skip
-    return stamp(e, site="s1", gateway="gw1", seq=seq)  # type: ignore[return-value]
+    return stamp(e, site="s1", gateway="gw1", seq=seq)
 
 
 def ledger(url: str) -> Ledger:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -174,7 +175,7 @@ def test_reports_and_kpis(db_url: str) -> None:
         assert reports.slow_movers(s, now, days=90) == []
 
 
-def _epcis(events: list[dict[str, object]]) -> dict[str, object]:
+def _epcis(events: Sequence[Mapping[str, object]]) -> dict[str, object]:
     return {"@context": ["https://ref.gs1.org/standards/epcis/epcis-context.jsonld"],
             "type": "EPCISDocument", "schemaVersion": "2.0",
             "creationDate": "2026-11-24T08:00:00Z", "epcisBody": {"eventList": events}}  # fmt: skip

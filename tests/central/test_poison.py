@@ -19,10 +19,11 @@ from central.ledger import Ledger
 from central.models import DeadLetter
 from hwms_common.config import MqttConnection
 from rules.events import Batch, Direction, dumps, stamp
-from tests.central.test_ingest import publisher, receipt, wait
+from tests.central.test_ingest import publisher, receipt
 from tests.central.test_ledger import epcs, ledger, move
 from tests.conftest import Mosquitto
 from tests.rules.test_events import POISON
+from tests.support import until
 
 TOPIC = "hwms/v1/s1/gw1/events/batch_movement"
 
@@ -169,7 +170,7 @@ def test_a_poisoned_retained_status_is_stored_once_and_blocks_nothing(
                 assert ing.connected.wait(10)
                 e = receipt(run, 2)
                 pub.publish(TOPIC, dumps(e), qos=1).wait_for_publish(5)
-                wait(lambda ing=ing: ing.counts["applied"] == 1, timeout=20)  # type: ignore[misc]
+                until(lambda: ing.counts["applied"] == 1, timeout=20)  # noqa: B023 (called here)
                 assert ing.alive()
             finally:
                 ing.stop()
@@ -186,8 +187,8 @@ def test_a_worker_that_fails_is_reported_not_left_as_a_zombie(db_url: str) -> No
     def broken(_messages: list[tuple[str, bytes]]) -> list[str]:
         raise RuntimeError("a bug")
 
-    ing.handle_many = broken  # type: ignore[method-assign]
-    ing._inbox.put(type("M", (), {"topic": TOPIC, "payload": b"{}", "mid": 1, "qos": 1})())  # type: ignore[arg-type]
+    ing.handle_many = broken  # type: ignore[method-assign,assignment]
+    ing._inbox.put(type("M", (), {"topic": TOPIC, "payload": b"{}", "mid": 1, "qos": 1})())
     ing._worker.start()
     ing._worker.join(timeout=5)
     assert not ing.alive() and isinstance(ing.failure, RuntimeError)

@@ -57,7 +57,7 @@ def panels(path: Path) -> list[dict[str, Any]]:
 def test_dashboard_promql_parses(tmp_path: Path) -> None:
     """promtool parses each query, as a recording rule (Grafana's interval macros replaced)."""
     promtool = require_tool("promtool")
-    rules = []
+    rules: list[dict[str, str]] = []
     for path in DASHBOARDS:
         for p in panels(path):
             for t in p["targets"]:

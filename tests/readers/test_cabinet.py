@@ -47,8 +47,8 @@ def client(emu: CabinetEmulator, url: str | None = None, **kw: object) -> Cabine
         shelves=shelves,
         timeout_s=0.5,
         cabinet="or-1",
-        **kw,
-    )  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 def hexes(items: list[bytes]) -> frozenset[str]:

@@ -120,9 +120,9 @@ def test_fuzz_100k_frames_with_garbage_and_corruption(protocol: Protocol) -> Non
             raw = cp.encode(protocol, frame)
             sent.append(frame)
         elif kind < 0.85:
-            raw = bytearray(cp.encode(protocol, Frame(1, 2, 3, rng.randbytes(rng.randint(0, 40)))))
-            raw[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
-            raw = bytes(raw)
+            bent = bytearray(cp.encode(protocol, Frame(1, 2, 3, rng.randbytes(rng.randint(0, 40)))))
+            bent[rng.randrange(len(bent))] ^= 1 << rng.randrange(8)
+            raw = bytes(bent)
         else:
             raw = rng.randbytes(rng.randint(1, 30))
         cut = rng.randint(0, len(raw))

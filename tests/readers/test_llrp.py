@@ -303,7 +303,11 @@ def test_impinj_extensions_enabled_only_on_impinj_readers() -> None:
 
         def fractional(items: list[Observation]) -> list[float]:
             # Impinj peak RSSI arrives in centi-dBm (e.g. -58.19); plain PeakRSSI is whole dBm
-            return [o.rssi_dbm for o in items if isinstance(o, TagRead) and o.rssi_dbm % 1]  # type: ignore[operator]
+            return [
+                o.rssi_dbm
+                for o in items
+                if isinstance(o, TagRead) and o.rssi_dbm is not None and o.rssi_dbm % 1
+            ]
 
         try:
             if expect_impinj:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -16,13 +15,7 @@ from readers.modbus_profiles import PROFILES, Channel, DecodeError, decode, enco
 from readers.ptypair import PtyPair
 from rules.coldchain import ColdChainMonitor, preset
 from rules.events import SensorStatus
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+from tests.support import free_port
 
 # --- pure decoding ------------------------------------------------------------------------
 

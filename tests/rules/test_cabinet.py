@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -52,7 +54,7 @@ def cycle(cab: CabinetCycle, scans: list[CabinetScan], badge: bool = True) -> li
     return out
 
 
-def moves(events: list[object]) -> list[tuple[str, int, str | None, bool]]:
+def moves(events: Sequence[object]) -> list[tuple[str, int, str | None, bool]]:
     return sorted(
         (e.action, e.quantity, e.batch.lot, e.attributed)
         for e in events
