@@ -16,7 +16,7 @@ import yaml
 import hwms_demo
 
 ROOT = Path(__file__).resolve().parents[1]
-DAY = ROOT / "config" / "demo" / "day.yaml"
+DAY = hwms_demo.DATA / "day.yaml"
 
 
 @pytest.mark.acceptance

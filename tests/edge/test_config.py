@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+import hwms_demo
 from edge.config import ConfigError, load, parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,5 +91,5 @@ def test_check_config_command_exit_codes(tmp_path: Path) -> None:
 
 
 def test_demo_config_for_the_emulators_is_valid() -> None:
-    cfg = load(ROOT / "config" / "demo" / "edge.yaml")
+    cfg = load(hwms_demo.DATA / "edge.yaml")
     assert {c.id for c in cfg.readers.cabinets} == {"or-3"}
