@@ -393,18 +393,8 @@ def evaluate(
     text_horizons = ",".join(str(h) for h in sorted(set(horizons)))
     # the rows written since the last pass, marked evaluated in the same statement: a write
     # that comes after it waits for this transaction (row lock) and counts up again
-    dirty = s.execute(
-        update(Stock)
-        .where(Stock.changes != Stock.evaluated)
-        .values(evaluated=Stock.changes)
-        .returning(Stock.location_id, Stock.batch_id)
-    ).all()
-    limits = s.execute(
-        update(StockLimit)
-        .where(StockLimit.changes != StockLimit.evaluated)
-        .values(evaluated=StockLimit.changes)
-        .returning(StockLimit.location_id, StockLimit.gtin)
-    ).all()
+    dirty = _take_unevaluated(s, Stock, Stock.batch_id)
+    limits = _take_unevaluated(s, StockLimit, StockLimit.gtin)
     if full or state is None or state.horizons != text_horizons or state.last_day > today:
         sync(s, EXPIRY_KINDS, expiry_conditions(s, today, horizons), now)
         sync(s, LEVEL_KINDS, stock_level_conditions(s), now)
@@ -416,6 +406,19 @@ def evaluate(
         s.add(EvaluationState(name="scheduled", last_day=today, horizons=text_horizons))
     else:
         state.last_day, state.horizons = today, text_horizons
+
+
+def _take_unevaluated(s: Session, table: Any, second: Any) -> list[Any]:
+    """(location id, `second`) of the rows of `table` written since the last pass, marked
+    evaluated by the same statement."""
+    return list(
+        s.execute(
+            update(table)
+            .where(table.changes != table.evaluated)
+            .values(evaluated=table.changes)
+            .returning(table.location_id, second)
+        )
+    )
 
 
 def _horizons(text_horizons: str) -> tuple[int, ...]:

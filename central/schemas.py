@@ -106,16 +106,19 @@ class Unit(BaseModel):
     location: str | None
 
 
-class BatchMove(BaseModel):
+class _Move(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     at: str | None
     kind: str
     from_: str | None = Field(alias="from")
     to: str | None
-    quantity: int
     actor: str | None
     case: str | None
+
+
+class BatchMove(_Move):
+    quantity: int
 
 
 class Trace(BaseModel):
@@ -158,15 +161,7 @@ class AlertState(BaseModel):
     state: str
 
 
-class ItemMove(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    at: str | None
-    kind: str
-    from_: str | None = Field(alias="from")
-    to: str | None
-    actor: str | None
-    case: str | None
+class ItemMove(_Move):
     event_id: str | None
 
 

@@ -99,6 +99,11 @@ class LedgerBase:
         self._fresh_locations[code] = found  # remembered once the transaction committed
         return found
 
+    def _place(self, s: Session, code: str) -> int:
+        """The id of location `code` (`<site>/<zone>`), created when new."""
+        site, _, zone = code.rpartition("/")
+        return self._location(s, site, zone)
+
     def _batch(self, s: Session, b: EventBatch, supplier: str = "") -> int:
         gtin, lot = b.gtin or "", b.lot or ""
         known = self._batch_ids.get((gtin, lot))

@@ -53,9 +53,8 @@ class Bookings(Moving, Queries):
         if problem := location_problem(location):
             raise BookingError(problem)
         now = self.clock.now()
-        site, _, zone = location.rpartition("/")
         with self.transaction() as s:
-            loc = self._location(s, site, zone)
+            loc = self._place(s, location)
             if epcs:
                 n = self._book_tags(s, kind, loc, epcs, user, reason, case_id, now)
             else:
@@ -134,9 +133,8 @@ class Bookings(Moving, Queries):
         if problem := location_problem(location):
             raise BookingError(problem)
         now = self.clock.now()
-        site, _, zone = location.rpartition("/")
         with self.transaction() as s:
-            loc = self._location(s, site, zone)
+            loc = self._place(s, location)
             expected = set(s.scalars(select(Tag.epc).where(Tag.location_id == loc)))
             counted = set(epcs)
             matched = expected & counted

@@ -3,6 +3,7 @@ commissioning map the edges consume."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,6 +22,18 @@ from central.models import (
     TagHistory,
 )
 from rules.commissioning import CommissioningMap
+
+
+def _move(at: datetime | None, m: Movement | TagHistory, codes: dict[int, str]) -> dict[str, Any]:
+    """A movement or a history line as the API shows it: places by their codes."""
+    return {
+        "at": iso(at),
+        "kind": m.kind,
+        "from": codes.get(m.from_location_id) if m.from_location_id else None,
+        "to": codes.get(m.to_location_id) if m.to_location_id else None,
+        "actor": m.actor,
+        "case": m.case_id,
+    }
 
 
 class Queries(LedgerBase):
@@ -71,15 +84,7 @@ class Queries(LedgerBase):
                 for t in s.scalars(select(Tag).where(Tag.batch_id == batch.id).order_by(Tag.epc))
             ]
             moves = [
-                {
-                    "at": iso(m.occurred_at),
-                    "kind": m.kind,
-                    "from": codes.get(m.from_location_id) if m.from_location_id else None,
-                    "to": codes.get(m.to_location_id) if m.to_location_id else None,
-                    "quantity": m.quantity,
-                    "actor": m.actor,
-                    "case": m.case_id,
-                }
+                _move(m.occurred_at, m, codes) | {"quantity": m.quantity}
                 for m in s.scalars(
                     select(Movement).where(Movement.batch_id == batch.id).order_by(Movement.id)
                 )
@@ -112,18 +117,7 @@ class Queries(LedgerBase):
                 "lot": batch.lot if batch else None,
                 "location": codes.get(tag.location_id) if tag.location_id else None,
                 "last_event_at": iso(tag.last_event_at),
-                "movements": [
-                    {
-                        "at": iso(m.at),
-                        "kind": m.kind,
-                        "from": codes.get(m.from_location_id) if m.from_location_id else None,
-                        "to": codes.get(m.to_location_id) if m.to_location_id else None,
-                        "actor": m.actor,
-                        "case": m.case_id,
-                        "event_id": m.ref,
-                    }
-                    for m in rows
-                ],
+                "movements": [_move(m.at, m, codes) | {"event_id": m.ref} for m in rows],
             }
 
     def stocktake_report(self, stocktake_id: int) -> dict[str, Any]:

@@ -161,8 +161,7 @@ class Receiving(Moving):
                 batch_id = self._batch(
                     s, EventBatch(gtin=gtin, lot=lot, expiry=expiry.isoformat()), supplier
                 )
-                site, _, zone = location.rpartition("/")
-                loc = self._location(s, site, zone)
+                loc = self._place(s, location)
                 tags = tuple(r.epc for r in lines if r.epc)
                 if tags:  # a tag received again is re-bound to this batch and moved here
                     move = TagMove(

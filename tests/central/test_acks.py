@@ -7,7 +7,6 @@ import threading
 from datetime import timedelta
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from central import alerts, db
 from central.ingest import Ingestor
@@ -17,7 +16,7 @@ from rules.events import dumps
 from rules.progress import SeqProgress, loads
 from tests.central.test_ingest import publisher, receipt
 from tests.conftest import Mosquitto, fixed_clock
-from tests.support import until
+from tests.support import client, until
 
 TOPIC = "hwms/v1/s1/gw1/events/batch_movement"
 
@@ -61,8 +60,7 @@ def test_committed_seqs_are_acknowledged_retained_and_holes_alert(
 def _ack_listener(port: int) -> dict[str, SeqProgress | None]:
     got: dict[str, SeqProgress | None] = {"ack": None}
     lock = threading.Lock()
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="edge-acks",
-                    protocol=MQTTProtocolVersion.MQTTv5)  # fmt: skip
+    c = client(port, "edge-acks", start=False)
 
     def on_message(_c: object, _u: object, m: mqtt.MQTTMessage) -> None:
         with lock:
@@ -70,6 +68,6 @@ def _ack_listener(port: int) -> dict[str, SeqProgress | None]:
 
     c.on_message = on_message
     c.on_connect = lambda cl, *_: cl.subscribe("hwms/v1/s1/gw1/ack", qos=1)
-    c.connect("127.0.0.1", port)
+    c.subscribe("hwms/v1/s1/gw1/ack", qos=1)  # connected already; on_connect for reconnects
     c.loop_start()
     return got

@@ -13,7 +13,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from central import alerts
 from central.agv import LogAgvAdapter, confirm_deliveries, dispatch_replenishments
@@ -34,6 +33,7 @@ from rules.events import (
 from rules.topics import ALERTS_PREFIX, alert_topic
 from tests.central.test_ledger import T, epcs, ledger, move
 from tests.conftest import TEST_NOW, Mosquitto, days
+from tests.support import client
 
 NOW = TEST_NOW
 
@@ -158,14 +158,13 @@ def test_notify_once_renotify_escalate_ack_clear(db_url: str) -> None:
 def test_alert_published_on_mqtt_and_posted_to_a_webhook(db_url: str, mosquitto: Mosquitto) -> None:
     got: list[tuple[str, dict[str, Any]]] = []
     arrived = threading.Event()
-    sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sub = client(mosquitto.port, start=False)
 
     def on_message(_c: object, _u: object, m: mqtt.MQTTMessage) -> None:
         got.append((m.topic, json.loads(m.payload)))
         arrived.set()
 
     sub.on_message = on_message
-    sub.connect(mosquitto.host, mosquitto.port)
     sub.subscribe(f"{ALERTS_PREFIX}/#", qos=1)
     sub.loop_start()
     posted: list[dict[str, Any]] = []
@@ -181,9 +180,7 @@ def test_alert_published_on_mqtt_and_posted_to_a_webhook(db_url: str, mosquitto:
 
     http = HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=http.serve_forever, daemon=True).start()
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    pub.connect(mosquitto.host, mosquitto.port)
-    pub.loop_start()
+    pub = client(mosquitto.port)
     try:
         lg = ledger(db_url)
         lg.apply(cold(AlarmState.ACTIVE, 1))

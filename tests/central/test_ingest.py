@@ -9,7 +9,6 @@ import subprocess
 import time
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from central import db
 from central.ingest import Ingestor
@@ -257,11 +256,8 @@ def test_commissioning_map_reaches_the_edges(db_url: str, mosquitto: Mosquitto) 
         fourth = cp.publish()
         time.sleep(0.5)
         got: list[tuple[str, bytes]] = []
-        sub = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id="edge-check", protocol=MQTTProtocolVersion.MQTTv5
-        )
+        sub = client(mosquitto.port, "edge-check", start=False)
         sub.on_message = lambda _c, _u, m: got.append((m.topic, bytes(m.payload)))
-        sub.connect("127.0.0.1", mosquitto.port)
         sub.subscribe([("hwms/v1/s1/commissioning", 1), ("hwms/v1/s1/commissioning/delta", 1)])
         sub.loop_start()
         until(lambda: len(got) >= 2, timeout=10)

@@ -14,6 +14,7 @@ import pytest
 from readers.llrp_emulator import LlrpEmulator
 from tests.conftest import Mosquitto, make_tls, mosquitto_passwords
 from tests.edge.harness import Daemon, Listener, batches, carts, edge_config, free_port, metric
+from tests.support import client
 
 pytestmark = pytest.mark.slow
 
@@ -344,9 +345,7 @@ def test_commissioning_map_and_commands_from_the_centre(rig: dict[str, Any]) -> 
     """A retained commissioning map gives lots to the next passes; a command unlocks a cabinet."""
     import json
 
-    import paho.mqtt.client as mqtt
     import yaml
-    from paho.mqtt.enums import CallbackAPIVersion
 
     from readers.gate_stream import make_epcs
     from rules.epc import decode
@@ -366,9 +365,7 @@ def test_commissioning_map_and_commands_from_the_centre(rig: dict[str, Any]) -> 
         for i in range(2)
         for e in make_epcs("04012345000016", 1000 * i + 1, 6, 7)
     }
-    centre = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="centre")
-    centre.connect("127.0.0.1", r["broker"].port)
-    centre.loop_start()
+    centre = client(r["broker"].port, "centre")
     try:
         centre.publish("hwms/v1/demo/commissioning", json.dumps({"schema": 1, "version": 3, "records": records}),
                        qos=1, retain=True).wait_for_publish(5)  # fmt: skip
@@ -396,13 +393,9 @@ def test_commissioning_map_and_commands_from_the_centre(rig: dict[str, Any]) -> 
 def test_poisoned_retained_maps_and_commands_never_stop_the_rules(rig: dict[str, Any]) -> None:
     """A deeply nested retained commissioning map once killed the rules thread, again after
     every restart; bad deltas and commands are refused with a metric, and passes go on."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
 
     r = rig["make"](carts(4, spacing_s=2.0, start_s=3.0))
-    centre = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="centre")
-    centre.connect("127.0.0.1", r["broker"].port)
-    centre.loop_start()
+    centre = client(r["broker"].port, "centre")
     nested = b'{"schema": 1, "records": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
     bad_record = b'{"schema": 1, "base_version": 0, "version": 5, "records": {"x": {"lot": 7}}}'
     try:
