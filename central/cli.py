@@ -282,8 +282,46 @@ def _api(args: argparse.Namespace) -> int:
     from central.ledger import Ledger
 
     db.upgrade(args.db)
-    app = create_app(Ledger(db.engine(args.db)), load_tokens(Path(args.tokens)))
+    tokens = load_tokens(Path(args.tokens)) if args.tokens else {}
+    app = create_app(Ledger(db.engine(args.db)), tokens)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+    return 0
+
+
+def _user(args: argparse.Namespace) -> int:
+    from central import accounts, db
+    from central.ledger import Ledger
+
+    ledger = Ledger(db.engine(args.db))
+    with ledger.session.begin() as s:
+        if args.user_command == "add":
+            if not args.password_stdin:
+                print("hwms central user add: give the password on stdin (--password-stdin)",
+                      file=sys.stderr)  # fmt: skip
+                return 2
+            password = sys.stdin.readline().rstrip("\r\n")
+            accounts.add_user(s, args.name, role=args.role, password=password,
+                              sites=args.site, departments=args.department)  # fmt: skip
+            print(f"user {args.name} added ({args.role})")
+        elif args.user_command == "disable":
+            accounts.disable_user(s, args.name)
+            print(f"user {args.name} disabled")
+        else:
+            for u in accounts.users(s):
+                state = "disabled" if u.disabled else "active"
+                print(f"{u.id:<24} {u.role:<12} {state:<8} sites={u.sites or '*'}"
+                      f" departments={u.departments or '*'}")  # fmt: skip
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from central import accounts, db
+    from central.ledger import Ledger
+
+    ledger = Ledger(db.engine(args.db))
+    with ledger.session.begin() as s:
+        token = accounts.add_token(s, args.name, SYSTEM_CLOCK.now())
+    print(token)  # shown once: only its hash is kept
     return 0
 
 
@@ -386,11 +424,35 @@ def add_commands(sub: Any) -> None:
     p = central.add_parser("api", help="serve the HTTP API (OpenAPI at /docs)")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument(
-        "--tokens", required=True, help='JSON: {"<sha256 of token>": {"user": ..., "role": ...}}'
+        "--tokens", help='optional JSON: {"<sha256 of token>": {"user": ..., "role": ...}}'
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(func=_errors(_api), log_level_default="INFO")
+    user = central.add_parser("user", help="people who log in: add, list, disable")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    p = user_sub.add_parser("add", help="a user with a role and a scope")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, help="nurse, head, storekeeper, quality,"
+                   " purchasing, admin or viewer")  # fmt: skip
+    p.add_argument("--site", action="append", help="a site in scope (repeat; none: all)")
+    p.add_argument("--department", action="append",
+                   help="a department in scope (repeat; none: all)")  # fmt: skip
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.set_defaults(func=_errors(_user))
+    for name, text in (("list", "the users who log in"), ("disable", "no more logins")):
+        p = user_sub.add_parser(name, help=text)
+        if name == "disable":
+            p.add_argument("name")
+        p.add_argument("--db", default="sqlite:///hwms.db")
+        p.set_defaults(func=_errors(_user))
+    token = central.add_parser("token", help="API tokens for machines, per user")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    p = token_sub.add_parser("add", help="print a new token for a user (once)")
+    p.add_argument("name")
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.set_defaults(func=_errors(_token))
     p = central.add_parser("alerts", help="open alerts")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--json", action="store_true")

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -64,13 +65,31 @@ class Department(Base):
 
 class AppUser(Base):
     """A person who badges at cabinets or books in the ledger (the badge id is what the
-    cabinet's reader sends; consumption is reported by the user's department)."""
+    cabinet's reader sends; consumption is reported by the user's department). With a role
+    and a password hash, also someone who logs in: scoped to `sites` and `departments`
+    (comma-separated codes; empty: all)."""
 
     __tablename__ = "app_user"
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     badge: Mapped[str | None] = mapped_column(String(200), unique=True)
     department: Mapped[str | None] = mapped_column(ForeignKey("department.code"))
+    role: Mapped[str | None] = mapped_column(String(20))  # None: badges only, no login
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2id
+    sites: Mapped[str] = mapped_column(Text, default="", server_default="")
+    departments: Mapped[str] = mapped_column(Text, default="", server_default="")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class ApiToken(Base):
+    """A machine's bearer token, issued to a user: it acts with that user's role and scope.
+    Only its SHA-256 is kept (the token is printed once)."""
+
+    __tablename__ = "api_token"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("app_user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Batch(Base):

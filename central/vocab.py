@@ -58,3 +58,26 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"  # its id was applied before with the same content
     CONFLICT = "conflict"  # its id was applied before with other content: refused
+
+
+class Role(StrEnum):
+    """Who someone is at the hospital; what each may do is `accounts.PERMISSIONS`."""
+
+    NURSE = "nurse"
+    HEAD = "head"  # department head
+    STOREKEEPER = "storekeeper"
+    QUALITY = "quality"
+    PURCHASING = "purchasing"
+    ADMIN = "admin"
+    VIEWER = "viewer"
+
+
+class Permission(StrEnum):
+    READ = "read"  # stock, traces, alerts, reports (within the scope)
+    ACKNOWLEDGE = "acknowledge"  # alerts
+    RECEIVE = "receive"
+    BOOK = "book"  # returns, loss, scrap, adjustments
+    STOCKTAKE = "stocktake"
+    LOCK = "lock"  # recall lock and unlock
+    PURCHASE = "purchase"
+    ADMINISTER = "administer"  # master data, users, dead letters

@@ -1,9 +1,9 @@
 """The ledger's HTTP API (FastAPI; OpenAPI at /openapi.json) with bearer tokens and roles.
 
-Roles, each including the ones before it: viewer (read), storekeeper (receiving, bookings,
-stocktakes, acknowledging alerts), quality (recall lock/unlock), admin (master data, dead
-letters). Tokens are kept as SHA-256 hashes in a JSON file:
-`{"<sha256 hex>": {"user": "anna", "role": "quality"}}`.
+Every route needs a permission (`central/accounts.py`: what each role may do). A bearer
+token acts for a user: issued per user in the database (`hwms central token add`), or
+listed as SHA-256 hashes in a tokens file: `{"<sha256 hex>": {"user": "anna", "role":
+"quality"}}`.
 
 One router per resource; every input a typed, bounded model and every answer a response
 model (`central/schemas.py`), every status a route can give documented, so the OpenAPI
@@ -21,14 +21,15 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from central.accounts import Principal, hash_token
 from central.api import admin, alerts, bookings, receipts, reports, stock
-from central.api.deps import ROLES, User, hash_token, known_query
+from central.api.deps import ROLES, known_query
 from central.errors import LedgerError
 from central.jobs import Jobs
 from central.ledger import Ledger
 from central.schemas import Health
 
-__all__ = ["ROLES", "User", "create_app", "hash_token", "load_tokens"]
+__all__ = ["ROLES", "Principal", "create_app", "hash_token", "load_tokens"]
 
 
 def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:

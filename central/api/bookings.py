@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from central.api.deps import Id, LedgerDep, Storekeeper, Viewer
+from central.api.deps import Booker, Counter, Id, LedgerDep, Reader
 from central.schemas import (
     CONFLICT,
     ERRORS,
@@ -20,7 +20,7 @@ router = APIRouter(tags=["bookings and stocktakes"], responses=ERRORS | INVALID)
 
 
 @router.post("/bookings", status_code=201)
-def book(body: BookingIn, ledger: LedgerDep, user: Storekeeper) -> Booked:
+def book(body: BookingIn, ledger: LedgerDep, user: Booker) -> Booked:
     n = ledger.book(
         body.kind, location=body.location, user=user.user, reason=body.reason,
         epcs=tuple(body.epcs), gtin=body.gtin, lot=body.lot, quantity=body.quantity,
@@ -30,17 +30,17 @@ def book(body: BookingIn, ledger: LedgerDep, user: Storekeeper) -> Booked:
 
 
 @router.post("/stocktakes", status_code=201)
-def stocktake(body: StocktakeIn, ledger: LedgerDep, user: Storekeeper) -> StocktakeOut:
+def stocktake(body: StocktakeIn, ledger: LedgerDep, user: Counter) -> StocktakeOut:
     """Compare a count of a location with the ledger; confirm it to book the differences."""
     report = ledger.stocktake(body.location, body.epcs, user=user.user, source=body.source)
     return StocktakeOut.model_validate(report)
 
 
 @router.get("/stocktakes/{stocktake_id}", responses=NOT_FOUND)
-def stocktake_report(stocktake_id: Id, ledger: LedgerDep, _: Viewer) -> StocktakeOut:
+def stocktake_report(stocktake_id: Id, ledger: LedgerDep, _: Reader) -> StocktakeOut:
     return StocktakeOut.model_validate(ledger.stocktake_report(stocktake_id))
 
 
 @router.post("/stocktakes/{stocktake_id}/confirm", responses=NOT_FOUND | CONFLICT)
-def confirm(stocktake_id: Id, ledger: LedgerDep, user: Storekeeper) -> StocktakeOut:
+def confirm(stocktake_id: Id, ledger: LedgerDep, user: Counter) -> StocktakeOut:
     return StocktakeOut.model_validate(ledger.confirm_stocktake(stocktake_id, user=user.user))

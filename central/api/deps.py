@@ -3,51 +3,24 @@ query parameters, and the refusal of query parameters a route does not take."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
 
+from central import accounts
+from central.accounts import Principal, hash_token
 from central.errors import Invalid
 from central.jobs import Jobs
 from central.ledger import Ledger
 from central.schemas import LOT_PATTERN, MAX_ID
+from central.vocab import Permission, Role
 
-ROLES = ("viewer", "storekeeper", "quality", "admin")
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-class User(BaseModel):
-    user: str
-    role: str
+ROLES = tuple(Role)
 
 
 _bearer = HTTPBearer(auto_error=False)
-
-
-def current_user(
-    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> User:
-    tokens: dict[str, dict[str, str]] = request.app.state.tokens
-    entry = tokens.get(hash_token(creds.credentials)) if creds else None
-    if entry is None or entry.get("role") not in ROLES:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer token is required")
-    return User(user=entry["user"], role=entry["role"])
-
-
-def _role(minimum: str) -> Any:
-    def check(user: Annotated[User, Depends(current_user)]) -> User:
-        if ROLES.index(user.role) < ROLES.index(minimum):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {minimum} or higher required")
-        return user
-
-    return check
 
 
 def _ledger(request: Request) -> Ledger:
@@ -60,12 +33,44 @@ def _jobs(request: Request) -> Jobs:
     return jobs
 
 
+def current_user(
+    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """The user a bearer token acts for: a token issued in the database
+    (`hwms central token add`), or one of a tokens file (`--tokens`, SHA-256 hashes)."""
+    found: Principal | None = None
+    if creds is not None:
+        entry = request.app.state.tokens.get(hash_token(creds.credentials))
+        if entry is not None and entry.get("role") in ROLES:
+            found = Principal(user=str(entry["user"]), role=Role(entry["role"]))
+        else:
+            with _ledger(request).session.begin() as s:
+                found = accounts.by_token(s, creds.credentials)
+    if found is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer token is required")
+    return found
+
+
+def need(permission: Permission) -> Any:
+    def check(user: Annotated[Principal, Depends(current_user)]) -> Principal:
+        if not user.may(permission):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"the {user.role} role may not {permission}"
+            )
+        return user
+
+    return check
+
+
 LedgerDep = Annotated[Ledger, Depends(_ledger)]
 JobsDep = Annotated[Jobs, Depends(_jobs)]
-Viewer = Annotated[User, Depends(_role("viewer"))]
-Storekeeper = Annotated[User, Depends(_role("storekeeper"))]
-Quality = Annotated[User, Depends(_role("quality"))]
-Admin = Annotated[User, Depends(_role("admin"))]
+Reader = Annotated[Principal, Depends(need(Permission.READ))]
+Acknowledger = Annotated[Principal, Depends(need(Permission.ACKNOWLEDGE))]
+Receiver = Annotated[Principal, Depends(need(Permission.RECEIVE))]
+Booker = Annotated[Principal, Depends(need(Permission.BOOK))]
+Counter = Annotated[Principal, Depends(need(Permission.STOCKTAKE))]
+Locker = Annotated[Principal, Depends(need(Permission.LOCK))]
+Admin = Annotated[Principal, Depends(need(Permission.ADMINISTER))]
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 GtinPath = Annotated[str, Path(pattern=r"^[0-9]{1,14}$")]

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from central.api.deps import LedgerDep, Storekeeper
+from central.api.deps import LedgerDep, Receiver
 from central.ledger import ReceiptLine, epcis_receipt, new_receipt_number
 from central.schemas import CONFLICT, ERRORS, INVALID, MAX_LIST, ReceiptIn, Received
 
@@ -19,7 +19,7 @@ RECEIPT_NUMBER = r"^[A-Za-z0-9][A-Za-z0-9 ._/#-]{0,79}$"
 def receive(
     lines: Annotated[list[ReceiptIn], Body(min_length=1, max_length=MAX_LIST)],
     ledger: LedgerDep,
-    user: Storekeeper,
+    user: Receiver,
     number: Annotated[str | None, Query(pattern=RECEIPT_NUMBER)] = None,
 ) -> Received:
     """Book a delivery; `number` is its delivery note (generated when not given; a
@@ -35,7 +35,7 @@ def receive_epcis(
     doc: dict[str, Any],
     location: Annotated[str, Query(max_length=200)],
     ledger: LedgerDep,
-    user: Storekeeper,
+    user: Receiver,
 ) -> Received:
     """Book the commissioning ObjectEvents of an EPCIS 2.0 document at `location`."""
     number = new_receipt_number(ledger.clock.now())

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from central.api.deps import GtinPath, LedgerDep, LotPath, Quality, User, Viewer
+from central.accounts import Principal
+from central.api.deps import GtinPath, LedgerDep, Locker, LotPath, Reader
 from central.errors import NotFound
 from central.ledger import Ledger
 from central.schemas import (
@@ -27,7 +28,7 @@ router = APIRouter(tags=["stock"], responses=ERRORS | INVALID)
 @router.get("/stock")
 def stock(
     ledger: LedgerDep,
-    _: Viewer,
+    _: Reader,
     location: Annotated[str | None, Query(max_length=200)] = None,
     gtin: Annotated[str | None, Query(pattern=r"^[0-9]{1,14}$")] = None,
     lot: Annotated[str | None, Query(pattern=LOT_PATTERN)] = None,
@@ -37,7 +38,7 @@ def stock(
 
 
 @router.get("/batches/{gtin}/{lot}/trace", responses=NOT_FOUND)
-def trace(gtin: GtinPath, lot: LotPath, ledger: LedgerDep, _: Viewer) -> Trace:
+def trace(gtin: GtinPath, lot: LotPath, ledger: LedgerDep, _: Reader) -> Trace:
     """Where every unit of a batch is and every movement it made (the recall trace)."""
     result = ledger.trace(gtin.zfill(14), lot)
     if not result["found"]:
@@ -45,25 +46,25 @@ def trace(gtin: GtinPath, lot: LotPath, ledger: LedgerDep, _: Viewer) -> Trace:
     return Trace.model_validate(result)
 
 
-def _lock(ledger: Ledger, gtin: str, lot: str, user: User, locked: bool) -> BatchLock:
+def _lock(ledger: Ledger, gtin: str, lot: str, user: Principal, locked: bool) -> BatchLock:
     ledger.lock_batch(gtin.zfill(14), lot, user=user.user, locked=locked)
     return BatchLock(gtin=gtin.zfill(14), lot=lot, locked=locked)
 
 
 @router.post("/batches/{gtin}/{lot}/lock", responses=NOT_FOUND)
-def lock(gtin: GtinPath, lot: LotPath, ledger: LedgerDep, user: Quality) -> BatchLock:
+def lock(gtin: GtinPath, lot: LotPath, ledger: LedgerDep, user: Locker) -> BatchLock:
     """Recall lock: any later movement of the batch raises an alert."""
     return _lock(ledger, gtin, lot, user, True)
 
 
 @router.post("/batches/{gtin}/{lot}/unlock", responses=NOT_FOUND)
-def unlock(gtin: GtinPath, lot: LotPath, ledger: LedgerDep, user: Quality) -> BatchLock:
+def unlock(gtin: GtinPath, lot: LotPath, ledger: LedgerDep, user: Locker) -> BatchLock:
     return _lock(ledger, gtin, lot, user, False)
 
 
 @router.get("/epcs/{epc}", responses=NOT_FOUND)
 def epc_history(
-    epc: Annotated[str, Path(max_length=300)], ledger: LedgerDep, _: Viewer
+    epc: Annotated[str, Path(max_length=300)], ledger: LedgerDep, _: Reader
 ) -> EpcHistory:
     """One item's story: its batch, where it is, every movement of it."""
     result = ledger.epc_history(epc)

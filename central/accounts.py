@@ -1,0 +1,147 @@
+"""People who log in and the machines that act for them: roles and what they permit,
+argon2id password hashes, scope (sites and departments), per-user API tokens.
+
+A token or a session resolves to a `Principal`; the API and the web app check its
+permissions and scope on the server for every request."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from central.errors import Conflict, Invalid, NotFound
+from central.models import ApiToken, AppUser
+from central.vocab import Permission, Role
+
+P = Permission
+PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: frozenset({P.READ}),
+    Role.NURSE: frozenset({P.READ, P.ACKNOWLEDGE, P.BOOK}),
+    Role.HEAD: frozenset({P.READ, P.ACKNOWLEDGE, P.BOOK, P.STOCKTAKE}),
+    Role.STOREKEEPER: frozenset({P.READ, P.ACKNOWLEDGE, P.RECEIVE, P.BOOK, P.STOCKTAKE}),
+    Role.QUALITY: frozenset({P.READ, P.ACKNOWLEDGE, P.LOCK}),
+    Role.PURCHASING: frozenset({P.READ, P.PURCHASE}),
+    Role.ADMIN: frozenset(Permission),
+}
+_hasher = PasswordHasher()  # argon2id with the library's current parameters
+MIN_PASSWORD = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: a user, their role and scope (empty: everywhere)."""
+
+    user: str
+    role: Role
+    sites: frozenset[str] = frozenset()
+    departments: frozenset[str] = frozenset()
+
+    def may(self, permission: Permission) -> bool:
+        return permission in PERMISSIONS[self.role]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _codes(values: list[str] | None) -> str:
+    return ",".join(sorted({v.strip() for v in values or [] if v.strip()}))
+
+
+def _principal(u: AppUser) -> Principal:
+    assert u.role is not None  # callers checked it logs in
+    return Principal(
+        user=u.id,
+        role=Role(u.role),
+        sites=frozenset(filter(None, u.sites.split(","))),
+        departments=frozenset(filter(None, u.departments.split(","))),
+    )
+
+
+def add_user(
+    s: Session,
+    user_id: str,
+    *,
+    role: str,
+    password: str,
+    name: str = "",
+    sites: list[str] | None = None,
+    departments: list[str] | None = None,
+) -> None:
+    """A user who logs in; an existing person (from the users master data) gets a login."""
+    if role not in set(Role):
+        raise Invalid(f"unknown role {role!r} (one of {', '.join(Role)})")
+    if len(password) < MIN_PASSWORD:
+        raise Invalid(f"a password needs at least {MIN_PASSWORD} characters")
+    u = s.get(AppUser, user_id)
+    if u is not None and u.role is not None:
+        raise Conflict(f"user {user_id} exists already")
+    u = u or AppUser(id=user_id, name=name or user_id)
+    u.role, u.password_hash = role, _hasher.hash(password)
+    u.sites, u.departments, u.disabled = _codes(sites), _codes(departments), False
+    s.add(u)
+
+
+def users(s: Session) -> list[AppUser]:
+    return list(s.scalars(select(AppUser).where(AppUser.role.is_not(None)).order_by(AppUser.id)))
+
+
+def disable_user(s: Session, user_id: str) -> None:
+    """No more logins or tokens for this user (history keeps the name)."""
+    u = s.get(AppUser, user_id)
+    if u is None or u.role is None:
+        raise NotFound(f"no user {user_id}")
+    u.disabled = True
+
+
+def login(s: Session, user_id: str, password: str) -> Principal | None:
+    """The principal for a correct password of an enabled user, else None (which of the
+    two failed is not said)."""
+    u = s.get(AppUser, user_id)
+    if u is None or u.role is None or u.password_hash is None or u.disabled:
+        _hasher.hash(password)  # the same time whether the user exists or not
+        return None
+    try:
+        _hasher.verify(u.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if _hasher.check_needs_rehash(u.password_hash):
+        u.password_hash = _hasher.hash(password)
+    return _principal(u)
+
+
+def change_password(s: Session, user_id: str, old: str, new: str) -> None:
+    if login(s, user_id, old) is None:
+        raise Invalid("the current password is not right")
+    if len(new) < MIN_PASSWORD:
+        raise Invalid(f"a password needs at least {MIN_PASSWORD} characters")
+    u = s.get(AppUser, user_id)
+    assert u is not None
+    u.password_hash = _hasher.hash(new)
+
+
+def add_token(s: Session, user_id: str, now: datetime) -> str:
+    """A new bearer token for `user_id`, returned once (only its hash is kept)."""
+    u = s.get(AppUser, user_id)
+    if u is None or u.role is None:
+        raise NotFound(f"no user {user_id}")
+    token = secrets.token_urlsafe(32)
+    s.add(ApiToken(token_hash=hash_token(token), user_id=user_id, created_at=now))
+    return token
+
+
+def by_token(s: Session, token: str) -> Principal | None:
+    row = s.get(ApiToken, hash_token(token))
+    if row is None or row.revoked:
+        return None
+    u = s.get(AppUser, row.user_id)
+    if u is None or u.role is None or u.disabled:
+        return None
+    return _principal(u)
