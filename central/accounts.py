@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from central.clock import as_utc
 from central.errors import Conflict, Invalid, NotFound
 from central.models import ApiToken, AppUser
 from central.vocab import Permission, Role
@@ -101,17 +102,38 @@ def disable_user(s: Session, user_id: str) -> None:
     u.disabled = True
 
 
-def login(s: Session, user_id: str, password: str) -> Principal | None:
+FREE_ATTEMPTS = 5  # then each failure locks the user out twice as long, up to 15 min
+MAX_LOCK_S = 900
+
+
+class ThrottledError(Exception):
+    """Too many failed logins: try again after `seconds`."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"too many failed logins; try again in {seconds} s")
+        self.seconds = seconds
+
+
+def login(s: Session, user_id: str, password: str, now: datetime | None = None) -> Principal | None:
     """The principal for a correct password of an enabled user, else None (which of the
-    two failed is not said)."""
+    two failed is not said). With `now`, failures are throttled per user: after
+    FREE_ATTEMPTS, a growing lock (ThrottledError) whatever the password."""
     u = s.get(AppUser, user_id)
     if u is None or u.role is None or u.password_hash is None or u.disabled:
         _hasher.hash(password)  # the same time whether the user exists or not
         return None
+    if now is not None and u.locked_until is not None and as_utc(u.locked_until) > now:
+        raise ThrottledError(int((as_utc(u.locked_until) - now).total_seconds()) + 1)
     try:
         _hasher.verify(u.password_hash, password)
     except (VerificationError, InvalidHashError):
+        if now is not None:
+            u.failed_logins += 1
+            over = u.failed_logins - FREE_ATTEMPTS
+            if over >= 0:
+                u.locked_until = now + timedelta(seconds=min(MAX_LOCK_S, 15 * 2**over))
         return None
+    u.failed_logins, u.locked_until = 0, None
     if _hasher.check_needs_rehash(u.password_hash):
         u.password_hash = _hasher.hash(password)
     return _principal(u)

@@ -283,7 +283,7 @@ def _api(args: argparse.Namespace) -> int:
 
     db.upgrade(args.db)
     tokens = load_tokens(Path(args.tokens)) if args.tokens else {}
-    app = create_app(Ledger(db.engine(args.db)), tokens)
+    app = create_app(Ledger(db.engine(args.db)), tokens, secure_cookies=args.secure_cookies)
     uvicorn.run(app, host=args.host, port=args.port, log_config=None)
     return 0
 
@@ -428,6 +428,8 @@ def add_commands(sub: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--secure-cookies", action="store_true",
+                   help="behind HTTPS: session cookies only over TLS, HSTS")  # fmt: skip
     p.set_defaults(func=_errors(_api), log_level_default="INFO")
     user = central.add_parser("user", help="people who log in: add, list, disable")
     user_sub = user.add_subparsers(dest="user_command", required=True)

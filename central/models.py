@@ -79,6 +79,18 @@ class AppUser(Base):
     sites: Mapped[str] = mapped_column(Text, default="", server_default="")
     departments: Mapped[str] = mapped_column(Text, default="", server_default="")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # login throttling, kept in the database so that every web process sees it
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AppSecret(Base):
+    """Secrets every ledger/web process shares (the session cookies' signing key), made
+    once by the first process that needs one."""
+
+    __tablename__ = "app_secret"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
 
 
 class ApiToken(Base):

@@ -1,6 +1,8 @@
 #!/bin/sh
 # System packages the tests and the demo use: mosquitto (broker, mosquitto_passwd),
-# promtool (from Debian's prometheus package), openssl, systemd-analyze.
+# promtool (from Debian's prometheus package), openssl, systemd-analyze, and for the browser
+# tests Debian's chromium (Playwright drives it; no browser download) with fonts-noto-cjk so
+# that Chinese renders.
 # Installs only what is missing, and only where it can (root with apt-get).
 set -e
 missing=""
@@ -8,6 +10,9 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing="$missing chromium"
+[ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto | grep -q CJK \
+    || missing="$missing fonts-noto-cjk"
 [ -z "$missing" ] && exit 0
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "installing system packages:$missing"

@@ -28,11 +28,16 @@ from central.errors import LedgerError
 from central.jobs import Jobs
 from central.ledger import Ledger
 from central.schemas import Health
+from central.web import add_web
 
 __all__ = ["ROLES", "Principal", "create_app", "hash_token", "load_tokens"]
 
 
-def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:
+def create_app(
+    ledger: Ledger, tokens: dict[str, dict[str, str]], *, secure_cookies: bool = False
+) -> FastAPI:
+    """The API and the web app. `secure_cookies`: behind HTTPS (session cookies only over
+    TLS, HSTS)."""
     app = FastAPI(title="hwms ledger", version="0.1.0", dependencies=[Depends(known_query)])
     app.state.ledger = ledger
     app.state.tokens = tokens
@@ -51,6 +56,7 @@ def create_app(ledger: Ledger, tokens: dict[str, dict[str, str]]) -> FastAPI:
 
     for module in (stock, receipts, alerts, bookings, reports, admin):
         app.include_router(module.router)
+    add_web(app, ledger, secure_cookies=secure_cookies)
     return app
 
 

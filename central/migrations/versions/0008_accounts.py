@@ -1,5 +1,5 @@
 """Accounts: users who log in (role, argon2 password hash, scope of sites and departments,
-disabled) and per-user API tokens (their SHA-256 only).
+disabled, login throttling), per-user API tokens (their SHA-256 only) and shared secrets.
 
 Revision ID: 0008
 Revises: 0007
@@ -23,6 +23,13 @@ def upgrade() -> None:
         b.add_column(sa.Column("sites", sa.Text(), nullable=False, server_default=""))
         b.add_column(sa.Column("departments", sa.Text(), nullable=False, server_default=""))
         b.add_column(sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false()))
+        b.add_column(sa.Column("failed_logins", sa.Integer(), nullable=False, server_default="0"))
+        b.add_column(sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True))
+    op.create_table(
+        "app_secret",
+        sa.Column("name", sa.String(40), primary_key=True),
+        sa.Column("value", sa.String(200), nullable=False),
+    )
     op.create_table(
         "api_token",
         sa.Column("token_hash", sa.String(64), primary_key=True),
@@ -36,6 +43,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_api_token_user_id", "api_token")
     op.drop_table("api_token")
+    op.drop_table("app_secret")
     with op.batch_alter_table("app_user") as b:
-        for column in ("disabled", "departments", "sites", "password_hash", "role"):
+        for column in ("locked_until", "failed_logins", "disabled", "departments", "sites",
+                       "password_hash", "role"):  # fmt: skip
             b.drop_column(column)

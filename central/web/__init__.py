@@ -1,0 +1,209 @@
+"""The hospital's screens, served by the ledger's FastAPI app: server-rendered Jinja2 pages
+(htmx for partial updates, no JavaScript build), in Simplified Chinese and English.
+
+Every page needs a session (a signed cookie: the user's id and a CSRF token; the user is
+read from the database on each request, so disabling someone takes effect at once); every
+form carries the CSRF token; roles and scope are checked on the server."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from starlette.middleware.sessions import SessionMiddleware
+
+from central import accounts, alerts, reports
+from central.accounts import Principal
+from central.ledger import Ledger
+from central.models import AppSecret, AppUser, Movement
+from central.web.i18n import HTML_LANG, LOCALES, TRANSLATIONS, negotiate
+
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "hwms_session"
+
+
+def session_secret(ledger: Ledger) -> str:
+    """The cookies' signing key, shared by every process through the database."""
+    dialect = postgresql if ledger.engine.dialect.name == "postgresql" else sqlite
+    with ledger.session.begin() as s:  # the first process makes it; the others keep it
+        s.execute(
+            dialect.insert(AppSecret)
+            .values(name="session", value=secrets.token_urlsafe(48))
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+    with ledger.session() as s:
+        row = s.get(AppSecret, "session")
+        assert row is not None
+        return row.value
+
+
+def _templates(lang: str) -> Jinja2Templates:
+    """One environment per language, its catalogue installed once (requests in several
+    languages render at the same time in the thread pool)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(),
+        extensions=["jinja2.ext.i18n"],
+    )
+    t = TRANSLATIONS[lang]
+    env.install_gettext_callables(t.gettext, t.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return Jinja2Templates(env=env)
+
+
+class Pages:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.templates = {lang: _templates(lang) for lang in LOCALES}
+
+    def lang(self, request: Request) -> str:
+        return negotiate(request.cookies.get("lang"), request.headers.get("accept-language"))
+
+    def render(
+        self, request: Request, name: str, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        lang = self.lang(request)
+        context |= {"lang": lang, "html_lang": HTML_LANG[lang], "csrf": csrf_token(request),
+                    "locales": LOCALES}  # fmt: skip
+        page: HTMLResponse = self.templates[lang].TemplateResponse(
+            request, name, context, status_code=status
+        )
+        return page
+
+    def principal(self, request: Request) -> Principal | None:
+        user_id = request.session.get("user")
+        if not isinstance(user_id, str):
+            return None
+        with self.ledger.session() as s:
+            u = s.get(AppUser, user_id)
+            if u is None or u.role is None or u.disabled:
+                return None
+            return accounts._principal(u)
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = request.session["csrf"] = secrets.token_urlsafe(24)
+    return token
+
+
+def csrf_ok(request: Request, sent: str) -> bool:
+    return secrets.compare_digest(sent, csrf_token(request))
+
+
+def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> None:
+    pages = Pages(ledger)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret(ledger),
+        session_cookie=SESSION_COOKIE,
+        same_site="lax",
+        https_only=secure_cookies,
+        max_age=12 * 3600,  # a shift
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self';"
+            " frame-ancestors 'none'",
+        )
+        if secure_cookies:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+    def to_login(request: Request) -> RedirectResponse:
+        target = quote(request.url.path)
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+
+    @app.get("/login", include_in_schema=False)
+    def login_form(request: Request, next: str = "/") -> HTMLResponse:
+        return pages.render(request, "login.html", next=_safe_next(next), error="")
+
+    @app.post("/login", include_in_schema=False)
+    def login(
+        request: Request,
+        username: str = Form(max_length=200),
+        password: str = Form(max_length=1000),
+        csrf: str = Form(max_length=100),
+        next: str = Form("/", max_length=500),
+    ) -> Response:
+        t = TRANSLATIONS[pages.lang(request)].gettext
+        if not csrf_ok(request, csrf):
+            return pages.render(request, "login.html", 403, next=_safe_next(next),
+                                error=t("The form expired; please try again."))  # fmt: skip
+        try:
+            with ledger.session.begin() as s:
+                who = accounts.login(s, username.strip(), password, ledger.clock.now())
+        except accounts.ThrottledError as exc:
+            message = t("Too many failed attempts; try again in %(s)d seconds.") % {
+                "s": exc.seconds
+            }
+            return pages.render(request, "login.html", 429, next=_safe_next(next), error=message)
+        if who is None:
+            return pages.render(request, "login.html", 401, next=_safe_next(next),
+                                error=t("Wrong user name or password."))  # fmt: skip
+        request.session.clear()  # a new session: no fixation
+        request.session["user"] = who.user
+        csrf_token(request)
+        return RedirectResponse(_safe_next(next), status_code=303)
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request, csrf: str = Form(max_length=100)) -> Response:
+        if csrf_ok(request, csrf):
+            request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    @app.get("/lang/{code}", include_in_schema=False)
+    def set_lang(code: str, next: str = "/") -> Response:
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        if code in LOCALES:
+            response.set_cookie("lang", code, max_age=365 * 86400, samesite="lax",
+                                secure=secure_cookies)  # fmt: skip
+        return response
+
+    @app.get("/", include_in_schema=False)
+    def dashboard(request: Request) -> Response:
+        who = pages.principal(request)
+        if who is None:
+            return to_login(request)
+        now = ledger.clock.now()
+        start_of_day = datetime.combine(now.date(), datetime.min.time(), UTC)
+        with ledger.session() as s:
+            counts = alerts.open_counts(s)
+            expiry = reports.near_expiry_value(s, ledger.clock.today(), 90)
+            moved_today = s.scalar(
+                select(func.count())
+                .select_from(Movement)
+                .where(Movement.recorded_at >= start_of_day)
+            )
+        by_severity = {sev: sum(n for (_k, v), n in counts.items() if v == sev)
+                       for sev in ("critical", "warning", "info")}  # fmt: skip
+        by_kind = {kind: sum(n for (k, _v), n in counts.items() if k == kind)
+                   for kind in ("stockout", "low_stock", "overstock", "coldchain",
+                                "gateway_offline", "reader_offline")}  # fmt: skip
+        return pages.render(
+            request, "dashboard.html", who=who, by_severity=by_severity, by_kind=by_kind,
+            expiry=expiry, moved_today=moved_today or 0,
+        )  # fmt: skip
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site (no open redirect)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"

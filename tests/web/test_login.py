@@ -1,0 +1,158 @@
+"""The web app in Debian's chromium, driven by Playwright the way a person uses it: log in,
+switch language, log out, on a phone and on a desk screen; axe-core on every page."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from central import accounts
+from tests.central.test_operations import stocked
+from tests.conftest import ROOT, require_tool
+from tests.support import free_port
+
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.10.3" / "axe.min.js"
+PASSWORD = "correct horse battery"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """`hwms central api` on a stocked ledger with a nurse and a storekeeper who log in."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    lg = stocked(url, 3)
+    with lg.session.begin() as s:
+        accounts.add_user(s, "anna", role="nurse", password=PASSWORD, sites=["s1"])
+        accounts.add_user(s, "sam", role="storekeeper", password=PASSWORD)
+    port = free_port()
+    log = (tmp_path / "api.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "hwms_cli", "central", "api", "--db", url,
+                             "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=1)
+            break
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None, "the API did not start"
+            time.sleep(0.1)
+    yield base
+    proc.terminate()
+    proc.wait(10)
+    log.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    exe = require_tool("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """Serious and critical WCAG 2.1 A/AA violations on the page, by axe-core."""
+    page.add_script_tag(content=AXE.read_text())
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag',"
+        " values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def log_in(page: Any, base: str, user: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base}/")
+    page.get_by_label(page.locator("label[for=username]").inner_text()).fill(user)
+    page.locator("#password").fill(password)
+    page.locator("button[type=submit].primary").click()
+
+
+@pytest.mark.parametrize(
+    ("viewport", "locale"),
+    [({"width": 390, "height": 844}, "zh-CN"), ({"width": 1920, "height": 1080}, "en-GB")],
+    ids=["phone-zh", "desk-en"],
+)
+def test_log_in_switch_language_log_out(
+    server: str, browser: Any, tmp_path: Path, viewport: dict[str, int], locale: str
+) -> None:
+    context = browser.new_context(viewport=viewport, locale=locale, bypass_csp=True)  # for axe
+    page = context.new_page()
+    chinese = locale.startswith("zh")
+    page.goto(f"{server}/")
+    assert page.url.startswith(f"{server}/login")  # no page without a session
+    assert page.locator("html").get_attribute("lang") == ("zh-CN" if chinese else "en")
+    assert page.locator("#username").get_attribute("autocomplete") == "username"
+    assert page.locator("#password").get_attribute("autocomplete") == "current-password"
+    assert axe_violations(page) == []
+    page.screenshot(path=str(tmp_path / f"login-{locale}.png"), full_page=True)
+
+    log_in(page, server, "anna", "not the password")
+    assert page.get_by_role("alert").inner_text() == (
+        "用户名或密码错误。" if chinese else "Wrong user name or password."
+    )
+    log_in(page, server, "anna")
+    page.wait_for_url(f"{server}/")
+    assert page.get_by_role("heading", level=1).inner_text() == ("总览" if chinese else "Dashboard")
+    assert page.get_by_test_id("moved-today").inner_text().isdigit()
+    assert "anna" in page.locator(".who").inner_text()
+    assert axe_violations(page) == []
+    wide = page.evaluate("document.scrollingElement.scrollWidth")
+    assert wide <= viewport["width"], f"horizontal scrolling: {wide} px"
+    page.screenshot(path=str(tmp_path / f"dashboard-{locale}.png"), full_page=True)
+
+    page.get_by_role("link", name="English" if chinese else "中文").click()
+    assert page.get_by_role("heading", level=1).inner_text() == ("Dashboard" if chinese else "总览")
+    page.locator("form[action='/logout'] button").click()
+    page.wait_for_url(f"{server}/login")
+    page.goto(f"{server}/")
+    assert page.url.startswith(f"{server}/login")  # logged out for good
+    context.close()
+
+
+def test_forms_need_their_csrf_token_and_logins_are_throttled(server: str) -> None:
+    """A post without the session's token is refused; five wrong passwords lock the user
+    for a while, whatever the sixth password is."""
+    import http.cookiejar
+    import re
+    import urllib.error
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+    def post(data: dict[str, str]) -> tuple[int, str]:
+        body = urllib.parse.urlencode(data).encode()
+        try:
+            with opener.open(f"{server}/login", body, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    assert post({"username": "sam", "password": PASSWORD, "csrf": "forged"})[0] == 403
+    with opener.open(f"{server}/login", timeout=10) as r:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', r.read().decode())
+    assert csrf is not None
+    token = csrf.group(1)
+    for _ in range(5):
+        assert post({"username": "sam", "password": "wrong one", "csrf": token})[0] == 401
+    status, text = post({"username": "sam", "password": PASSWORD, "csrf": token})
+    assert status == 429, text
+    json.dumps(text)  # a page, not a crash
