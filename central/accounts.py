@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from central.clock import as_utc
 from central.errors import Conflict, Invalid, NotFound
-from central.models import ApiToken, AppUser
+from central.models import ApiToken, AppUser, Location
 from central.vocab import Permission, Role
 
 P = Permission
@@ -46,6 +46,21 @@ class Principal:
 
     def may(self, permission: Permission) -> bool:
         return permission in PERMISSIONS[self.role]
+
+    def covers(self, location_code: str, department: str | None) -> bool:
+        """Whether a location is in scope: its site among `sites` and its department among
+        `departments` (each when given)."""
+        site = location_code.split("/", 1)[0]
+        return (not self.sites or site in self.sites) and (
+            not self.departments or department in self.departments
+        )
+
+    def locations(self, s: Session) -> list[int] | None:
+        """The ids of the locations in scope; None: all of them."""
+        if not self.sites and not self.departments:
+            return None
+        rows = s.execute(select(Location.id, Location.code, Location.department))
+        return [i for i, code, dept in rows if self.covers(code, dept)]
 
 
 def hash_token(token: str) -> str:

@@ -2,7 +2,8 @@
 
 Master data (all-or-nothing per file; existing rows are updated, nothing is deleted):
 - products: gtin, name, unit, category, cold_chain_class, high_value, unit_price
-- locations: code, name, kind, parent (a location code, or empty)
+- locations: code, name, kind, parent (a location code, or empty), department (whose
+  location it is: the scope of that department's people)
 - departments: code, name
 - users: id, name, badge, department
 - limits: location, gtin, min, max, reorder (min/max stock per product and location; the
@@ -188,6 +189,7 @@ def _upsert(s: Session, kind: str, row: dict[str, str]) -> None:
         loc = loc or Location(code=row["code"])
         loc.name = row["name"]
         loc.kind = row.get("kind") or loc.kind or "zone"
+        loc.department = row.get("department") or loc.department
         if row.get("parent"):
             loc.parent_id = s.scalar(select(Location.id).where(Location.code == row["parent"]))
         s.add(loc)

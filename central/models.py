@@ -44,6 +44,8 @@ class Location(Base):
         String(40), default="zone"
     )  # warehouse, ward, cabinet, fridge
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+    # the department whose location this is (a ward's nurses see their ward's stock)
+    department: Mapped[str | None] = mapped_column(String(40))
 
 
 class Product(Base):

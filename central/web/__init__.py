@@ -26,6 +26,8 @@ from central import accounts, alerts, reports
 from central.accounts import Principal
 from central.ledger import Ledger
 from central.models import AppSecret, AppUser, Movement
+from central.vocab import Permission
+from central.web import stock
 from central.web.i18n import HTML_LANG, LOCALES, TRANSLATIONS, negotiate
 
 HERE = Path(__file__).resolve().parent
@@ -79,6 +81,19 @@ class Pages:
         )
         return page
 
+    def text(self, request: Request, message: str) -> str:
+        return TRANSLATIONS[self.lang(request)].gettext(message)
+
+    def allowed(self, request: Request, permission: Permission) -> Principal | Response:
+        """The user, if logged in and allowed; else the login page or a 403 page."""
+        who = self.principal(request)
+        if who is None:
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        if not who.may(permission):
+            message = self.text(request, "Your role may not do this.")
+            return self.render(request, "message.html", 403, who=who, message=message)
+        return who
+
     def principal(self, request: Request) -> Principal | None:
         user_id = request.session.get("user")
         if not isinstance(user_id, str):
@@ -128,10 +143,6 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
-    def to_login(request: Request) -> RedirectResponse:
-        target = quote(request.url.path)
-        return RedirectResponse(f"/login?next={target}", status_code=303)
-
     @app.get("/login", include_in_schema=False)
     def login_form(request: Request, next: str = "/") -> HTMLResponse:
         return pages.render(request, "login.html", next=_safe_next(next), error="")
@@ -178,11 +189,13 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
                                 secure=secure_cookies)  # fmt: skip
         return response
 
+    stock.register(app, pages, ledger)
+
     @app.get("/", include_in_schema=False)
     def dashboard(request: Request) -> Response:
-        who = pages.principal(request)
-        if who is None:
-            return to_login(request)
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
         now = ledger.clock.now()
         start_of_day = datetime.combine(now.date(), datetime.min.time(), UTC)
         with ledger.session() as s:

@@ -24,7 +24,7 @@ def used() -> set[str]:
     for path in WEB.glob("*.py"):
         with path.open("rb") as f:
             found |= {m[1] if isinstance(m[1], str) else m[1][0]
-                      for m in extract("python", f, {**DEFAULT_KEYWORDS, "t": None})}  # fmt: skip
+                      for m in extract("python", f, {**DEFAULT_KEYWORDS, "t": None, "text": (2,)})}  # fmt: skip
     return found | {r.value for r in Role}
 
 

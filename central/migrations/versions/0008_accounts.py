@@ -25,6 +25,8 @@ def upgrade() -> None:
         b.add_column(sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false()))
         b.add_column(sa.Column("failed_logins", sa.Integer(), nullable=False, server_default="0"))
         b.add_column(sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("location") as b:
+        b.add_column(sa.Column("department", sa.String(40), nullable=True))
     op.create_table(
         "app_secret",
         sa.Column("name", sa.String(40), primary_key=True),
@@ -44,6 +46,8 @@ def downgrade() -> None:
     op.drop_index("ix_api_token_user_id", "api_token")
     op.drop_table("api_token")
     op.drop_table("app_secret")
+    with op.batch_alter_table("location") as b:
+        b.drop_column("department")
     with op.batch_alter_table("app_user") as b:
         for column in ("locked_until", "failed_logins", "disabled", "departments", "sites",
                        "password_hash", "role"):  # fmt: skip

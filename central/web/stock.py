@@ -1,0 +1,168 @@
+"""Stock screens: browse and search stock within the user's scope (FEFO order, paged,
+CSV), and a stock card per product and location with its running balance."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import func, or_, select
+
+from central.accounts import Principal
+from central.ledger import Ledger
+from central.models import Batch, Location, Movement, Product, Stock, Tag
+from central.vocab import Permission
+
+if TYPE_CHECKING:
+    from central.web import Pages
+
+PAGE = 50
+
+
+def _stock_query(who: Principal, ledger: Ledger, q: str, location: str) -> Any:
+    query = (
+        select(
+            Location.code,
+            Product.name,
+            Batch.gtin,
+            Batch.lot,
+            Batch.expiry,
+            Stock.quantity,
+            Location.id,
+        )
+        .join(Location, Location.id == Stock.location_id)
+        .join(Batch, Batch.id == Stock.batch_id)
+        .outerjoin(Product, Product.gtin == Batch.gtin)
+        .where(Stock.quantity > 0)
+        .order_by(Batch.gtin, Batch.expiry.asc().nulls_last(), Location.code)  # FEFO
+    )
+    with ledger.session() as s:
+        allowed = who.locations(s)
+    if allowed is not None:
+        query = query.where(Location.id.in_(allowed))
+    if location:
+        query = query.where(
+            (Location.code == location) | Location.code.startswith(location + "/", autoescape=True)
+        )
+    if q:
+        term = q.strip()
+        like = f"%{term}%"
+        by_epc = select(Tag.batch_id).where(Tag.epc == term)
+        query = query.where(
+            or_(
+                Product.name.ilike(like),
+                Batch.gtin == term.zfill(14),
+                Batch.lot == term,
+                Batch.id.in_(by_epc),
+            )
+        )
+    return query
+
+
+def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
+    @app.get("/ui/stock", include_in_schema=False)
+    def stock_page(
+        request: Request,
+        q: str = Query("", max_length=200),
+        location: str = Query("", max_length=200),
+        page: int = Query(1, ge=1, le=100_000),
+    ) -> Response:
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        query = _stock_query(who, ledger, q, location)
+        with ledger.session() as s:
+            total = s.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+            rows = s.execute(query.limit(PAGE).offset((page - 1) * PAGE)).all()
+        return pages.render(
+            request,
+            "stock.html",
+            who=who,
+            rows=rows,
+            q=q,
+            location=location,
+            page=page,
+            pages=max(1, -(-(total or 0) // PAGE)),
+            total=total or 0,
+        )
+
+    @app.get("/ui/stock.csv", include_in_schema=False)
+    def stock_csv(
+        request: Request,
+        q: str = Query("", max_length=200),
+        location: str = Query("", max_length=200),
+    ) -> Response:
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        buf = io.StringIO()
+        out = csv.writer(buf)
+        out.writerow(["location", "product", "gtin", "lot", "expiry", "quantity"])
+        with ledger.session() as s:
+            for code, name, gtin, lot, expiry, qty, _ in s.execute(
+                _stock_query(who, ledger, q, location)
+            ):
+                out.writerow([code, name or "", gtin, lot, expiry or "", qty])
+        # a BOM: spreadsheet programs then read the UTF-8 (Chinese names) right
+        return Response(
+            "\ufeff" + buf.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="stock.csv"'},
+        )
+
+    @app.get("/ui/stock/card", include_in_schema=False)
+    def stock_card(
+        request: Request,
+        location: str = Query(max_length=200),
+        gtin: str = Query(pattern=r"^[0-9]{14}$"),
+    ) -> Response:
+        """Every movement of a product in and out of a location, with the running balance."""
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        with ledger.session() as s:
+            place = s.scalars(select(Location).where(Location.code == location)).one_or_none()
+            if place is None or not who.covers(place.code, place.department):
+                return HTMLResponse(pages.text(request, "Not found or not yours to see."), 404)
+            moves = s.execute(
+                select(
+                    Movement.occurred_at,
+                    Movement.kind,
+                    Batch.lot,
+                    Movement.from_location_id,
+                    Movement.to_location_id,
+                    Movement.quantity,
+                    Movement.actor,
+                    Movement.reason,
+                    Movement.case_id,
+                )
+                .join(Batch, Batch.id == Movement.batch_id)
+                .where(Batch.gtin == gtin)
+                .where(
+                    (Movement.to_location_id == place.id) | (Movement.from_location_id == place.id)
+                )
+                .order_by(Movement.occurred_at, Movement.id)
+            ).all()
+            name = s.scalar(select(Product.name).where(Product.gtin == gtin)) or gtin
+        lines, balance = [], 0
+        for at, kind, lot, src, dst, qty, actor, reason, case in moves:
+            delta = (qty if dst == place.id else 0) - (qty if src == place.id else 0)
+            balance += delta
+            lines.append(
+                {
+                    "at": at,
+                    "kind": kind,
+                    "lot": lot,
+                    "delta": delta,
+                    "balance": balance,
+                    "actor": actor,
+                    "reason": reason,
+                    "case": case,
+                }
+            )
+        return pages.render(
+            request, "card.html", who=who, place=place, gtin=gtin, product=name, lines=lines
+        )

@@ -1,0 +1,92 @@
+"""The web app's test fixtures: the ledger's API as a process on a stocked ledger with
+users who log in, and Debian's chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from central import accounts
+from central.imports import import_master_data
+from central.ledger import ReceiptLine
+from tests.central.test_ledger import epcs
+from tests.central.test_operations import GTIN, stocked
+from tests.conftest import ROOT, days, require_tool
+from tests.support import free_port
+
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.10.3" / "axe.min.js"
+PASSWORD = "correct horse battery"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """`hwms central api` on a ledger with 3 items in the central store and 2 on ward 5
+    (department ward-5); users: anna (nurse of ward 5), sam (storekeeper, everywhere)."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    lg = stocked(url, 3)
+    lg.receive([ReceiptLine(epc=e, gtin=GTIN, lot="W5", expiry=days(200), location="s1/ward-5")
+                for e in epcs(2, 50)], actor="t", today=days(0))  # fmt: skip
+    with lg.session.begin() as s:
+        import_master_data(s, "locations", "code,name,department\ns1/ward-5,Ward 5,ward-5\n")
+        accounts.add_user(s, "anna", role="nurse", password=PASSWORD, sites=["s1"],
+                          departments=["ward-5"])  # fmt: skip
+        accounts.add_user(s, "sam", role="storekeeper", password=PASSWORD)
+    port = free_port()
+    log = (tmp_path / "api.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "hwms_cli", "central", "api", "--db", url,
+                             "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=1)
+            break
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None, "the API did not start"
+            time.sleep(0.1)
+    yield base
+    proc.terminate()
+    proc.wait(10)
+    log.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    exe = require_tool("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """Serious and critical WCAG 2.1 A/AA violations on the page, by axe-core."""
+    page.add_script_tag(content=AXE.read_text())
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag',"
+        " values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def log_in(page: Any, base: str, user: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base}/")
+    page.locator("#username").fill(user)
+    page.locator("#password").fill(password)
+    page.locator("button[type=submit].primary").click()

@@ -1,0 +1,51 @@
+"""Stock screens in the browser: scope (a ward nurse sees her ward only, also when she
+types another ward's URL), search, the stock card's running balance, the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from tests.central.test_operations import GTIN
+from tests.web.conftest import axe_violations, log_in
+
+
+def test_a_ward_nurse_sees_her_ward_and_the_storekeeper_everything(
+    server: str, browser: Any, tmp_path: Path
+) -> None:
+    context = browser.new_context(locale="en-GB", bypass_csp=True, accept_downloads=True)
+    page = context.new_page()
+    log_in(page, server, "anna")
+    page.get_by_role("link", name="Stock").click()
+    rows = page.locator("tbody tr")
+    assert rows.count() == 1 and "s1/ward-5" in rows.first.inner_text()
+    assert axe_violations(page) == []
+    page.screenshot(path=str(tmp_path / "stock-nurse.png"), full_page=True)
+    # the store's card, typed in by hand: not hers
+    page.goto(f"{server}/ui/stock/card?location=s1/store&gtin={GTIN}")
+    assert "Not found or not yours to see." in page.content()
+    # her ward's card: received 2, balance 2
+    page.goto(f"{server}/ui/stock")
+    page.locator("tbody tr a").first.click()
+    cells = page.locator("tbody tr").first.locator("td").all_inner_texts()
+    assert cells[1] == "receiving" and cells[3] == "+2" and cells[4] == "2"
+    with page.expect_download() as download:
+        page.goto(f"{server}/ui/stock")
+        page.get_by_role("link", name="Export CSV").click()
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    lines = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["location"], r["lot"], r["quantity"]) for r in lines] == [("s1/ward-5", "W5", "2")]
+    context.close()
+
+    context = browser.new_context(locale="zh-CN", bypass_csp=True)
+    page = context.new_page()
+    log_in(page, server, "sam")
+    page.goto(f"{server}/ui/stock")
+    assert page.locator("tbody tr").count() == 2  # store and ward
+    page.locator("#q").fill("W5")
+    page.locator("form[role=search] button").click()
+    assert page.locator("tbody tr").count() == 1
+    assert "近效期先出" in page.content()
+    context.close()
