@@ -192,7 +192,9 @@ class Bookings(Moving, Queries):
             take.state, take.confirmed_by, take.confirmed_at = StocktakeState.CONFIRMED, user, now
         return self.stocktake_report(stocktake_id)
 
-    def lock_batch(self, gtin: str, lot: str, *, user: str, locked: bool = True) -> None:
+    def lock_batch(
+        self, gtin: str, lot: str, *, user: str, locked: bool = True, reason: str = "recall"
+    ) -> None:
         """Recall lock (or unlock) a batch; while locked, any movement of it raises an alert."""
         now = self.clock.now()
         with self.transaction() as s:
@@ -213,6 +215,6 @@ class Bookings(Moving, Queries):
                     event_id=None, kind="recall_lock" if locked else "recall_unlock",
                     batch_id=batch.id,
                     from_location_id=None, to_location_id=None, quantity=0, biz_step="", actor=user,
-                    case_id="", reason="recall", occurred_at=now, recorded_at=now,
+                    case_id="", reason=reason[:500], occurred_at=now, recorded_at=now,
                 )
             )  # fmt: skip

@@ -27,7 +27,7 @@ from central.accounts import Principal
 from central.ledger import Ledger
 from central.models import AppSecret, AppUser, Movement
 from central.vocab import Permission
-from central.web import stock
+from central.web import stock, work
 from central.web.i18n import HTML_LANG, LOCALES, TRANSLATIONS, negotiate
 
 HERE = Path(__file__).resolve().parent
@@ -84,11 +84,17 @@ class Pages:
     def text(self, request: Request, message: str) -> str:
         return TRANSLATIONS[self.lang(request)].gettext(message)
 
-    def allowed(self, request: Request, permission: Permission) -> Principal | Response:
-        """The user, if logged in and allowed; else the login page or a 403 page."""
+    def allowed(
+        self, request: Request, permission: Permission, csrf: str | None = None
+    ) -> Principal | Response:
+        """The user, if logged in and allowed (and, for a form, with the session's CSRF
+        token); else the login page or a 403 page."""
         who = self.principal(request)
         if who is None:
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        if csrf is not None and not csrf_ok(request, csrf):
+            message = self.text(request, "The form expired; please try again.")
+            return self.render(request, "message.html", 403, who=who, message=message)
         if not who.may(permission):
             message = self.text(request, "Your role may not do this.")
             return self.render(request, "message.html", 403, who=who, message=message)
@@ -190,6 +196,7 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
         return response
 
     stock.register(app, pages, ledger)
+    work.register(app, pages, ledger)
 
     @app.get("/", include_in_schema=False)
     def dashboard(request: Request) -> Response:

@@ -31,7 +31,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """`hwms central api` on a ledger with 3 items in the central store and 2 on ward 5
-    (department ward-5); users: anna (nurse of ward 5), sam (storekeeper, everywhere)."""
+    (department ward-5); users: anna (nurse of ward 5), sam (storekeeper, everywhere),
+    quinn (quality)."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     lg = stocked(url, 3)
     lg.receive([ReceiptLine(epc=e, gtin=GTIN, lot="W5", expiry=days(200), location="s1/ward-5")
@@ -41,6 +42,7 @@ def server(tmp_path: Path) -> Iterator[str]:
         accounts.add_user(s, "anna", role="nurse", password=PASSWORD, sites=["s1"],
                           departments=["ward-5"])  # fmt: skip
         accounts.add_user(s, "sam", role="storekeeper", password=PASSWORD)
+        accounts.add_user(s, "quinn", role="quality", password=PASSWORD)
     port = free_port()
     log = (tmp_path / "api.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "hwms_cli", "central", "api", "--db", url,

@@ -1,0 +1,96 @@
+"""Alerts and recalls: the alert inbox with acknowledgement, a batch's trace with the
+recall lock (quality role, with a reason), the list of locked batches."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Form, Path, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from central import alerts
+from central.accounts import Principal
+from central.errors import LedgerError
+from central.ledger import Ledger
+from central.models import Batch
+from central.vocab import Permission
+
+if TYPE_CHECKING:
+    from central.web import Pages
+
+
+def _in_scope(who: Principal, key: str, locations: set[int] | None) -> bool:
+    """Whether an alert concerns the user's scope: keys of stock alerts end in
+    `@<location id>`; the others (cold chain, sensors, gateways) start with the site."""
+    if locations is None:
+        return True
+    where = key.rpartition("@")[2]
+    if "@" in key and where.isdigit():
+        return int(where) in locations
+    return not who.sites or key.split("/", 1)[0] in who.sites
+
+
+def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
+    @app.get("/ui/alerts", include_in_schema=False)
+    def alert_inbox(request: Request) -> Response:
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        with ledger.session() as s:
+            allowed = who.locations(s)
+            rows = [
+                alerts.as_dict(a)
+                for a in alerts.open_alerts(s)
+                if _in_scope(who, a.key, None if allowed is None else set(allowed))
+            ]
+        return pages.render(request, "alerts.html", who=who, rows=rows)
+
+    @app.post("/ui/alerts/{alert_id}/ack", include_in_schema=False)
+    def acknowledge(
+        request: Request,
+        alert_id: int = Path(ge=1, le=2**31 - 1),
+        comment: str = Form("", max_length=2000),
+        csrf: str = Form(max_length=100),
+    ) -> Response:
+        who = pages.allowed(request, Permission.ACKNOWLEDGE, csrf=csrf)
+        if not isinstance(who, Principal):
+            return who
+        try:
+            with ledger.session.begin() as s:
+                alerts.acknowledge(s, alert_id, who.user, comment, ledger.clock.now())
+        except LedgerError as exc:
+            return pages.render(request, "message.html", exc.http_status, who=who,
+                                message=str(exc))  # fmt: skip
+        return RedirectResponse("/ui/alerts", status_code=303)
+
+    @app.get("/ui/batches", include_in_schema=False)
+    def batches(request: Request, gtin: str = "", lot: str = "") -> Response:
+        """A batch's trace (where every unit is and was), or the locked batches."""
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        trace = ledger.trace(gtin.zfill(14), lot) if gtin and lot else None
+        with ledger.session() as s:
+            locked = list(s.scalars(select(Batch).where(Batch.locked).order_by(Batch.gtin)))
+        return pages.render(request, "batches.html", who=who, trace=trace, gtin=gtin, lot=lot,
+                            locked=locked)  # fmt: skip
+
+    @app.post("/ui/batches/lock", include_in_schema=False)
+    def lock(
+        request: Request,
+        gtin: str = Form(pattern=r"^[0-9]{1,14}$"),
+        lot: str = Form(pattern=r"^[!-~]{1,20}$"),
+        reason: str = Form(min_length=3, max_length=500),
+        locked: bool = Form(True),
+        csrf: str = Form(max_length=100),
+    ) -> Response:
+        who = pages.allowed(request, Permission.LOCK, csrf=csrf)
+        if not isinstance(who, Principal):
+            return who
+        try:
+            ledger.lock_batch(gtin.zfill(14), lot, user=who.user, locked=locked, reason=reason)
+        except LedgerError as exc:
+            return pages.render(request, "message.html", exc.http_status, who=who,
+                                message=str(exc))  # fmt: skip
+        return RedirectResponse(f"/ui/batches?gtin={gtin}&lot={lot}", status_code=303)

@@ -1,0 +1,75 @@
+"""Alerts and recalls in the browser: the inbox within scope, acknowledging with a
+comment, locking a batch with a reason (quality only, also refused on a forged post)."""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from tests.central.test_operations import GTIN
+from tests.web.conftest import axe_violations, log_in
+
+
+def test_acknowledge_an_alert_and_lock_a_batch(server: str, browser: Any) -> None:
+    context = browser.new_context(locale="en-GB", bypass_csp=True)
+    page = context.new_page()
+    log_in(page, server, "anna")  # ward 5: the store's expiry alert is not hers
+    page.goto(f"{server}/ui/alerts")
+    assert page.locator("ul.alerts li").count() == 0
+    page.goto(f"{server}/ui/batches?gtin={GTIN}&lot=L1")
+    assert page.locator("form[action='/ui/batches/lock']").count() == 0  # a nurse cannot
+    context.close()
+
+    context = browser.new_context(locale="en-GB", bypass_csp=True)
+    page = context.new_page()
+    log_in(page, server, "sam")
+    page.goto(f"{server}/ui/alerts")
+    alert = page.locator("ul.alerts li").first
+    assert "expires on" in alert.inner_text()
+    alert.locator("input[name=comment]").fill("moved to the front of the shelf")
+    alert.get_by_role("button", name="Acknowledge").click()
+    page.wait_for_url(f"{server}/ui/alerts")
+    assert (
+        "Acknowledged by sam: moved to the front of the shelf"
+        in page.locator("ul.alerts li").first.inner_text()
+    )
+    assert axe_violations(page) == []
+    context.close()
+
+    context = browser.new_context(locale="zh-CN", bypass_csp=True)
+    page = context.new_page()
+    log_in(page, server, "quinn")
+    page.goto(f"{server}/ui/batches?gtin={GTIN}&lot=L1")
+    page.locator("#reason").fill("supplier recall R-2026-11")
+    page.get_by_role("button", name="锁定批次（召回）").click()
+    assert "已锁定" in page.locator("section.card h2").inner_text()
+    assert page.get_by_role("link", name=f"{GTIN} · L1").count() == 1
+    assert axe_violations(page) == []
+    context.close()
+
+
+def test_a_nurse_cannot_lock_a_batch_by_posting(server: str) -> None:
+    import http.cookiejar
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.addheaders = [("Accept-Language", "en")]
+    with opener.open(f"{server}/login", timeout=10) as r:
+        match = re.search(r'name="csrf" value="([^"]+)"', r.read().decode())
+    assert match is not None
+    csrf = match.group(1)
+    body = {"username": "anna", "password": "correct horse battery", "csrf": csrf}
+    opener.open(f"{server}/login", urllib.parse.urlencode(body).encode(), timeout=10).close()
+    with opener.open(f"{server}/", timeout=10) as r:  # the logged-in session's own token
+        match = re.search(r'name="csrf" value="([^"]+)"', r.read().decode())
+    assert match is not None
+    lock = {"gtin": GTIN, "lot": "L1", "reason": "just because", "csrf": match.group(1)}
+    try:
+        opener.open(f"{server}/ui/batches/lock", urllib.parse.urlencode(lock).encode(), timeout=10)
+        raise AssertionError("a nurse locked a batch")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 403
+        assert "Your role may not do this." in exc.read().decode()
