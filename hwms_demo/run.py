@@ -32,6 +32,16 @@ from hwms_demo.supervisor import (
 DATA = Path(__file__).resolve().parent / "data"  # package data: works from a wheel too
 STARTUP_S = 10.0  # the day's clock starts this long after the emulators are launched
 DEMO_TOKEN = "demo-admin-token"
+DEMO_PASSWORD = "hwms-demo-password"  # a demo on loopback; never a real hospital's
+DEMO_USERS = {
+    "nurse": ["ward-5"],
+    "head": ["ward-5"],
+    "storekeeper": [],
+    "quality": [],
+    "purchasing": [],
+    "admin": [],
+    "viewer": [],
+}  # role -> departments in scope
 
 
 @dataclass(frozen=True)
@@ -129,7 +139,7 @@ class Demo:
 
     def _book_receiving(self) -> Any:
         """Before the day: the storekeeper books the deliveries and the stock limits."""
-        from central import db
+        from central import accounts, db
         from central.imports import import_master_data
         from central.ledger import Ledger
 
@@ -145,6 +155,11 @@ class Demo:
         )
         with ledger.session.begin() as s:
             import_master_data(s, "limits", limits, actor="storekeeper-1")
+            import_master_data(s, "locations", f"code,name,department\n{day.site}/ward-5,"
+                               "Ward 5,ward-5\n", actor="storekeeper-1")  # fmt: skip
+            for role, departments in DEMO_USERS.items():
+                accounts.add_user(s, f"demo-{role}", role=role, password=DEMO_PASSWORD,
+                                  departments=departments)  # fmt: skip
         self.say(f"  receiving: {len(lines)} tagged items booked,"
                  f" {len(day.data.get('limits', []))} stock limits set\n")  # fmt: skip
         return ledger
@@ -165,6 +180,7 @@ class Demo:
         self.sup.start("api", [*self.hwms, "central", "api", "--db", self.db_url, "--tokens",
                                str(tokens), "--port", str(ports.api)],
                        lambda: http_ok(f"{self.api}/health"))  # fmt: skip
+        self.say(f"  web app: {self.api}/  (e.g. demo-storekeeper, password {DEMO_PASSWORD})\n")
 
     def _start_emulators(self) -> str | None:
         """LLRP portals, the OR cabinet and the fridges, all on the day's clock; returns the
@@ -254,6 +270,8 @@ class Demo:
         summary(self.out, got, problems)
         self.say(
             "\nStill running:\n"
+            f"  web app         {self.api}/   users demo-nurse, demo-head, demo-storekeeper,"
+            f" demo-quality, demo-purchasing, demo-admin, demo-viewer; password {DEMO_PASSWORD}\n"
             f"  ledger API      {self.api}/docs   (token: {DEMO_TOKEN})\n"
             f"                  curl -H 'Authorization: Bearer {DEMO_TOKEN}' {self.api}/stock\n"
             f"  ledger metrics  {self.ledger_metrics}\n"
