@@ -7,7 +7,9 @@ form carries the CSRF token; roles and scope are checked on the server."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,8 @@ from urllib.parse import quote
 
 import jinja2
 from fastapi import FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
@@ -25,8 +28,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from central import accounts, alerts, reports
 from central.accounts import Principal
 from central.ledger import Ledger
-from central.models import AppSecret, AppUser, Movement
-from central.vocab import Permission
+from central.models import Alert, AppSecret, AppUser, Movement
+from central.vocab import OPEN_STATES, AlertState, Permission
 from central.web import stock, work
 from central.web.i18n import HTML_LANG, LOCALES, TRANSLATIONS, negotiate
 
@@ -198,30 +201,73 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
     stock.register(app, pages, ledger)
     work.register(app, pages, ledger)
 
-    @app.get("/", include_in_schema=False)
-    def dashboard(request: Request) -> Response:
-        who = pages.allowed(request, Permission.READ)
-        if not isinstance(who, Principal):
-            return who
+    def dashboard_context(who: Principal) -> dict[str, Any]:
         now = ledger.clock.now()
         start_of_day = datetime.combine(now.date(), datetime.min.time(), UTC)
         with ledger.session() as s:
             counts = alerts.open_counts(s)
             expiry = reports.near_expiry_value(s, ledger.clock.today(), 90)
-            moved_today = s.scalar(
-                select(func.count())
-                .select_from(Movement)
-                .where(Movement.recorded_at >= start_of_day)
-            )
+            today = select(func.count()).where(Movement.recorded_at >= start_of_day)
+            moved_today = s.scalar(today.select_from(Movement))
         by_severity = {sev: sum(n for (_k, v), n in counts.items() if v == sev)
                        for sev in ("critical", "warning", "info")}  # fmt: skip
         by_kind = {kind: sum(n for (k, _v), n in counts.items() if k == kind)
                    for kind in ("stockout", "low_stock", "overstock", "coldchain",
                                 "gateway_offline", "reader_offline")}  # fmt: skip
-        return pages.render(
-            request, "dashboard.html", who=who, by_severity=by_severity, by_kind=by_kind,
-            expiry=expiry, moved_today=moved_today or 0,
-        )  # fmt: skip
+        return {"who": who, "by_severity": by_severity, "by_kind": by_kind, "expiry": expiry,
+                "moved_today": moved_today or 0}  # fmt: skip
+
+    @app.get("/", include_in_schema=False)
+    def dashboard(request: Request) -> Response:
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        return pages.render(request, "dashboard.html", **dashboard_context(who))
+
+    @app.get("/ui/partials/dashboard", include_in_schema=False)
+    def dashboard_tiles(request: Request) -> Response:
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        return pages.render(request, "dashboard_tiles.html", **dashboard_context(who))
+
+    @app.get("/ui/events", include_in_schema=False)
+    async def events(request: Request) -> Response:
+        """Server-Sent Events: `change` whenever alerts or movements changed. Read from the
+        database, not from this process, so every web process of a scaled-out ledger sees
+        every change whoever applied it; a stream lasts 10 min, then the browser reconnects."""
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+
+        async def stream() -> Any:
+            last = None
+            end = time.monotonic() + LIVE_STREAM_S
+            yield "retry: 2000\n\n"
+            while time.monotonic() < end and not await request.is_disconnected():
+                mark = await run_in_threadpool(change_mark, ledger)
+                if last is not None and mark != last:
+                    yield f"event: change\ndata: {mark[0]}\n\n"
+                last = mark
+                await asyncio.sleep(LIVE_POLL_S)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"})  # fmt: skip
+
+
+LIVE_POLL_S = 0.5  # a new alert reaches an open dashboard within a second
+LIVE_STREAM_S = 600.0
+
+
+def change_mark(ledger: Ledger) -> tuple[int, int, int, int]:
+    """What a live screen compares: the newest alert and movement, and the open alerts by
+    state; cheap (indexed maxima and one count)."""
+    with ledger.session() as s:
+        newest_alert = s.scalar(select(func.max(Alert.id))) or 0
+        newest_move = s.scalar(select(func.max(Movement.id))) or 0
+        opened = s.scalar(select(func.count()).where(Alert.state.in_(OPEN_STATES))) or 0
+        acked = s.scalar(select(func.count()).where(Alert.state == AlertState.ACKNOWLEDGED)) or 0
+    return (newest_alert + newest_move + opened + acked, newest_alert, newest_move, opened)
 
 
 def _safe_next(target: str) -> str:

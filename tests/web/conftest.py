@@ -29,10 +29,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """`hwms central api` on a ledger with 3 items in the central store and 2 on ward 5
-    (department ward-5); users: anna (nurse of ward 5), sam (storekeeper, everywhere),
-    quinn (quality)."""
+def ledger_url(tmp_path: Path) -> str:
+    """A ledger with 3 items in the central store and 2 on ward 5 (department ward-5);
+    users: anna (nurse of ward 5), sam (storekeeper, everywhere), quinn (quality)."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     lg = stocked(url, 3)
     lg.receive([ReceiptLine(epc=e, gtin=GTIN, lot="W5", expiry=days(200), location="s1/ward-5")
@@ -43,8 +42,12 @@ def server(tmp_path: Path) -> Iterator[str]:
                           departments=["ward-5"])  # fmt: skip
         accounts.add_user(s, "sam", role="storekeeper", password=PASSWORD)
         accounts.add_user(s, "quinn", role="quality", password=PASSWORD)
+    return url
+
+
+def _api_process(url: str, log_path: Path) -> Iterator[str]:
     port = free_port()
-    log = (tmp_path / "api.log").open("wb")
+    log = log_path.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "hwms_cli", "central", "api", "--db", url,
                              "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -60,6 +63,18 @@ def server(tmp_path: Path) -> Iterator[str]:
     proc.terminate()
     proc.wait(10)
     log.close()
+
+
+@pytest.fixture
+def server(ledger_url: str, tmp_path: Path) -> Iterator[str]:
+    """`hwms central api` (API and web app) on the ledger, as its own process."""
+    yield from _api_process(ledger_url, tmp_path / "api.log")
+
+
+@pytest.fixture
+def second_server(ledger_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another web process on the same ledger (a scaled-out deployment)."""
+    yield from _api_process(ledger_url, tmp_path / "api-2.log")
 
 
 @pytest.fixture

@@ -73,3 +73,35 @@ def test_a_nurse_cannot_lock_a_batch_by_posting(server: str) -> None:
     except urllib.error.HTTPError as exc:
         assert exc.code == 403
         assert "Your role may not do this." in exc.read().decode()
+
+
+def test_a_new_alert_appears_on_an_open_dashboard(
+    server: str, second_server: str, browser: Any
+) -> None:
+    """Quality locks a batch in one browser, on another web process; the storekeeper's
+    open dashboard shows the new critical alert without a reload, within 2 s."""
+    import time
+
+    from playwright.sync_api import expect
+
+    watching = browser.new_context(locale="en-GB")
+    page = watching.new_page()
+    log_in(page, server, "sam")
+    page.wait_for_url(f"{server}/")
+    critical = page.get_by_test_id("alerts-critical")
+    before = int(critical.inner_text())
+    page.wait_for_timeout(1200)  # the event stream is open and has its first mark
+    page.evaluate("window.stillTheSamePage = true")
+
+    acting = browser.new_context(locale="en-GB")
+    other = acting.new_page()
+    log_in(other, second_server, "quinn")
+    other.goto(f"{second_server}/ui/batches?gtin={GTIN}&lot=L1")
+    other.locator("#reason").fill("supplier recall R-2026-12")
+    other.get_by_role("button", name="Lock the batch (recall)").click()
+    locked_at = time.monotonic()
+    expect(critical).to_have_text(str(before + 1), timeout=2000)
+    print(f"\nnew critical alert on the open dashboard after {time.monotonic() - locked_at:.2f} s")
+    assert page.evaluate("window.stillTheSamePage === true")  # updated in place, not reloaded
+    acting.close()
+    watching.close()

@@ -1,0 +1,12 @@
+// Live screens: an element with data-events and data-partial is refreshed from its partial
+// whenever the server's event stream says something changed (EventSource reconnects alone).
+(function () {
+  document.querySelectorAll("[data-events][data-partial]").forEach(function (el) {
+    var source = new EventSource(el.dataset.events);
+    source.addEventListener("change", function () {
+      fetch(el.dataset.partial, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null) { el.innerHTML = html; } });
+    });
+  });
+})();
