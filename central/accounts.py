@@ -71,7 +71,7 @@ def _codes(values: list[str] | None) -> str:
     return ",".join(sorted({v.strip() for v in values or [] if v.strip()}))
 
 
-def _principal(u: AppUser) -> Principal:
+def principal_of(u: AppUser) -> Principal:
     assert u.role is not None  # callers checked it logs in
     return Principal(
         user=u.id,
@@ -151,7 +151,7 @@ def login(s: Session, user_id: str, password: str, now: datetime | None = None) 
     u.failed_logins, u.locked_until = 0, None
     if _hasher.check_needs_rehash(u.password_hash):
         u.password_hash = _hasher.hash(password)
-    return _principal(u)
+    return principal_of(u)
 
 
 def change_password(s: Session, user_id: str, old: str, new: str) -> None:
@@ -181,4 +181,4 @@ def by_token(s: Session, token: str) -> Principal | None:
     u = s.get(AppUser, row.user_id)
     if u is None or u.role is None or u.disabled:
         return None
-    return _principal(u)
+    return principal_of(u)

@@ -1,5 +1,6 @@
 """The hospital's screens, served by the ledger's FastAPI app: server-rendered Jinja2 pages
-(htmx for partial updates, no JavaScript build), in Simplified Chinese and English.
+(partials refreshed by a small script on server-sent events, no JavaScript build), in
+Simplified Chinese and English.
 
 Every page needs a session (a signed cookie: the user's id and a CSRF token; the user is
 read from the database on each request, so disabling someone takes effect at once); every
@@ -111,7 +112,7 @@ class Pages:
             u = s.get(AppUser, user_id)
             if u is None or u.role is None or u.disabled:
                 return None
-            return accounts._principal(u)
+            return accounts.principal_of(u)
 
 
 def csrf_token(request: Request) -> str:
