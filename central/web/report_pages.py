@@ -1,0 +1,75 @@
+"""The reports screen: KPIs, consumption by department and product with value, top
+consumers, near-expiry value and slow movers, for a period (default: the last 30 days);
+the consumption exports as CSV. Scoped users see their departments' consumption only,
+hospital-wide figures need an unscoped user."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from central import reports
+from central.accounts import Principal
+from central.api.deps import period
+from central.errors import Invalid
+from central.ledger import Ledger
+from central.schemas import Day
+from central.vocab import Permission
+
+if TYPE_CHECKING:
+    from central.web import Pages
+
+
+def _figures(ledger: Ledger, who: Principal, start: date | None, end: date | None) -> Any:
+    today = ledger.clock.today()
+    first, stop = period(start, end, today)
+    with ledger.session() as s:
+        consumption = reports.consumption(s, first, stop)
+        if who.departments:
+            consumption = [r for r in consumption if r["department"] in who.departments]
+        wide = not who.sites and not who.departments
+        return {
+            "first": first.date(), "last": (stop - timedelta(days=1)).date(),
+            "consumption": consumption,
+            "kpis": reports.kpis(s, first, stop, today) if wide else None,
+            "top": reports.top_consumers(s, first, stop, 10) if wide else [],
+            "expiry": reports.near_expiry_value(s, today, 90) if wide else None,
+            "slow": reports.slow_movers(s, ledger.clock.now(), 90)[:50] if wide else [],
+        }  # fmt: skip
+
+
+def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
+    @app.get("/ui/reports", include_in_schema=False)
+    def reports_page(
+        request: Request, start: Day | None = None, end: Day | None = None
+    ) -> Response:
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        try:
+            figures = _figures(ledger, who, start, end)
+        except Invalid as exc:
+            return pages.render(request, "message.html", 422, who=who, message=str(exc))
+        return pages.render(request, "reports.html", who=who, **figures)
+
+    @app.get("/ui/reports/consumption.csv", include_in_schema=False)
+    def consumption_csv(
+        request: Request, start: Day | None = None, end: Day | None = None
+    ) -> Response:
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        rows = _figures(ledger, who, start, end)["consumption"]
+        buf = io.StringIO()
+        out = csv.DictWriter(buf, ["department", "gtin", "product", "quantity", "value"])
+        out.writeheader()
+        out.writerows(rows)
+        headers = {"Content-Disposition": 'attachment; filename="consumption.csv"'}
+        return Response(
+            "\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers
+        )
