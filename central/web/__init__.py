@@ -31,7 +31,7 @@ from central.accounts import Principal
 from central.ledger import Ledger
 from central.models import Alert, AppSecret, AppUser, Movement
 from central.vocab import OPEN_STATES, AlertState, Permission
-from central.web import receiving, report_pages, stock, work
+from central.web import counting, receiving, report_pages, stock, work
 from central.web.i18n import HTML_LANG, LOCALES, TRANSLATIONS, negotiate
 
 HERE = Path(__file__).resolve().parent
@@ -203,6 +203,7 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
     work.register(app, pages, ledger)
     report_pages.register(app, pages, ledger)
     receiving.register(app, pages, ledger)
+    counting.register(app, pages, ledger)
 
     def dashboard_context(who: Principal) -> dict[str, Any]:
         now = ledger.clock.now()

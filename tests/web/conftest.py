@@ -42,6 +42,7 @@ def ledger_url(tmp_path: Path) -> str:
                           departments=["ward-5"])  # fmt: skip
         accounts.add_user(s, "sam", role="storekeeper", password=PASSWORD)
         accounts.add_user(s, "quinn", role="quality", password=PASSWORD)
+        accounts.add_user(s, "ada", role="admin", password=PASSWORD)
     return url
 
 

@@ -1,0 +1,122 @@
+"""Stocktake and master data screens. A stocktake compares a count (EPCs from a handheld
+or a file, one per line) with the ledger and books nothing until someone confirms it;
+master data (CSV) is checked whole and imported as one background job, its report line
+by line."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import FastAPI, Form, Path, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from central.accounts import Principal
+from central.errors import LedgerError
+from central.imports import COLUMNS, MasterDataError, import_master_data
+from central.ledger import Ledger
+from central.models import Location
+from central.vocab import Permission
+
+if TYPE_CHECKING:
+    from central.web import Pages
+
+MAX_FILE = 16 << 20
+
+
+def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
+    @app.get("/ui/stocktakes", include_in_schema=False)
+    def stocktake_form(request: Request) -> Response:
+        who = pages.allowed(request, Permission.STOCKTAKE)
+        if not isinstance(who, Principal):
+            return who
+        return pages.render(request, "stocktake.html", who=who, report=None, error="")
+
+    @app.post("/ui/stocktakes", include_in_schema=False)
+    def count(
+        request: Request,
+        csrf: str = Form(max_length=100),
+        location: str = Form(max_length=200),
+        epcs: str = Form(max_length=MAX_FILE),
+    ) -> Response:
+        who = pages.allowed(request, Permission.STOCKTAKE, csrf=csrf)
+        if not isinstance(who, Principal):
+            return who
+        counted = [line.strip() for line in epcs.splitlines() if line.strip()]
+        with ledger.session() as s:
+            department = s.scalar(select(Location.department).where(Location.code == location))
+        if not who.covers(location, department):
+            error = pages.text(request, "Not found or not yours to see.")
+            return pages.render(request, "stocktake.html", 403, who=who, report=None, error=error)
+        try:
+            report = ledger.stocktake(location, counted, user=who.user, source="web")
+        except LedgerError as exc:
+            return pages.render(request, "stocktake.html", exc.http_status, who=who,
+                                report=None, error=str(exc))  # fmt: skip
+        return RedirectResponse(f"/ui/stocktakes/{report['id']}", status_code=303)
+
+    @app.get("/ui/stocktakes/{stocktake_id}", include_in_schema=False)
+    def stocktake_report(
+        request: Request, stocktake_id: int = Path(ge=1, le=2**31 - 1)
+    ) -> Response:
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        try:
+            report = ledger.stocktake_report(stocktake_id)
+        except LedgerError as exc:
+            return pages.render(request, "message.html", exc.http_status, who=who, message=str(exc))
+        return pages.render(request, "stocktake.html", who=who, report=report, error="")
+
+    @app.post("/ui/stocktakes/{stocktake_id}/confirm", include_in_schema=False)
+    def confirm(
+        request: Request,
+        stocktake_id: int = Path(ge=1, le=2**31 - 1),
+        csrf: str = Form(max_length=100),
+    ) -> Response:
+        who = pages.allowed(request, Permission.STOCKTAKE, csrf=csrf)
+        if not isinstance(who, Principal):
+            return who
+        try:
+            ledger.confirm_stocktake(stocktake_id, user=who.user)
+        except LedgerError as exc:
+            return pages.render(request, "message.html", exc.http_status, who=who, message=str(exc))
+        return RedirectResponse(f"/ui/stocktakes/{stocktake_id}", status_code=303)
+
+    @app.get("/ui/master-data", include_in_schema=False)
+    def master_data_form(request: Request) -> Response:
+        who = pages.allowed(request, Permission.ADMINISTER)
+        if not isinstance(who, Principal):
+            return who
+        return pages.render(request, "master_data.html", who=who, kinds=list(COLUMNS),
+                            columns=COLUMNS, result=None, error="")  # fmt: skip
+
+    @app.post("/ui/master-data", include_in_schema=False)
+    async def master_data(
+        request: Request,
+        file: UploadFile,
+        kind: Literal[tuple(COLUMNS)] = Form(),  # type: ignore[valid-type]
+        csrf: str = Form(max_length=100),
+    ) -> Response:
+        who = pages.allowed(request, Permission.ADMINISTER, csrf=csrf)
+        if not isinstance(who, Principal):
+            return who
+        raw = await file.read(MAX_FILE + 1)
+        context: dict[str, Any] = {"who": who, "kinds": list(COLUMNS), "columns": COLUMNS,
+                                   "result": None, "error": ""}  # fmt: skip
+        if len(raw) > MAX_FILE:
+            context["error"] = pages.text(request, "The file is too large.")
+            return pages.render(request, "master_data.html", 413, **context)
+        text = raw.decode("utf-8-sig", "replace")
+
+        def work() -> int:
+            with ledger.session.begin() as s:
+                return import_master_data(s, kind, text, actor=who.user, clock=ledger.clock)
+
+        try:
+            context["result"] = await run_in_threadpool(work)
+        except MasterDataError as exc:
+            context["error"] = str(exc)
+            return pages.render(request, "master_data.html", 422, **context)
+        return pages.render(request, "master_data.html", **context)
