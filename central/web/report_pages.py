@@ -5,10 +5,8 @@ hospital-wide figures need an unscoped user."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -20,6 +18,7 @@ from central.errors import Invalid
 from central.ledger import Ledger
 from central.schemas import Day
 from central.vocab import Permission
+from central.web import export
 
 if TYPE_CHECKING:
     from central.web import Pages
@@ -57,19 +56,16 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
             return pages.render(request, "message.html", 422, who=who, message=str(exc))
         return pages.render(request, "reports.html", who=who, **figures)
 
-    @app.get("/ui/reports/consumption.csv", include_in_schema=False)
-    def consumption_csv(
-        request: Request, start: Day | None = None, end: Day | None = None
+    @app.get("/ui/reports/consumption.{fmt}", include_in_schema=False)
+    def consumption_export(
+        request: Request,
+        fmt: Literal["csv", "xlsx"],
+        start: Day | None = None,
+        end: Day | None = None,
     ) -> Response:
         who = pages.allowed(request, Permission.READ)
         if not isinstance(who, Principal):
             return who
+        header = ["department", "gtin", "product", "quantity", "value"]
         rows = _figures(ledger, who, start, end)["consumption"]
-        buf = io.StringIO()
-        out = csv.DictWriter(buf, ["department", "gtin", "product", "quantity", "value"])
-        out.writeheader()
-        out.writerows(rows)
-        headers = {"Content-Disposition": 'attachment; filename="consumption.csv"'}
-        return Response(
-            "\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers
-        )
+        return export.table("consumption", fmt, header, [[r[k] for k in header] for r in rows])

@@ -3,9 +3,7 @@ CSV), and a stock card per product and location with its running balance."""
 
 from __future__ import annotations
 
-import csv
-import io
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -15,6 +13,7 @@ from central.accounts import Principal
 from central.ledger import Ledger
 from central.models import Batch, Location, Movement, Product, Stock, Tag
 from central.vocab import Permission
+from central.web import export
 
 if TYPE_CHECKING:
     from central.web import Pages
@@ -89,29 +88,20 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
             total=total or 0,
         )
 
-    @app.get("/ui/stock.csv", include_in_schema=False)
-    def stock_csv(
+    @app.get("/ui/stock.{fmt}", include_in_schema=False)
+    def stock_export(
         request: Request,
+        fmt: Literal["csv", "xlsx"],
         q: str = Query("", max_length=200),
         location: str = Query("", max_length=200),
     ) -> Response:
         who = pages.allowed(request, Permission.READ)
         if not isinstance(who, Principal):
             return who
-        buf = io.StringIO()
-        out = csv.writer(buf)
-        out.writerow(["location", "product", "gtin", "lot", "expiry", "quantity"])
         with ledger.session() as s:
-            for code, name, gtin, lot, expiry, qty, _ in s.execute(
-                _stock_query(who, ledger, q, location)
-            ):
-                out.writerow([code, name or "", gtin, lot, expiry or "", qty])
-        # a BOM: spreadsheet programs then read the UTF-8 (Chinese names) right
-        return Response(
-            "\ufeff" + buf.getvalue(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="stock.csv"'},
-        )
+            rows = [row[:6] for row in s.execute(_stock_query(who, ledger, q, location))]
+        header = ["location", "product", "gtin", "lot", "expiry", "quantity"]
+        return export.table("stock", fmt, header, rows)
 
     @app.get("/ui/stock/card", include_in_schema=False)
     def stock_card(

@@ -31,12 +31,26 @@ def test_a_ward_nurse_sees_her_ward_and_the_storekeeper_everything(
     page.locator("tbody tr a").first.click()
     cells = page.locator("tbody tr").first.locator("td").all_inner_texts()
     assert cells[1] == "receiving" and cells[3] == "+2" and cells[4] == "2"
+    page.emulate_media(media="print")  # the card prints on A4 without the navigation
+    assert not page.locator("header.bar").is_visible() and page.locator("table").is_visible()
+    page.pdf(path=str(tmp_path / "stock-card.pdf"), format="A4")
+    page.emulate_media(media="screen")
     with page.expect_download() as download:
         page.goto(f"{server}/ui/stock")
         page.get_by_role("link", name="Export CSV").click()
     text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     lines = list(csv.DictReader(io.StringIO(text)))
     assert [(r["location"], r["lot"], r["quantity"]) for r in lines] == [("s1/ward-5", "W5", "2")]
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export XLSX").click()
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
+    assert sheet is not None
+    assert [list(r) for r in sheet.iter_rows(values_only=True)] == [
+        ["location", "product", "gtin", "lot", "expiry", "quantity"],
+        ["s1/ward-5", None, GTIN, "W5", sheet.cell(2, 5).value, 2],
+    ]
     context.close()
 
     context = browser.new_context(locale="zh-CN", bypass_csp=True)
