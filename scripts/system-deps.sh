@@ -2,7 +2,7 @@
 # System packages the tests and the demo use: mosquitto (broker, mosquitto_passwd),
 # promtool (from Debian's prometheus package), openssl, systemd-analyze, and for the browser
 # tests Debian's chromium (Playwright drives it; no browser download) with fonts-noto-cjk so
-# that Chinese renders.
+# that Chinese renders, and nginx to test the reverse-proxy example.
 # Installs only what is missing, and only where it can (root with apt-get).
 set -e
 missing=""
@@ -11,6 +11,7 @@ command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing="$missing chromium"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
 [ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto | grep -q CJK \
     || missing="$missing fonts-noto-cjk"
 [ -z "$missing" ] && exit 0
