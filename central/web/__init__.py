@@ -275,5 +275,7 @@ def change_mark(ledger: Ledger) -> tuple[int, int, int, int]:
 
 
 def _safe_next(target: str) -> str:
-    """Only a path on this site (no open redirect)."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    """Only a path on this site (no open redirect: browsers read `//x` and `/\\x` as
+    another host)."""
+    ok = target.startswith("/") and target[1:2] not in ("/", "\\") and "\n" not in target
+    return target if ok else "/"

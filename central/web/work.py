@@ -13,7 +13,7 @@ from central import alerts
 from central.accounts import Principal
 from central.errors import LedgerError
 from central.ledger import Ledger
-from central.models import Batch
+from central.models import Batch, Location
 from central.vocab import Permission
 
 if TYPE_CHECKING:
@@ -73,6 +73,12 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         trace = ledger.trace(gtin.zfill(14), lot) if gtin and lot else None
         with ledger.session() as s:
             locked = list(s.scalars(select(Batch).where(Batch.locked).order_by(Batch.gtin)))
+            allowed = who.locations(s)
+            if trace is not None and allowed is not None:  # only the places in scope
+                codes = set(s.scalars(select(Location.code).where(Location.id.in_(allowed))))
+                trace["units"] = [u for u in trace["units"] if u["location"] in codes]
+                trace["movements"] = [m for m in trace["movements"]
+                                      if m["from"] in codes or m["to"] in codes]  # fmt: skip
         return pages.render(request, "batches.html", who=who, trace=trace, gtin=gtin, lot=lot,
                             locked=locked)  # fmt: skip
 

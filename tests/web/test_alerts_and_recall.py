@@ -21,6 +21,7 @@ def test_acknowledge_an_alert_and_lock_a_batch(server: str, browser: Any) -> Non
     assert page.locator("ul.alerts li").count() == 0
     page.goto(f"{server}/ui/batches?gtin={GTIN}&lot=L1")
     assert page.locator("form[action='/ui/batches/lock']").count() == 0  # a nurse cannot
+    assert page.locator("section.card table").first.locator("tbody tr").count() == 0  # store's
     context.close()
 
     context = browser.new_context(locale="en-GB", bypass_csp=True)

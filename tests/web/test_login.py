@@ -83,3 +83,11 @@ def test_forms_need_their_csrf_token_and_logins_are_throttled(server: str) -> No
     status, text = post({"username": "sam", "password": PASSWORD, "csrf": token})
     assert status == 429, text
     json.dumps(text)  # a page, not a crash
+
+
+def test_after_login_only_paths_on_this_site() -> None:
+    from central.web import _safe_next
+
+    assert _safe_next("/ui/stock?q=x") == "/ui/stock?q=x"
+    for evil in ("//evil.example/", "/\\evil.example", "https://evil.example", "ui", "/a\nb"):
+        assert _safe_next(evil) == "/", evil
