@@ -4,8 +4,12 @@ clients, bounded waiting."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
@@ -38,3 +42,30 @@ def until(cond: Callable[[], object], timeout: float = 30.0, what: str = "condit
             return
         time.sleep(0.05)
     raise AssertionError(f"{what} not met in {timeout} s")
+
+
+def api_process(db_url: str, log_path: Path, *extra: str) -> Iterator[str]:
+    """`hwms central api` (API and web app) as its own process on a free port, its output
+    in `log_path`: yields the base URL once it answers /health, stops it afterwards."""
+    port = free_port()
+    root = Path(__file__).resolve().parents[1]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "hwms_cli", "central", "api", "--db", db_url,
+                                 "--port", str(port), *extra],
+                                cwd=root, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        until(lambda: _answers(f"{base}/health") or proc.poll() is not None, 30, "the API")
+        assert proc.poll() is None, log_path.read_text()[-2000:]
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1).close()
+        return True
+    except OSError:
+        return False

@@ -4,8 +4,6 @@ secret, blocked the server or loaded too much: on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,8 +19,8 @@ from central.models import DeadLetter
 from tests.central.conftest import finish_job
 from tests.central.test_ledger import epcs, ledger
 from tests.central.test_operations import COMMISSIONING, GTIN, _epcis, stocked
-from tests.conftest import ROOT, days
-from tests.edge.harness import free_port
+from tests.conftest import days
+from tests.support import api_process
 
 ADMIN = {"Authorization": "Bearer admin-token"}
 TOKENS = {hash_token("admin-token"): {"user": "ada", "role": "admin"}}
@@ -130,26 +128,9 @@ def api_server(tmp_path: Path) -> Any:
     stocked(url, 3)
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps(TOKENS))
-    port = free_port()
     log = tmp_path / "api.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hwms_cli", "central", "api", "--db", url, "--tokens",
-             str(tokens), "--port", str(port)],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/health", timeout=1)
-            break
-        except OSError:
-            assert time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.1)
-    yield {"base": base, "log": log, "db": tmp_path / "ledger.db"}
-    proc.terminate()
-    proc.wait(10)
+    for base in api_process(url, log, "--tokens", str(tokens)):
+        yield {"base": base, "log": log, "db": tmp_path / "ledger.db"}
 
 
 def call(base: str, path: str, data: bytes | None = None, token: str = "admin-token") -> Any:

@@ -15,8 +15,8 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import ROOT, make_tls, require_tool
-from tests.support import free_port
-from tests.web.conftest import PASSWORD, _api_process
+from tests.support import api_process, free_port
+from tests.web.conftest import PASSWORD
 
 CONF = ROOT / "config" / "nginx" / "hwms.conf"
 
@@ -29,7 +29,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 def test_the_reverse_proxy_example(ledger_url: str, tmp_path: Path) -> None:
     nginx = require_tool("nginx")
     tls = make_tls(tmp_path)
-    api = _api_process(ledger_url, tmp_path / "api.log")
+    api = api_process(ledger_url, tmp_path / "api.log")
     base = next(api)
     http_port, https_port = free_port(), free_port()
     site = CONF.read_text()

@@ -3,10 +3,6 @@ users who log in, and Debian's chromium driven by Playwright."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +14,8 @@ from central.imports import import_master_data
 from central.ledger import ReceiptLine
 from tests.central.test_ledger import epcs
 from tests.central.test_operations import GTIN, stocked
-from tests.conftest import ROOT, days, require_tool
-from tests.support import free_port
+from tests.conftest import days, require_tool
+from tests.support import api_process
 
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.10.3" / "axe.min.js"
 PASSWORD = "correct horse battery"
@@ -46,36 +42,16 @@ def ledger_url(tmp_path: Path) -> str:
     return url
 
 
-def _api_process(url: str, log_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = log_path.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "hwms_cli", "central", "api", "--db", url,
-                             "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/health", timeout=1)
-            break
-        except OSError:
-            assert time.monotonic() < deadline and proc.poll() is None, "the API did not start"
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(10)
-    log.close()
-
-
 @pytest.fixture
 def server(ledger_url: str, tmp_path: Path) -> Iterator[str]:
     """`hwms central api` (API and web app) on the ledger, as its own process."""
-    yield from _api_process(ledger_url, tmp_path / "api.log")
+    yield from api_process(ledger_url, tmp_path / "api.log")
 
 
 @pytest.fixture
 def second_server(ledger_url: str, tmp_path: Path) -> Iterator[str]:
     """Another web process on the same ledger (a scaled-out deployment)."""
-    yield from _api_process(ledger_url, tmp_path / "api-2.log")
+    yield from api_process(ledger_url, tmp_path / "api-2.log")
 
 
 @pytest.fixture
