@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -29,7 +31,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from central import accounts, alerts, reports
 from central.accounts import Principal
 from central.ledger import Ledger
-from central.models import Alert, AppSecret, AppUser, Movement
+from central.models import Alert, AppSecret, AppUser, Location, Movement
 from central.vocab import OPEN_STATES, AlertState, Permission
 from central.web import counting, receiving, report_pages, stock, work
 from central.web.i18n import HTML_LANG, LOCALES, TRANSLATIONS, negotiate
@@ -206,13 +208,30 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
     counting.register(app, pages, ledger)
 
     def dashboard_context(who: Principal) -> dict[str, Any]:
+        """The dashboard's figures within the user's scope (hospital-wide when unscoped)."""
         now = ledger.clock.now()
         start_of_day = datetime.combine(now.date(), datetime.min.time(), UTC)
         with ledger.session() as s:
-            counts = alerts.open_counts(s)
+            allowed = who.locations(s)
             expiry = reports.near_expiry_value(s, ledger.clock.today(), 90)
-            today = select(func.count()).where(Movement.recorded_at >= start_of_day)
-            moved_today = s.scalar(today.select_from(Movement))
+            moved = select(func.count()).where(Movement.recorded_at >= start_of_day)
+            if allowed is None:
+                counts = alerts.open_counts(s)
+            else:
+                places = set(allowed)
+                counts = Counter(
+                    (a.kind, a.severity)
+                    for a in alerts.open_alerts(s)
+                    if work.alert_in_scope(who, a.key, places)
+                )
+                codes = set(s.scalars(select(Location.code).where(Location.id.in_(places))))
+                lines = [line for line in expiry["lines"] if line["location"] in codes]
+                total = sum((Decimal(line["value"]) for line in lines), Decimal(0))
+                expiry = expiry | {"lines": lines, "total_value": str(total)}
+                moved = moved.where(
+                    Movement.to_location_id.in_(places) | Movement.from_location_id.in_(places)
+                )
+            moved_today = s.scalar(moved.select_from(Movement))
         by_severity = {sev: sum(n for (_k, v), n in counts.items() if v == sev)
                        for sev in ("critical", "warning", "info")}  # fmt: skip
         by_kind = {kind: sum(n for (k, _v), n in counts.items() if k == kind)

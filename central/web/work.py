@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from central.web import Pages
 
 
-def _in_scope(who: Principal, key: str, locations: set[int] | None) -> bool:
+def alert_in_scope(who: Principal, key: str, locations: set[int] | None) -> bool:
     """Whether an alert concerns the user's scope: keys of stock alerts end in
     `@<location id>`; the others (cold chain, sensors, gateways) start with the site."""
     if locations is None:
@@ -42,7 +42,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
             rows = [
                 alerts.as_dict(a)
                 for a in alerts.open_alerts(s)
-                if _in_scope(who, a.key, None if allowed is None else set(allowed))
+                if alert_in_scope(who, a.key, None if allowed is None else set(allowed))
             ]
         return pages.render(request, "alerts.html", who=who, rows=rows)
 

@@ -106,3 +106,19 @@ def test_a_new_alert_appears_on_an_open_dashboard(
     assert page.evaluate("window.stillTheSamePage === true")  # updated in place, not reloaded
     acting.close()
     watching.close()
+
+
+def test_the_dashboard_counts_within_scope(server: str, browser: Any) -> None:
+    """The store's expiry alert and its near-expiry line count for the storekeeper, not for
+    the ward 5 nurse."""
+    seen = {}
+    for user in ("sam", "anna"):
+        context = browser.new_context(locale="en-GB")
+        page = context.new_page()
+        log_in(page, server, user)
+        page.wait_for_url(f"{server}/")
+        lines = page.locator("#t-expiry ~ p").last.inner_text().split()[0]
+        seen[user] = (int(page.get_by_test_id("alerts-info").inner_text()), int(lines))
+        context.close()
+    assert seen["sam"][0] >= 1 and seen["anna"][0] == 0
+    assert seen["anna"][1] == seen["sam"][1] - 1  # the store's batch line is not hers
