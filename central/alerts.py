@@ -399,9 +399,9 @@ def evaluate(
         sync(s, EXPIRY_KINDS, expiry_conditions(s, today, horizons), now)
         sync(s, LEVEL_KINDS, stock_level_conditions(s), now)
     else:
-        _evaluate_incrementally(s, {(loc, b) for loc, b in dirty}, state.last_day, today,
-                                horizons, now)  # fmt: skip
-        evaluate_levels(s, {(loc, gtin) for loc, gtin in limits}, now)
+        moved = _evaluate_incrementally(s, {(loc, b) for loc, b in dirty}, state.last_day,
+                                        today, horizons, now)  # fmt: skip
+        evaluate_levels(s, moved | {(loc, gtin) for loc, gtin in limits}, now)
     if state is None:
         s.add(EvaluationState(name="scheduled", last_day=today, horizons=text_horizons))
     else:
@@ -432,9 +432,10 @@ def _evaluate_incrementally(
     today: date,
     horizons: tuple[int, ...],
     now: datetime,
-) -> None:
+) -> set[tuple[int, str]]:
     """The expiry conditions of the dirty stock rows and of the rows whose batch crossed a
-    horizon (or expired) after `last_day`; the level conditions of the dirty rows' products."""
+    horizon (or expired) after `last_day`; returns the dirty rows' (location id, GTIN), whose
+    stock levels are then evaluated."""
     rows: dict[tuple[int, int], Any] = {}
     pairs = sorted(dirty)
     for i in range(0, len(pairs), 5000):
@@ -452,15 +453,12 @@ def _evaluate_incrementally(
     keys = {f"{b}@{loc}" for loc, b in dirty} | {f"{b}@{loc}" for loc, b in rows}
     present = [c for r in rows.values() if (c := _expiry_condition(r, today, horizons))]
     sync_keys(s, EXPIRY_KINDS, keys, present, now)
-    if not dirty:
-        return
     batch_ids = sorted({b for _, b in dirty})
     gtins: dict[int, str] = {}
     for i in range(0, len(batch_ids), 10_000):
         q = select(Batch.id, Batch.gtin).where(Batch.id.in_(batch_ids[i : i + 10_000]))
         gtins.update(s.execute(q).all())
-    products = {(loc, gtins[b]) for loc, b in dirty if b in gtins}
-    evaluate_levels(s, products, now)
+    return {(loc, gtins[b]) for loc, b in dirty if b in gtins}
 
 
 def evaluate_levels(s: Session, pairs: set[tuple[int, str]], now: datetime) -> None:

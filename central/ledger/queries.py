@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from central.errors import NotFound
 from central.ledger.base import LedgerBase, iso
@@ -36,6 +36,12 @@ def _move(at: datetime | None, m: Movement | TagHistory, codes: dict[int, str]) 
     }
 
 
+def at_or_below(location: str) -> ColumnElement[bool]:
+    """Locations `location` covers: itself and those below it (`site/ward-5/...`), with
+    LIKE wildcards in the code taken literally."""
+    return (Location.code == location) | Location.code.startswith(location + "/", autoescape=True)
+
+
 class Queries(LedgerBase):
     def stock(
         self, location: str | None = None, gtin: str | None = None, lot: str | None = None
@@ -51,10 +57,7 @@ class Queries(LedgerBase):
                 .order_by(Location.code, Batch.gtin, Batch.lot)
             )
             if location is not None:
-                q = q.where(
-                    (Location.code == location)
-                    | Location.code.startswith(location + "/", autoescape=True)
-                )
+                q = q.where(at_or_below(location))
             if gtin is not None:
                 q = q.where(Batch.gtin == gtin.zfill(14))
             if lot is not None:

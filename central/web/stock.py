@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from central.accounts import Principal
 from central.ledger import Ledger
+from central.ledger.queries import at_or_below
 from central.models import Batch, Location, Movement, Product, Stock, Tag
 from central.vocab import Permission
 from central.web import export
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 PAGE = 50
 
 
-def _stock_query(who: Principal, ledger: Ledger, q: str, location: str) -> Any:
+def _stock_query(s: Session, who: Principal, q: str, location: str) -> Any:
     query = (
         select(
             Location.code,
@@ -38,21 +40,17 @@ def _stock_query(who: Principal, ledger: Ledger, q: str, location: str) -> Any:
         .where(Stock.quantity > 0)
         .order_by(Batch.gtin, Batch.expiry.asc().nulls_last(), Location.code)  # FEFO
     )
-    with ledger.session() as s:
-        allowed = who.locations(s)
+    allowed = who.locations(s)
     if allowed is not None:
         query = query.where(Location.id.in_(allowed))
     if location:
-        query = query.where(
-            (Location.code == location) | Location.code.startswith(location + "/", autoescape=True)
-        )
+        query = query.where(at_or_below(location))
     if q:
         term = q.strip()
-        like = f"%{term}%"
         by_epc = select(Tag.batch_id).where(Tag.epc == term)
         query = query.where(
             or_(
-                Product.name.ilike(like),
+                Product.name.icontains(term, autoescape=True),
                 Batch.gtin == term.zfill(14),
                 Batch.lot == term,
                 Batch.id.in_(by_epc),
@@ -72,8 +70,8 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         who = pages.allowed(request, Permission.READ)
         if not isinstance(who, Principal):
             return who
-        query = _stock_query(who, ledger, q, location)
         with ledger.session() as s:
+            query = _stock_query(s, who, q, location)
             total = s.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
             rows = s.execute(query.limit(PAGE).offset((page - 1) * PAGE)).all()
         return pages.render(
@@ -99,7 +97,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         if not isinstance(who, Principal):
             return who
         with ledger.session() as s:
-            rows = [row[:6] for row in s.execute(_stock_query(who, ledger, q, location))]
+            rows = [row[:6] for row in s.execute(_stock_query(s, who, q, location))]
         header = ["location", "product", "gtin", "lot", "expiry", "quantity"]
         return export.table("stock", fmt, header, rows)
 

@@ -8,12 +8,15 @@ import io
 from pathlib import Path
 from typing import Any
 
+from central import db
+from central.imports import import_master_data
+from central.ledger import Ledger
 from tests.central.test_operations import GTIN
 from tests.web.conftest import axe_violations, log_in
 
 
 def test_a_ward_nurse_sees_her_ward_and_the_storekeeper_everything(
-    server: str, browser: Any, tmp_path: Path
+    server: str, browser: Any, tmp_path: Path, ledger_url: str
 ) -> None:
     context = browser.new_context(locale="en-GB", bypass_csp=True, accept_downloads=True)
     page = context.new_page()
@@ -62,4 +65,13 @@ def test_a_ward_nurse_sees_her_ward_and_the_storekeeper_everything(
     page.locator("form[role=search] button").click()
     assert page.locator("tbody tr").count() == 1
     assert "近效期先出" in page.content()
+    lg = Ledger(db.engine(ledger_url))
+    with lg.session.begin() as s:
+        import_master_data(s, "products", f"gtin,name\n{GTIN},Saline 0.9% 500 ml\n")
+    page.goto(f"{server}/ui/stock?q=saline")
+    assert page.locator("tbody tr").count() == 2  # by name, either case
+    page.goto(f"{server}/ui/stock?q=%25")  # `%` is a character, not a wildcard
+    assert page.locator("tbody tr").count() == 2  # the name holds one
+    page.goto(f"{server}/ui/stock?q=_")
+    assert page.locator("tbody tr").count() == 0  # `_` is no wildcard either
     context.close()
