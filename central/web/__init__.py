@@ -1,6 +1,7 @@
 """The hospital's screens, served by the ledger's FastAPI app: server-rendered Jinja2 pages
 (partials refreshed by a small script on server-sent events, no JavaScript build), in
-Simplified Chinese and English.
+Simplified Chinese and English. Routes are sync (FastAPI's thread pool), except the event
+stream, which hands its database work to the pool.
 
 Every page needs a session (a signed cookie: the user's id and a CSRF token; the user is
 read from the database on each request, so disabling someone takes effect at once); every
@@ -258,8 +259,9 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
     async def events(request: Request) -> Response:
         """Server-Sent Events: `change` whenever alerts or movements changed. Read from the
         database, not from this process, so every web process of a scaled-out ledger sees
-        every change whoever applied it; a stream lasts 10 min, then the browser reconnects."""
-        who = pages.allowed(request, Permission.READ)
+        every change whoever applied it; a stream lasts 10 min, then the browser reconnects.
+        Database work runs in the thread pool, never on the event loop."""
+        who = await run_in_threadpool(pages.allowed, request, Permission.READ)
         if not isinstance(who, Principal):
             return who
 

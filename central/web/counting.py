@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, Form, Path, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
@@ -93,7 +92,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
                             columns=COLUMNS, result=None, error="")  # fmt: skip
 
     @app.post("/ui/master-data", include_in_schema=False)
-    async def master_data(
+    def master_data(
         request: Request,
         file: UploadFile,
         kind: Literal[tuple(COLUMNS)] = Form(),  # type: ignore[valid-type]
@@ -102,20 +101,17 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         who = pages.allowed(request, Permission.ADMINISTER, csrf=csrf)
         if not isinstance(who, Principal):
             return who
-        raw = await file.read(MAX_FILE + 1)
+        raw = file.file.read(MAX_FILE + 1)
         context: dict[str, Any] = {"who": who, "kinds": list(COLUMNS), "columns": COLUMNS,
                                    "result": None, "error": ""}  # fmt: skip
         if len(raw) > MAX_FILE:
             context["error"] = pages.text(request, "The file is too large.")
             return pages.render(request, "master_data.html", 413, **context)
         text = raw.decode("utf-8-sig", "replace")
-
-        def work() -> int:
-            with ledger.session.begin() as s:
-                return import_master_data(s, kind, text, actor=who.user, clock=ledger.clock)
-
         try:
-            context["result"] = await run_in_threadpool(work)
+            with ledger.session.begin() as s:
+                context["result"] = import_master_data(s, kind, text, actor=who.user,
+                                                       clock=ledger.clock)  # fmt: skip
         except MasterDataError as exc:
             context["error"] = str(exc)
             return pages.render(request, "master_data.html", 422, **context)

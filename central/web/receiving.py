@@ -46,7 +46,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         return who if not isinstance(who, Principal) else form(request, who)
 
     @app.post("/ui/receiving/check", include_in_schema=False)
-    async def check(
+    def check(
         request: Request,
         file: UploadFile,
         csrf: str = Form(max_length=100),
@@ -55,7 +55,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         who = pages.allowed(request, Permission.RECEIVE, csrf=csrf)
         if not isinstance(who, Principal):
             return who
-        raw = await file.read(MAX_FILE + 1)
+        raw = file.file.read(MAX_FILE + 1)
         if len(raw) > MAX_FILE:
             return form(request, who, 413, error=pages.text(request, "The file is too large."))
         content = raw.decode("utf-8-sig", "replace")
