@@ -413,14 +413,14 @@ def test_a_giant_frame_drops_the_connection_at_once(emulator: LlrpEmulator) -> N
 
 
 def test_a_busy_reader_is_not_taken_for_a_silent_one() -> None:
-    """Reports every 10 ms for 3 s with keepalives every 0.2 s and death after 0.5 s of
+    """Reports every 10 ms for 3 s with keepalives every 0.5 s and death after 1.5 s of
     silence: no false alarm while the reader talks."""
     scenario = {"events": [
         {"at": 0.0, "shelf": {"antenna": 1, "rssi": -60, "every": 0.01, "until": 3.0,
                               "epcs": [f"3074257BF7194E40000{n:05X}" for n in range(40)]}},
     ]}  # fmt: skip
     emu = LlrpEmulator(scenario).start()
-    reader, col = run_reader(emu, keepalive_s=0.2, dead_after_s=0.5)
+    reader, col = run_reader(emu, keepalive_s=0.5, dead_after_s=1.5)
     try:
         col.wait_for(lambda items: ups(items) == 1)
         time.sleep(3.0)
