@@ -69,6 +69,8 @@ class CentralConfig(_Model):
     agv: AgvConfig = AgvConfig()
     # replenishment: location code -> the warehouse location that supplies it
     supply: dict[str, str] = Field(default_factory=dict)
+    # the cold-chain record (per-minute temperature summaries) is kept this long
+    temperature_retention_days: int = Field(365, ge=1, le=36500)
 
 
 def parse(data: Any, source: str = "config") -> CentralConfig:

@@ -17,7 +17,7 @@ import queue
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -440,6 +440,9 @@ def _alert_gauges(metrics: LedgerMetrics, ledger: Ledger) -> None:
         metrics.open_alerts.labels(kind=kind, severity=severity).set(n)
 
 
+PRUNE_EVERY_S = 3600.0  # the cold-chain record's retention is applied hourly
+
+
 def run(cfg: CentralConfig) -> int:
     """`hwms central run`: migrate, ingest until SIGTERM/SIGINT; on a schedule evaluate
     alerts, order replenishments, notify alerts and publish the commissioning map to the
@@ -490,7 +493,7 @@ def run(cfg: CentralConfig) -> int:
         signal.signal(sig, lambda *_: done.set())
     leader = Leadership(ingestor.ledger.engine)
     commissioning: CommissioningPublisher | None = None
-    next_evaluation = 0.0
+    next_evaluation = next_prune = 0.0
     full_evaluation = True
     ingestor.connected.wait(10.0)
     while True:
@@ -517,6 +520,11 @@ def run(cfg: CentralConfig) -> int:
                         alerts.sync_unknown_gateways(s, frozenset(cfg.gateways), now)
                         alerts.sync_seq_gaps(s, now, cfg.seq_gap_alert_s)
                         dispatch_replenishments(s, adapter, cfg.supply, cfg.agv.adapter, now)
+                if now.timestamp() >= next_prune:
+                    next_prune = now.timestamp() + PRUNE_EVERY_S
+                    kept = timedelta(days=cfg.temperature_retention_days)
+                    if gone := ingestor.ledger.prune_temperatures(now - kept):
+                        log.info("temperature minutes past retention deleted", rows=gone)
                 with ingestor.ledger.session.begin() as s:
                     confirm_deliveries(s)
                 with ingestor.ledger.session.begin() as s:

@@ -376,3 +376,36 @@ class Receipt(Base):
     actor: Mapped[str] = mapped_column(String(200))
     lines: Mapped[int] = mapped_column(Integer)
     items: Mapped[int] = mapped_column(Integer)
+
+
+class ColdSensor(Base):
+    """A temperature sensor of a monitored unit, as its gateway reports it; its latest
+    minute is kept here so that the cold-chain screen lists units without scanning a year."""
+
+    __tablename__ = "cold_sensor"
+    __table_args__ = (UniqueConstraint("site", "sensor", name="uq_cold_sensor_site_sensor"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site: Mapped[str] = mapped_column(String(64))
+    sensor: Mapped[str] = mapped_column(String(120))
+    unit: Mapped[str] = mapped_column(String(120))
+    gateway: Mapped[str] = mapped_column(String(64))
+    low_c: Mapped[float | None] = mapped_column(Float)  # the profile's alarm limits
+    high_c: Mapped[float | None] = mapped_column(Float)
+    last_minute: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_mean_c: Mapped[float | None] = mapped_column(Float)
+
+
+class SensorMinute(Base):
+    """One sensor's minute: a year of 500 sensors is 2.6e8 narrow rows. The primary key
+    serves a sensor's period (and makes a re-sent minute a no-op); on PostgreSQL a BRIN
+    index on the minute (rows arrive in time order) serves retention at a few pages' size."""
+
+    __tablename__ = "temperature_minute"
+    __table_args__ = (Index("ix_temperature_minute_minute", "minute", postgresql_using="brin"),)
+    sensor_id: Mapped[int] = mapped_column(ForeignKey("cold_sensor.id"), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    samples: Mapped[int] = mapped_column(Integer)
+    faults: Mapped[int] = mapped_column(Integer)
+    min_c: Mapped[float | None] = mapped_column(Float)
+    mean_c: Mapped[float | None] = mapped_column(Float)
+    max_c: Mapped[float | None] = mapped_column(Float)

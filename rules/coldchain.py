@@ -138,7 +138,7 @@ class ColdChainMonitor:
             return []  # a sample older than one already evaluated cannot rewrite history
         self._last_t_us = t
         out: list[ColdChainTransition | SensorStatus] = list(self._escalate(t))
-        fault = self._fault_reason(sample)
+        fault = self.fault_reason(sample)
         if fault:
             self.faults_total += 1
             if self.status != "fault":
@@ -212,7 +212,8 @@ class ColdChainMonitor:
 
     # --- internals -----------------------------------------------------------------------
 
-    def _fault_reason(self, s: TemperatureSample) -> str:
+    def fault_reason(self, s: TemperatureSample) -> str:
+        """Why a sample is not a valid temperature ("" when it is)."""
         if s.fault:
             return s.fault
         v = s.value_c

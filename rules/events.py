@@ -159,6 +159,25 @@ class SensorStatus(Envelope):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TemperatureMinute(Envelope):
+    """One sensor's minute (`occurred_at` is the minute's start): the compact record the
+    ledger keeps for a year, enough to chart a unit and to compute its daily min/max/MKT.
+    It carries the profile's alarm limits so that the record explains itself. `min_c`,
+    `mean_c` and `max_c` are None when every sample of the minute was a fault."""
+
+    kind: ClassVar[str] = "temperature_minute"
+    unit: str
+    sensor: str
+    samples: int
+    faults: int
+    min_c: float | None
+    mean_c: float | None
+    max_c: float | None
+    low_c: float | None
+    high_c: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReaderStatusEvent(Envelope):
     kind: ClassVar[str] = "reader_status"
     reader: str
@@ -172,6 +191,7 @@ Event = (
     | CabinetAlert
     | ColdChainTransition
     | SensorStatus
+    | TemperatureMinute
     | ReaderStatusEvent
 )
 EVENT_TYPES: Final[dict[str, type[Event]]] = {
@@ -182,6 +202,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         CabinetAlert,
         ColdChainTransition,
         SensorStatus,
+        TemperatureMinute,
         ReaderStatusEvent,
     )
 }
@@ -354,6 +375,8 @@ def check(event: Event) -> None:
             )
     if isinstance(event, BatchMovement) and not 0.0 <= event.confidence <= 1.0:
         raise EventSchemaError(f"confidence {event.confidence} is not within 0..1")
+    if isinstance(event, TemperatureMinute):
+        _check_minute(event)
 
 
 def _check_value(name: str, value: object) -> None:
@@ -365,7 +388,7 @@ def _check_value(name: str, value: object) -> None:
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise EventSchemaError(f"{name} is not a finite number")
-        if name.endswith("_c") and not _TEMPERATURE[0] <= value <= _TEMPERATURE[1]:
+        if name.endswith("_c") and not _TEMPERATURE[0] < value <= _TEMPERATURE[1]:
             raise EventSchemaError(f"{name} {value} °C is not a temperature")
     elif isinstance(value, str):
         limit = _TEXT_LIMITS.get(name, _TEXT_DEFAULT)
@@ -382,6 +405,26 @@ def _check_value(name: str, value: object) -> None:
             problem = check_epc_uri(epc)
             if problem:
                 raise EventSchemaError(f"{name}: {problem}")
+
+
+MAX_SAMPLES_PER_MINUTE: Final = 6000  # 100 Hz: far above any fridge probe
+
+
+def _check_minute(m: TemperatureMinute) -> None:
+    if m.occurred_at_us % 60_000_000:
+        raise EventSchemaError("a temperature minute must start on a whole minute")
+    if not (0 <= m.samples <= MAX_SAMPLES_PER_MINUTE and 0 <= m.faults <= MAX_SAMPLES_PER_MINUTE):
+        raise EventSchemaError(f"samples {m.samples} / faults {m.faults} out of range")
+    if m.samples + m.faults == 0:
+        raise EventSchemaError("a temperature minute without any sample")
+    values = (m.min_c, m.mean_c, m.max_c)
+    if m.samples == 0:
+        if values != (None, None, None):
+            raise EventSchemaError("a minute of faults only has no temperatures")
+    elif m.min_c is None or m.mean_c is None or m.max_c is None:
+        raise EventSchemaError("min_c, mean_c and max_c are needed when samples > 0")
+    elif not m.min_c <= m.mean_c <= m.max_c:
+        raise EventSchemaError(f"min {m.min_c} <= mean {m.mean_c} <= max {m.max_c} fails")
 
 
 def _check_batch(b: Batch) -> None:

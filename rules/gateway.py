@@ -18,6 +18,7 @@ from rules.coldchain import ColdChainMonitor
 from rules.config import ReadPointConfig, RulesConfig
 from rules.events import Event, ReaderStatusEvent, stamp
 from rules.identity import CommissionRecord, IdentityResolver
+from rules.minutes import MinuteSummaries
 from rules.observations import (
     HOUR,
     SECOND,
@@ -82,6 +83,10 @@ class GatewayRules:
         self.cold = {
             u.sensor: ColdChainMonitor(u.unit, u.sensor, u.profile) for u in cfg.cold_units
         }
+        self.minutes = {
+            u.sensor: MinuteSummaries(u.unit, u.sensor, u.profile.low_alarm, u.profile.high_alarm)
+            for u in cfg.cold_units
+        }
         self._last_housekeeping_us = 0
 
     def snapshot(self) -> dict[str, Any]:
@@ -95,6 +100,7 @@ class GatewayRules:
                 for name, cab in self.cabinets.items()
             },
             "cold": {sensor: mon.export() for sensor, mon in self.cold.items()},
+            "minutes": {sensor: m.export() for sensor, m in self.minutes.items()},
         }
 
     def quiescent(self) -> bool:
@@ -120,6 +126,9 @@ class GatewayRules:
         for sensor, data in snap.get("cold", {}).items():
             if sensor in self.cold:
                 self.cold[sensor].restore(data)
+        for sensor, data in snap.get("minutes", {}).items():
+            if sensor in self.minutes:
+                self.minutes[sensor].restore(data)
 
     def set_commissioning(self, commissioning: Mapping[str, CommissionRecord]) -> None:
         """Swap in a new commissioning map (from the ledger); applies to batches closed later."""
@@ -136,7 +145,8 @@ class GatewayRules:
             if mon is None:
                 self.stats.unknown_observations_total += 1
                 return []
-            return self._stamp(mon.feed(obs))
+            closed = self.minutes[obs.sensor].feed(obs, valid=not mon.fault_reason(obs))
+            return self._stamp([*closed, *mon.feed(obs)])
         if isinstance(obs, BadgeEvent | DoorEvent | CabinetScan):
             cab = self.cabinets.get(obs.cabinet)
             if cab is None:
@@ -170,6 +180,8 @@ class GatewayRules:
             out.extend(cab.tick(now_us))
         for mon in self.cold.values():
             out.extend(mon.tick(now_us))
+        for minutes in self.minutes.values():
+            out.extend(minutes.tick(now_us))
         if now_us - self._last_housekeeping_us > HOUR:
             self._last_housekeeping_us = now_us
             self.areas.forget_before(now_us - 24 * HOUR)

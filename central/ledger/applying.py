@@ -21,10 +21,18 @@ from sqlalchemy.orm import Session
 
 from central import alerts
 from central.ledger.base import ts
+from central.ledger.coldchain import ColdChainRecords
 from central.ledger.moves import Moving, Pending, TagMove
 from central.models import AppUser, GatewayProgress, IngestedEvent, Movement
 from central.vocab import Outcome
-from rules.events import BatchMovement, CabinetMovement, Direction, Event, content_id
+from rules.events import (
+    BatchMovement,
+    CabinetMovement,
+    Direction,
+    Event,
+    TemperatureMinute,
+    content_id,
+)
 from rules.progress import SeqProgress
 
 
@@ -36,7 +44,7 @@ def _conflict(e: Event) -> alerts.Condition:
     )  # fmt: skip
 
 
-class Applying(Moving):
+class Applying(Moving, ColdChainRecords):
     def apply(self, event: Event, received_at: datetime | None = None) -> bool:
         """Apply one event; False when it was a duplicate (already applied)."""
         return self.apply_many([(event, received_at or self.clock.now())])[0]
@@ -55,11 +63,21 @@ class Applying(Moving):
         digests = [content_id(e) for e, _ in events]
         movements = [e for e, _ in events if isinstance(e, BatchMovement | CabinetMovement)]
         moved = [epc for e in movements for epc in e.epcs]
+        to_claim: list[tuple[Event, str]] = [
+            (e, d)
+            for (e, _), d in zip(events, digests, strict=True)
+            if not isinstance(e, TemperatureMinute)
+        ]
+        minutes: list[TemperatureMinute] = []
         with self.transaction() as s:
-            fresh, conflicts = self._claim_many(s, events, digests)
+            fresh, conflicts = self._claim_many(s, events, to_claim)
             p = Pending()
             self._prefetch(s, p, moved)
             for (event, received_at), digest in zip(events, digests, strict=True):
+                if isinstance(event, TemperatureMinute):
+                    minutes.append(event)  # idempotent by its key (central.ledger.coldchain)
+                    outcomes.append(Outcome.APPLIED)
+                    continue
                 if conflicts.setdefault(event.event_id, digest) != digest:
                     outcomes.append(Outcome.CONFLICT)
                     alerts.raise_once(s, _conflict(event), received_at)
@@ -75,6 +93,7 @@ class Applying(Moving):
                     self._cabinet_movement(s, p, event)
                 alerts.apply_changes(s, alerts.from_event(event), received_at)
             self._write(s, p)
+            self._record_minutes(s, minutes)
             progress = self._record_progress(s, [e for e, _ in events], self.clock.now())
         self.progress = progress
         return outcomes
@@ -111,16 +130,19 @@ class Applying(Moving):
         return changed
 
     def _claim_many(
-        self, s: Session, events: list[tuple[Event, datetime]], digests: list[str]
+        self, s: Session, events: list[tuple[Event, datetime]], claimed: list[tuple[Event, str]]
     ) -> tuple[set[str], dict[str, str]]:
         """Insert every event id at once. Returns the ids that were new (to apply) and, for
         ids applied before, the content they had (None before migration 0005: trusted)."""
+        received = {id(e): at for e, at in events}
         rows = [
             {"event_id": e.event_id, "kind": e.kind, "site": e.site, "gateway": e.gateway,
-             "seq": e.seq, "occurred_at": ts(e.occurred_at_us), "received_at": received_at,
+             "seq": e.seq, "occurred_at": ts(e.occurred_at_us), "received_at": received[id(e)],
              "content": digest}
-            for (e, received_at), digest in zip(events, digests, strict=True)
+            for e, digest in claimed
         ]  # fmt: skip
+        if not rows:
+            return set(), {}
         stmt = (
             self._insert(IngestedEvent)
             .values(rows)
@@ -128,7 +150,7 @@ class Applying(Moving):
             .returning(IngestedEvent.event_id)
         )
         fresh = set(s.scalars(stmt))
-        seen = sorted({e.event_id for e, _ in events} - fresh)
+        seen = sorted({e.event_id for e, _ in claimed} - fresh)
         before: dict[str, str] = {}
         for i in range(0, len(seen), 10_000):
             for event_id, content in s.execute(

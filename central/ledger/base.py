@@ -62,6 +62,8 @@ class LedgerBase:
         self._batch_ids: dict[tuple[str, str], int] = {}
         self._fresh_locations: dict[str, int] = {}
         self._fresh_batches: dict[tuple[str, str], int] = {}
+        self._sensor_ids: dict[tuple[str, str], int] = {}
+        self._fresh_sensors: dict[tuple[str, str], int] = {}
         # per gateway, the progress changed by the last committed `apply_batch` (to publish)
         self.progress: dict[tuple[str, str], SeqProgress] = {}
 
@@ -70,8 +72,10 @@ class LedgerBase:
         if committed:
             self._location_ids.update(self._fresh_locations)
             self._batch_ids.update(self._fresh_batches)
+            self._sensor_ids.update(self._fresh_sensors)
         self._fresh_locations.clear()
         self._fresh_batches.clear()
+        self._fresh_sensors.clear()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

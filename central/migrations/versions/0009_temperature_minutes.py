@@ -1,0 +1,50 @@
+"""Cold-chain record: the sensors of monitored units and their per-minute summaries (min,
+mean, max, samples, faults), kept for the configured retention (a year by default).
+
+Revision ID: 0009
+Revises: 0008
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "cold_sensor",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("site", sa.String(64), nullable=False),
+        sa.Column("sensor", sa.String(120), nullable=False),
+        sa.Column("unit", sa.String(120), nullable=False),
+        sa.Column("gateway", sa.String(64), nullable=False),
+        sa.Column("low_c", sa.Float(), nullable=True),
+        sa.Column("high_c", sa.Float(), nullable=True),
+        sa.Column("last_minute", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_mean_c", sa.Float(), nullable=True),
+        sa.UniqueConstraint("site", "sensor", name="uq_cold_sensor_site_sensor"),
+    )
+    op.create_table(
+        "temperature_minute",
+        sa.Column("sensor_id", sa.Integer(), sa.ForeignKey("cold_sensor.id"), primary_key=True),
+        sa.Column("minute", sa.DateTime(timezone=True), primary_key=True),
+        sa.Column("samples", sa.Integer(), nullable=False),
+        sa.Column("faults", sa.Integer(), nullable=False),
+        sa.Column("min_c", sa.Float(), nullable=True),
+        sa.Column("mean_c", sa.Float(), nullable=True),
+        sa.Column("max_c", sa.Float(), nullable=True),
+    )
+    op.create_index("ix_temperature_minute_minute", "temperature_minute", ["minute"],
+                    postgresql_using="brin")  # fmt: skip
+
+
+def downgrade() -> None:
+    op.drop_index("ix_temperature_minute_minute", "temperature_minute")
+    op.drop_table("temperature_minute")
+    op.drop_table("cold_sensor")
