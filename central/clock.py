@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol, overload
 
+from central.errors import Invalid
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
@@ -61,3 +63,15 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def period(start: date | None, end: date | None, today: date) -> tuple[datetime, datetime]:
+    """Dates to an UTC [start, end) period; default: the last 30 days."""
+    stop = end or today + timedelta(days=1)
+    first = start or stop - timedelta(days=30)
+    if first >= stop:
+        raise Invalid("start must be before end")
+    return (
+        datetime.combine(first, datetime.min.time(), UTC),
+        datetime.combine(stop, datetime.min.time(), UTC),
+    )

@@ -3,7 +3,6 @@ query parameters, and the refusal of query parameters a route does not take."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
@@ -76,18 +75,6 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 GtinPath = Annotated[str, Path(pattern=r"^[0-9]{1,14}$")]
 LotPath = Annotated[str, Path(pattern=LOT_PATTERN)]
 Days = Annotated[int, Query(ge=1, le=3650)]
-
-
-def period(start: date | None, end: date | None, today: date) -> tuple[datetime, datetime]:
-    """Dates to an UTC [start, end) period; default: the last 30 days."""
-    stop = end or today + timedelta(days=1)
-    first = start or stop - timedelta(days=30)
-    if first >= stop:
-        raise Invalid("start must be before end")
-    return (
-        datetime.combine(first, datetime.min.time(), UTC),
-        datetime.combine(stop, datetime.min.time(), UTC),
-    )
 
 
 _QUERY_NAMES: dict[tuple[str, str], frozenset[str]] = {}

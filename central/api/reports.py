@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from central import reports
-from central.api.deps import Days, LedgerDep, Reader, period
+from central.api.deps import Days, LedgerDep, Reader
+from central.clock import period
 from central.schemas import (
     ERRORS,
     INVALID,

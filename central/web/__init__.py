@@ -29,12 +29,12 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from starlette.middleware.sessions import SessionMiddleware
 
-from central import accounts, alerts, reports
+from central import accounts, alerts, coldchain, reports
 from central.accounts import Principal
 from central.ledger import Ledger
 from central.models import Alert, AppSecret, AppUser, Location, Movement
 from central.vocab import OPEN_STATES, AlertState, Permission
-from central.web import counting, receiving, report_pages, stock, work
+from central.web import coldchain_pages, counting, receiving, report_pages, stock, work
 from central.web.i18n import HTML_LANG, LOCALES, TRANSLATIONS, negotiate
 
 HERE = Path(__file__).resolve().parent
@@ -207,6 +207,7 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
     report_pages.register(app, pages, ledger)
     receiving.register(app, pages, ledger)
     counting.register(app, pages, ledger)
+    coldchain_pages.register(app, pages, ledger)
 
     def dashboard_context(who: Principal) -> dict[str, Any]:
         """The dashboard's figures within the user's scope (hospital-wide when unscoped)."""
@@ -233,13 +234,14 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
                     Movement.to_location_id.in_(places) | Movement.from_location_id.in_(places)
                 )
             moved_today = s.scalar(moved.select_from(Movement))
+            cold = Counter(u.state for u in coldchain.units(s, now, who))
         by_severity = {sev: sum(n for (_k, v), n in counts.items() if v == sev)
                        for sev in ("critical", "warning", "info")}  # fmt: skip
         by_kind = {kind: sum(n for (k, _v), n in counts.items() if k == kind)
                    for kind in ("stockout", "low_stock", "overstock", "coldchain",
                                 "gateway_offline", "reader_offline")}  # fmt: skip
         return {"who": who, "by_severity": by_severity, "by_kind": by_kind, "expiry": expiry,
-                "moved_today": moved_today or 0}  # fmt: skip
+                "moved_today": moved_today or 0, "cold": cold}  # fmt: skip
 
     @app.get("/", include_in_schema=False)
     def dashboard(request: Request) -> Response:

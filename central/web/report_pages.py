@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from central import reports
 from central.accounts import Principal
-from central.api.deps import period
+from central.clock import period
 from central.errors import Invalid
 from central.ledger import Ledger
 from central.schemas import Day
