@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from central.cluster import Leadership
 from central.ledger import Ledger
 from central.models import Alert, Location, StockLimit, TransportOrder
 from rules.events import ReaderStatusEvent, dumps, stamp
+from rules.topics import ALERTS_PREFIX
 from tests.central.conftest import _pg_url
 from tests.central.test_ingest import publisher, receipt
 from tests.conftest import Mosquitto, ledger_process
-from tests.support import until
+from tests.support import client, until
 
 T0 = 1_800_000_000_000_000
 
@@ -87,10 +89,11 @@ def test_two_ledgers_raising_the_same_alerts_from_concurrent_events(
         lg.engine.dispose()
 
 
-def test_two_ledgers_started_together_order_each_replenishment_once(
+def test_two_ledgers_started_together_order_notify_and_publish_once(
     pg_url: str, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    """200 stockouts at supplied wards: 200 alerts and 200 transport orders, not 400."""
+    """200 stockouts at supplied wards: 200 alerts, 200 transport orders and 200 alert
+    notifications, not 400; one commissioning snapshot, not one per ledger."""
     db.upgrade(pg_url)
     lg = Ledger(db.engine(pg_url))
     with lg.session.begin() as s:
@@ -101,16 +104,28 @@ def test_two_ledgers_started_together_order_each_replenishment_once(
         s.add_all(StockLimit(location_id=w.id, gtin="04012345000016", min_quantity=5,
                              max_quantity=20) for w in wards)  # fmt: skip
     supply = {f"s1/ward-{i}": "s1/store" for i in range(200)}
-    procs = ledgers(write_config(tmp_path, pg_url, mosquitto.port, supply=supply))
+    heard: Counter[str] = Counter()
+    watcher = client(mosquitto.port, "watcher", start=False)
+    watcher.on_message = lambda _c, _u, m: heard.update([m.topic.split("/")[3]])
+    watcher.subscribe([(f"{ALERTS_PREFIX}/#", 1), ("hwms/v1/s1/commissioning", 1)])
+    watcher.loop_start()
+    time.sleep(0.5)
+    config = write_config(tmp_path, pg_url, mosquitto.port, supply=supply, sites=["s1"],
+                          notify={"mqtt": True, "renotify_s": 3600})  # fmt: skip
+    procs = ledgers(config)
     try:
         until(lambda: count(lg, select(func.count()).select_from(TransportOrder)) >= 200, 90)
-        time.sleep(4)  # several evaluation passes of both ledgers later
+        until(lambda: heard["alerts"] >= 200, 30)
+        time.sleep(4)  # several evaluation and notification passes of both ledgers later
         assert count(lg, select(func.count()).select_from(TransportOrder)) == 200
         open_stockouts = select(func.count()).where(
             Alert.kind == "stockout", Alert.state != "cleared"
         )
         assert count(lg, open_stockouts) == 200
+        assert heard["alerts"] == 200
+        assert heard["commissioning"] == 1
     finally:
+        watcher.loop_stop()
         stop(procs)
         lg.engine.dispose()
 
