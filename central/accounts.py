@@ -154,8 +154,12 @@ def login(s: Session, user_id: str, password: str, now: datetime | None = None) 
     return principal_of(u)
 
 
-def change_password(s: Session, user_id: str, old: str, new: str) -> None:
-    if login(s, user_id, old) is None:
+def change_password(
+    s: Session, user_id: str, old: str, new: str, now: datetime | None = None
+) -> None:
+    """A user's new password, given the current one (with `now`, wrong current passwords
+    count as failed logins: the form is no way around the throttle)."""
+    if login(s, user_id, old, now) is None:
         raise Invalid("the current password is not right")
     if len(new) < MIN_PASSWORD:
         raise Invalid(f"a password needs at least {MIN_PASSWORD} characters")

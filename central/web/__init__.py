@@ -31,6 +31,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from central import accounts, alerts, coldchain, reports
 from central.accounts import Principal
+from central.errors import Invalid
 from central.ledger import Ledger
 from central.models import Alert, AppSecret, AppUser, Location, Movement
 from central.vocab import OPEN_STATES, AlertState, Permission
@@ -193,6 +194,43 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
         if csrf_ok(request, csrf):
             request.session.clear()
         return RedirectResponse("/login", status_code=303)
+
+    @app.get("/ui/password", include_in_schema=False)
+    def password_form(request: Request) -> Response:
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        return pages.render(request, "password.html", who=who, error="", done=False)
+
+    @app.post("/ui/password", include_in_schema=False)
+    def change_password(
+        request: Request,
+        current: str = Form(max_length=1000),
+        new: str = Form(max_length=1000),
+        repeat: str = Form(max_length=1000),
+        csrf: str = Form(max_length=100),
+    ) -> Response:
+        who = pages.allowed(request, Permission.READ, csrf=csrf)
+        if not isinstance(who, Principal):
+            return who
+        t = TRANSLATIONS[pages.lang(request)].gettext
+        error = ""
+        if new != repeat:
+            error = t("The new passwords differ.")
+        else:
+            try:
+                with ledger.session.begin() as s:
+                    accounts.change_password(s, who.user, current, new, ledger.clock.now())
+            except accounts.ThrottledError as exc:
+                error = t("Too many failed attempts; try again in %(s)d seconds.") % {
+                    "s": exc.seconds
+                }
+            except Invalid:
+                error = t("The current password is wrong, or the new one is shorter than "
+                          "%(n)d characters.") % {"n": accounts.MIN_PASSWORD}  # fmt: skip
+        if error:
+            return pages.render(request, "password.html", 422, who=who, error=error, done=False)
+        return pages.render(request, "password.html", who=who, error="", done=True)
 
     @app.get("/lang/{code}", include_in_schema=False)
     def set_lang(code: str, next: str = "/") -> Response:

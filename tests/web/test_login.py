@@ -91,3 +91,33 @@ def test_after_login_only_paths_on_this_site() -> None:
     assert _safe_next("/ui/stock?q=x") == "/ui/stock?q=x"
     for evil in ("//evil.example/", "/\\evil.example", "https://evil.example", "ui", "/a\nb"):
         assert _safe_next(evil) == "/", evil
+
+
+def test_a_user_changes_her_password(server: str, browser: Any) -> None:
+    context = browser.new_context(locale="en-GB", bypass_csp=True)  # for axe
+    page = context.new_page()
+    log_in(page, server, "anna")
+    page.locator("a.who").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Change password"
+    assert axe_violations(page) == []
+    page.locator("#current").fill(PASSWORD)
+    page.locator("#new").fill("a brand new passphrase")
+    page.locator("#repeat").fill("a brand new passphrase, typo")
+    page.get_by_role("button", name="Change password").click()
+    assert page.get_by_role("alert").inner_text() == "The new passwords differ."
+    page.locator("#current").fill("not it at all")
+    page.locator("#new").fill("a brand new passphrase")
+    page.locator("#repeat").fill("a brand new passphrase")
+    page.get_by_role("button", name="Change password").click()
+    assert "current password is wrong" in page.get_by_role("alert").inner_text()
+    page.locator("#current").fill(PASSWORD)
+    page.locator("#new").fill("a brand new passphrase")
+    page.locator("#repeat").fill("a brand new passphrase")
+    page.get_by_role("button", name="Change password").click()
+    assert page.get_by_test_id("password-changed").count() == 1
+    page.locator("form[action='/logout'] button").click()
+    log_in(page, server, "anna")
+    assert page.get_by_role("alert").inner_text() == "Wrong user name or password."
+    log_in(page, server, "anna", "a brand new passphrase")
+    page.wait_for_url(f"{server}/")
+    context.close()
