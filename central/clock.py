@@ -75,3 +75,13 @@ def period(start: date | None, end: date | None, today: date) -> tuple[datetime,
         datetime.combine(first, datetime.min.time(), UTC),
         datetime.combine(stop, datetime.min.time(), UTC),
     )
+
+
+def shown_days(
+    start: date | None, end: date | None, today: date, default_days: int = 30
+) -> tuple[datetime, datetime]:
+    """A form's From and To dates, both days included, to a UTC [start, end) period; by
+    default the last `default_days` days up to today."""
+    last = end or today
+    first = start or last - timedelta(days=default_days - 1)
+    return period(first, last + timedelta(days=1), today)

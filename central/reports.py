@@ -182,3 +182,76 @@ def kpis(s: Session, start: datetime, end: datetime, today: date) -> dict[str, A
         "on_hand_items": on_hand,
         "inventory_turnover": round(consumed / on_hand, 4) if on_hand else None,
     }
+
+
+def _cabinet_moves(s: Session, start: datetime, end: datetime, locations: list[int] | None) -> Any:
+    """Cabinet takes and returns of the period (optionally only at `locations`): the
+    cabinet, when, who, case, kind, GTIN, lot, quantity; newest first."""
+    cabinet = func.coalesce(Movement.from_location_id, Movement.to_location_id)
+    query = (
+        select(Location.code, Movement.occurred_at, Movement.actor, Movement.case_id,
+               Movement.kind, Batch.gtin, Batch.lot, Movement.quantity)
+        .join(Batch, Batch.id == Movement.batch_id)
+        .join(Location, Location.id == cabinet)
+        .where(Movement.kind.in_((TAKE, RETURN)), Movement.occurred_at >= start,
+               Movement.occurred_at < end)
+        .order_by(Movement.occurred_at.desc(), Movement.id)
+    )  # fmt: skip
+    if locations is not None:
+        query = query.where(cabinet.in_(locations))
+    return s.execute(query)
+
+
+def cabinet_sessions(
+    s: Session,
+    start: datetime,
+    end: datetime,
+    locations: list[int] | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The period's cabinet sessions, newest first: one door cycle (a cabinet, a time, a
+    user, a case) with what was taken and returned."""
+    names = _names(s)
+    sessions: dict[tuple[str, datetime, str, str], dict[str, Any]] = {}
+    for code, at, actor, case, kind, gtin, lot, qty in _cabinet_moves(s, start, end, locations):
+        key = (code, at, actor, case)
+        if key not in sessions:
+            if len(sessions) == limit:
+                break
+            sessions[key] = {"cabinet": code, "at": at, "user": actor, "case": case,
+                             "taken": 0, "returned": 0, "lines": []}  # fmt: skip
+        one = sessions[key]
+        one["taken" if kind == TAKE else "returned"] += qty
+        action = "take" if kind == TAKE else "return"
+        one["lines"].append({"action": action, "gtin": gtin, "product": names.get(gtin, ""),
+                             "lot": lot, "quantity": qty})  # fmt: skip
+    return list(sessions.values())
+
+
+CONSUMPTION_BY = ("department", "user", "case", "product")
+
+
+def consumption_by(
+    s: Session,
+    start: datetime,
+    end: datetime,
+    by: str,
+    locations: list[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Items consumed (takes - returns) and their value per department, user, case or
+    product, largest value first; cabinets at `locations` only when given."""
+    if by not in CONSUMPTION_BY:
+        raise ValueError(f"consumption by {by!r}")
+    departments = dict(s.execute(select(AppUser.id, AppUser.department)).all())
+    prices, names = _prices(s), _names(s)
+    items: dict[str, int] = defaultdict(int)
+    value: dict[str, Decimal] = defaultdict(Decimal)
+    for _code, _at, actor, case, kind, gtin, _lot, qty in _cabinet_moves(s, start, end, locations):
+        key = {"department": departments.get(actor) or "unknown", "user": actor,
+               "case": case or "", "product": gtin}[by]  # fmt: skip
+        signed = qty if kind == TAKE else -qty
+        items[key] += signed
+        value[key] += prices.get(gtin, Decimal(0)) * signed
+    rows = [{"key": k, "name": names.get(k, "") if by == "product" else "", "quantity": q,
+             "value": str(value[k])} for k, q in items.items()]  # fmt: skip
+    return sorted(rows, key=lambda r: (-Decimal(r["value"]), -r["quantity"], r["key"]))

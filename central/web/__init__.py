@@ -35,7 +35,15 @@ from central.errors import Invalid
 from central.ledger import Ledger
 from central.models import Alert, AppSecret, AppUser, Location, Movement
 from central.vocab import OPEN_STATES, AlertState, Permission
-from central.web import coldchain_pages, counting, receiving, report_pages, stock, work
+from central.web import (
+    cabinet_pages,
+    coldchain_pages,
+    counting,
+    receiving,
+    report_pages,
+    stock,
+    work,
+)
 from central.web.i18n import HTML_LANG, LOCALES, TRANSLATIONS, negotiate
 
 HERE = Path(__file__).resolve().parent
@@ -246,6 +254,7 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
     receiving.register(app, pages, ledger)
     counting.register(app, pages, ledger)
     coldchain_pages.register(app, pages, ledger)
+    cabinet_pages.register(app, pages, ledger)
 
     def dashboard_context(who: Principal) -> dict[str, Any]:
         """The dashboard's figures within the user's scope (hospital-wide when unscoped)."""

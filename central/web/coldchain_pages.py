@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from central import coldchain
 from central.accounts import Principal
-from central.clock import period
+from central.clock import shown_days
 from central.errors import Invalid
 from central.ledger import Ledger
 from central.models import ColdSensor
@@ -83,7 +83,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
             return who
         today = ledger.clock.today()
         try:
-            first, stop = period(start or (end or today) - timedelta(days=1), end, today)
+            first, stop = shown_days(start, end, today, default_days=2)
         except Invalid as exc:
             return pages.render(request, "message.html", 422, who=who, message=str(exc))
         with ledger.session() as s:

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from central import reports
 from central.accounts import Principal
-from central.clock import period
+from central.clock import shown_days
 from central.errors import Invalid
 from central.ledger import Ledger
 from central.schemas import Day
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 def _figures(ledger: Ledger, who: Principal, start: date | None, end: date | None) -> Any:
     today = ledger.clock.today()
-    first, stop = period(start, end, today)
+    first, stop = shown_days(start, end, today)
     with ledger.session() as s:
         consumption = reports.consumption(s, first, stop)
         if who.departments:

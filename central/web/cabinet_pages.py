@@ -1,0 +1,69 @@
+"""Cabinets and consumption: the period's cabinet sessions (who, which case, what was
+taken and returned) and consumption by department, user, case or product with its value,
+within the user's scope (the cabinets at locations the user may see)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from central import reports
+from central.accounts import Principal
+from central.clock import shown_days
+from central.errors import Invalid
+from central.ledger import Ledger
+from central.schemas import Day
+from central.vocab import Permission
+from central.web import export
+
+if TYPE_CHECKING:
+    from central.web import Pages
+
+By = Literal["department", "user", "case", "product"]
+
+
+def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
+    @app.get("/ui/cabinets", include_in_schema=False)
+    def cabinets_page(
+        request: Request, start: Day | None = None, end: Day | None = None, by: By = "department"
+    ) -> Response:
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        try:
+            first, stop = shown_days(start, end, ledger.clock.today())
+        except Invalid as exc:
+            return pages.render(request, "message.html", 422, who=who, message=str(exc))
+        with ledger.session() as s:
+            places = who.locations(s)
+            sessions = reports.cabinet_sessions(s, first, stop, places)
+            consumption = reports.consumption_by(s, first, stop, by, places)
+        return pages.render(
+            request, "cabinets.html", who=who, sessions=sessions, consumption=consumption,
+            by=by, first=first.date(), last=(stop - timedelta(days=1)).date(),
+            dimensions=reports.CONSUMPTION_BY,
+        )  # fmt: skip
+
+    @app.get("/ui/cabinets/consumption.{fmt}", include_in_schema=False)
+    def consumption_export(
+        request: Request,
+        fmt: Literal["csv", "xlsx"],
+        start: Day | None = None,
+        end: Day | None = None,
+        by: By = "department",
+    ) -> Response:
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        try:
+            first, stop = shown_days(start, end, ledger.clock.today())
+        except Invalid as exc:
+            return pages.render(request, "message.html", 422, who=who, message=str(exc))
+        with ledger.session() as s:
+            rows = reports.consumption_by(s, first, stop, by, who.locations(s))
+        header = [by, "name", "quantity", "value"]
+        lines = [[r["key"], r["name"], r["quantity"], r["value"]] for r in rows]
+        return export.table(f"consumption-by-{by}", fmt, header, lines)
