@@ -8,7 +8,7 @@ department (master data; "unknown" when the badge is not on file). Values use th
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -255,3 +255,40 @@ def consumption_by(
     rows = [{"key": k, "name": names.get(k, "") if by == "product" else "", "quantity": q,
              "value": str(value[k])} for k, q in items.items()]  # fmt: skip
     return sorted(rows, key=lambda r: (-Decimal(r["value"]), -r["quantity"], r["key"]))
+
+
+def monthly_consumption(
+    s: Session, last_day: date, months: int = 12, departments: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """Items consumed and their value per calendar month (UTC), the `months` months up to
+    the one holding `last_day`, oldest first; only `departments` when given."""
+    out = []
+    first = last_day.replace(day=1)
+    starts = []
+    for _ in range(months):
+        starts.append(first)
+        first = (first - timedelta(days=1)).replace(day=1)
+    for month in reversed(starts):
+        following = (month + timedelta(days=32)).replace(day=1)
+        rows = consumption(s, _utc(month), _utc(following))
+        if departments:
+            rows = [r for r in rows if r["department"] in departments]
+        value = sum((Decimal(r["value"]) for r in rows), Decimal(0))
+        items = sum(r["quantity"] for r in rows)
+        out.append({"month": month.strftime("%Y-%m"), "items": items, "value": str(value)})
+    return out
+
+
+def department_ranking(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consumption rows (per department and product) summed per department, by value."""
+    items: dict[str, int] = defaultdict(int)
+    value: dict[str, Decimal] = defaultdict(Decimal)
+    for r in rows:
+        items[r["department"]] += r["quantity"]
+        value[r["department"]] += Decimal(r["value"])
+    ranked = sorted(items, key=lambda d: (-value[d], -items[d], d))
+    return [{"department": d, "items": items[d], "value": str(value[d])} for d in ranked]
+
+
+def _utc(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), UTC)

@@ -18,7 +18,7 @@ from central.errors import Invalid
 from central.ledger import Ledger
 from central.schemas import Day
 from central.vocab import Permission
-from central.web import export
+from central.web import charts, export
 
 if TYPE_CHECKING:
     from central.web import Pages
@@ -32,9 +32,12 @@ def _figures(ledger: Ledger, who: Principal, start: date | None, end: date | Non
         if who.departments:
             consumption = [r for r in consumption if r["department"] in who.departments]
         wide = not who.sites and not who.departments
+        last = (stop - timedelta(days=1)).date()
+        trend = reports.monthly_consumption(s, last, 12, who.departments)
+        ranking = reports.department_ranking(consumption)
         return {
-            "first": first.date(), "last": (stop - timedelta(days=1)).date(),
-            "consumption": consumption,
+            "first": first.date(), "last": last, "consumption": consumption,
+            "trend": trend, "ranking": ranking,
             "kpis": reports.kpis(s, first, stop, today) if wide else None,
             "top": reports.top_consumers(s, first, stop, 10) if wide else [],
             "expiry": reports.near_expiry_value(s, today, 90) if wide else None,
@@ -54,7 +57,20 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
             figures = _figures(ledger, who, start, end)
         except Invalid as exc:
             return pages.render(request, "message.html", 422, who=who, message=str(exc))
-        return pages.render(request, "reports.html", who=who, **figures)
+        value, items = pages.text(request, "Value"), pages.text(request, "Items")
+        trend_chart = charts.bars(
+            [m["month"] for m in figures["trend"]],
+            {value: [float(m["value"]) for m in figures["trend"]],
+             items: [m["items"] for m in figures["trend"]]},
+            lines=[items],
+        )  # fmt: skip
+        ranking_chart = charts.bars(
+            [r["department"] for r in figures["ranking"]],
+            {value: [float(r["value"]) for r in figures["ranking"]]},
+            horizontal=True,
+        )
+        return pages.render(request, "reports.html", who=who, trend_chart=trend_chart,
+                            ranking_chart=ranking_chart, **figures)  # fmt: skip
 
     @app.get("/ui/reports/consumption.{fmt}", include_in_schema=False)
     def consumption_export(

@@ -4,14 +4,17 @@ users who log in, and Debian's chromium driven by Playwright."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from central import accounts
+from central import accounts, db
+from central.clock import FixedClock
 from central.imports import import_master_data
-from central.ledger import ReceiptLine
+from central.ledger import Ledger, ReceiptLine
+from rules.events import Batch, CabinetMovement, stamp
 from tests.central.test_ledger import epcs
 from tests.central.test_operations import GTIN, stocked
 from tests.conftest import days, require_tool
@@ -84,3 +87,41 @@ def log_in(page: Any, base: str, user: str, password: str = PASSWORD) -> None:
     page.locator("#username").fill(user)
     page.locator("#password").fill(password)
     page.locator("button[type=submit].primary").click()
+
+
+def cabinet(zone: str, action: str, tags: tuple[str, ...], user: str, case: str, at: datetime,
+            seq: int) -> CabinetMovement:  # fmt: skip
+    e = CabinetMovement(
+        occurred_at_us=int(at.timestamp() * 1_000_000), cabinet=zone, zone=zone,
+        action=action,  # type: ignore[arg-type]
+        batch=Batch(gtin=GTIN, lot="C1", expiry=None), quantity=len(tags), epcs=tags,
+        user_id=user, case_id=case, session_id=None, attributed=True, uncommissioned=False,
+    )  # fmt: skip
+    return stamp(e, site="s1", gateway="gw1", seq=seq)
+
+
+@pytest.fixture
+def cabinet_server(ledger_url: str, tmp_path: Path) -> Iterator[str]:
+    """Two cabinets used an hour ago (wall clock: the web process's period is the last 30
+    days): ward 5's by anna for case C-1 (3 taken, 1 returned), the OR's by olga for OP-7."""
+    at = datetime.now(UTC) - timedelta(hours=1)
+    lg = Ledger(db.engine(ledger_url), clock=FixedClock(at - timedelta(hours=1)))  # received before
+    ward, theatre = epcs(3, 300), epcs(4, 400)
+    lines = [ReceiptLine(epc=e, gtin=GTIN, lot="C1", expiry=days(300), location="s1/ward-5-cab")
+             for e in ward] + [ReceiptLine(epc=e, gtin=GTIN, lot="C1", expiry=days(300),
+                                           location="s1/or-cab") for e in theatre]  # fmt: skip
+    lg.receive(lines, actor="t", today=days(0))
+    with lg.session.begin() as s:
+        import_master_data(s, "locations", "code,name,department\ns1/ward-5-cab,Ward 5 cabinet,"
+                           "ward-5\ns1/or-cab,OR cabinet,or\n")  # fmt: skip
+        import_master_data(s, "products", "gtin,name,unit_price\n04012345000016,Saline 0.9%,2.50\n")
+        import_master_data(s, "departments", "code,name\nward-5,Ward 5\nor,Theatres\n")
+        import_master_data(s, "users", "id,name,department,badge\nolga,Olga,or,B-OLGA\n"
+                           "anna,Anna,ward-5,B-ANNA\n")  # fmt: skip
+    lg.apply(cabinet("ward-5-cab", "take", ward, "anna", "C-1", at, 1))
+    lg.apply(
+        cabinet("ward-5-cab", "return", ward[:1], "anna", "C-1", at + timedelta(minutes=30), 2)
+    )
+    lg.apply(cabinet("or-cab", "take", theatre[:2], "B-OLGA", "OP-7", at, 3))
+    lg.engine.dispose()
+    yield from api_process(ledger_url, tmp_path / "api.log")

@@ -3,6 +3,7 @@ department only; a period that ends before it starts is refused, not a crash."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tests.web.conftest import axe_violations, log_in
@@ -26,5 +27,39 @@ def test_reports_by_scope(server: str, browser: Any) -> None:
     log_in(page, server, "anna")
     page.goto(f"{server}/ui/reports")
     assert page.get_by_role("heading", name="关键指标").count() == 0  # hospital-wide: not hers
-    assert page.get_by_role("heading", name="消耗").count() == 1
+    assert page.get_by_role("heading", name="消耗", exact=True).count() == 1
+    context.close()
+
+
+CANVAS_PIXELS = (
+    "(sel) => { const c = document.querySelector(sel + ' canvas'); if (!c) return 0;"
+    " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+    " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; }"
+)
+
+
+def test_monthly_trend_and_department_ranking_charts(
+    cabinet_server: str, browser: Any, tmp_path: Path
+) -> None:
+    """The charts are drawn under the enforced CSP, with their figures in tables beside."""
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    log_in(page, cabinet_server, "sam")
+    page.get_by_role("link", name="Reports").click()
+    trend = page.get_by_test_id("trend").locator("tbody tr")
+    assert trend.count() == 12
+    assert trend.nth(11).locator("td").all_inner_texts()[1:] == ["4", "10.00"]  # this month
+    ranking = page.get_by_test_id("ranking").locator("tbody tr")
+    assert [ranking.nth(i).locator("td").first.inner_text() for i in range(2)] in (
+        ["or", "ward-5"], ["ward-5", "or"])  # fmt: skip
+    for chart in ("[data-testid=trend-chart]", "[data-testid=ranking-chart]"):
+        page.locator(f"{chart} canvas").first.wait_for(timeout=10_000)
+        assert page.evaluate(CANVAS_PIXELS, chart) > 500, chart
+    top = page.get_by_role("heading", name="Top consumers").locator("xpath=..").inner_text()
+    assert "anna: 2 (1 case)" in top and "olga: 2 (1 case)" in top
+    page.screenshot(path=str(tmp_path / "reports-charts.png"), full_page=True)
+    assert problems == [], problems
     context.close()
