@@ -87,7 +87,7 @@ def slow_movers(s: Session, now: datetime, days: int = 90) -> list[dict[str, Any
     last_moved = dict(
         s.execute(
             select(Movement.batch_id, func.max(Movement.occurred_at))
-            .where(Movement.kind != "receiving")
+            .where(Movement.kind.not_in(("receiving", "opening_balance")))
             .group_by(Movement.batch_id)
         ).all()
     )

@@ -23,6 +23,8 @@ from central.models import (
 )
 from rules.commissioning import CommissioningMap
 
+BINDING_KINDS = ("receiving", "opening_balance")  # what binds a tag to its batch
+
 
 def _move(at: datetime | None, m: Movement | TagHistory, codes: dict[int, str]) -> dict[str, Any]:
     """A movement or a history line as the API shows it: places by their codes."""
@@ -161,9 +163,10 @@ class Queries(LedgerBase):
             return int(s.scalar(select(func.count()).select_from(Receipt)) or 0)
 
     def commissioning_version(self) -> int:
-        """Only receiving binds tags to batches: the map's version is its last history row."""
+        """Only receiving (and the opening balance) binds tags to batches: the map's version is
+        its last such history row."""
         with self.session() as s:
-            v = s.scalar(select(func.max(TagHistory.id)).where(TagHistory.kind == "receiving"))
+            v = s.scalar(select(func.max(TagHistory.id)).where(TagHistory.kind.in_(BINDING_KINDS)))
         return int(v or 0)
 
     def commissioning_map(self, since: int = 0) -> CommissioningMap:
@@ -173,7 +176,7 @@ class Queries(LedgerBase):
         `base_version` = since)."""
         with self.session() as s:
             version = s.scalar(
-                select(func.max(TagHistory.id)).where(TagHistory.kind == "receiving")
+                select(func.max(TagHistory.id)).where(TagHistory.kind.in_(BINDING_KINDS))
             )
             q = (
                 select(Tag.epc, Batch.gtin, Batch.lot, Batch.expiry)
@@ -183,7 +186,7 @@ class Queries(LedgerBase):
             )
             if since:
                 changed = select(TagHistory.epc).where(
-                    TagHistory.kind == "receiving", TagHistory.id > since
+                    TagHistory.kind.in_(BINDING_KINDS), TagHistory.id > since
                 )
                 q = q.where(Tag.epc.in_(changed))
             rows = s.execute(q).all()

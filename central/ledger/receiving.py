@@ -21,7 +21,7 @@ from central import alerts
 from central.errors import Conflict, Invalid
 from central.ledger.base import location_problem
 from central.ledger.moves import Moving, Pending, TagMove
-from central.models import Product, Receipt
+from central.models import AuditLog, Product, Receipt
 from rules.epc import EpcError, check_epc_uri, decode, gs1_check_digit
 from rules.events import Batch as EventBatch
 from rules.identity import ident_from_uri
@@ -46,14 +46,16 @@ class ReceiptLine:
     quantity: int = 1
     supplier: str = ""
 
-    def problem(self, today: date) -> str:
+    def problem(self, today: date, opening: bool = False) -> str:
+        """Why the line cannot be booked ("" when it can). An opening balance may hold
+        expired stock (it is on the shelves; booking it raises its expiry alert)."""
         if (
             len(self.gtin) != 14
             or not self.gtin.isdigit()
             or gs1_check_digit(self.gtin[:13]) != self.gtin[13]
         ):
             return f"GTIN {self.gtin!r} is not a valid GTIN-14"
-        if self.expiry <= today:
+        if self.expiry <= today and not opening:
             return f"expiry {self.expiry} is not in the future"
         if not self.lot:
             return "lot is missing"
@@ -69,19 +71,21 @@ class ReceiptLine:
         return ""
 
 
-def parse_receipt_csv(text: str) -> list[ReceiptLine]:
+def parse_receipt_csv(text: str, opening: bool = False) -> list[ReceiptLine]:
     """Columns epc, gtin, lot, expiry (YYYY-MM-DD), location, and optionally quantity and
-    supplier; epc as hex or a URI, or empty for untagged goods (with a quantity)."""
+    supplier; epc as hex or a URI, or empty for untagged goods (with a quantity). An
+    opening balance (`opening`) needs no epc column: stock per location and batch."""
     import csv
     import io
 
     reader = csv.DictReader(io.StringIO(text))
-    missing = {"epc", "gtin", "lot", "expiry", "location"} - set(reader.fieldnames or [])
+    needed = {"gtin", "lot", "expiry", "location"} | ({"quantity"} if opening else {"epc"})
+    missing = needed - set(reader.fieldnames or [])
     if missing:
         raise ReceiptError(f"CSV lacks columns {sorted(missing)}")
     out = []
     for i, row in enumerate(reader):
-        epc = row["epc"].strip()
+        epc = (row.get("epc") or "").strip()
         if epc and not epc.startswith("urn:"):
             try:
                 epc = decode(epc).uri
@@ -119,14 +123,21 @@ class Receiving(Moving):
         actor: str,
         today: date | None = None,
         number: str | None = None,
+        opening: bool = False,
     ) -> int:
         """Commission tagged items at receiving: bind each EPC to its batch and put it in
         stock at its location, in one transaction, as receipt `number` (the delivery note;
         generated when not given; a number already booked is refused, so a delivery cannot
         be booked twice). Rejects the whole receipt on any bad line (unknown GTIN check
-        digit, expiry not in the future, EPC of another GTIN, unknown product)."""
+        digit, expiry not in the future, EPC of another GTIN, unknown product).
+
+        `opening`: the hospital's opening balance (stock it holds when hwms starts), booked
+        as `opening_balance` movements (not receiving, so reports do not count it as
+        delivered) and written to the audit log."""
         today = today or self.clock.today()
-        problems = [f"line {i + 1}: {p}" for i, r in enumerate(rows) if (p := r.problem(today))]
+        problems = [
+            f"line {i + 1}: {p}" for i, r in enumerate(rows) if (p := r.problem(today, opening))
+        ]
         with self.session() as s:
             products = set(s.scalars(select(Product.gtin)))
         if products:  # with product master data on file, a receipt names known products only
@@ -141,18 +152,30 @@ class Receiving(Moving):
         now = self.clock.now()
         number = number or new_receipt_number(now)
         try:
-            self._receive(rows, actor, today, now, number)
+            self._receive(rows, actor, today, now, number, opening)
         except IntegrityError:  # the receipt's number, flushed first
             raise Conflict(f"receipt {number} is already booked") from None
         return sum(r.quantity for r in rows)  # items received
 
     def _receive(
-        self, rows: list[ReceiptLine], actor: str, today: date, now: datetime, number: str
+        self,
+        rows: list[ReceiptLine],
+        actor: str,
+        today: date,
+        now: datetime,
+        number: str,
+        opening: bool = False,
     ) -> None:
+        kind = "opening_balance" if opening else "receiving"
+        what = "opening balance" if opening else "receipt"
         with self.transaction() as s:
+            items = sum(r.quantity for r in rows)
             s.add(Receipt(number=number, received_at=now, actor=actor, lines=len(rows),
-                          items=sum(r.quantity for r in rows)))  # fmt: skip
+                          items=items))  # fmt: skip
             s.flush()  # a duplicate number fails here, before anything moved
+            if opening:
+                s.add(AuditLog(at=now, actor=actor, action="opening balance",
+                               detail=f"{number}: {len(rows)} lines, {items} items"))  # fmt: skip
             groups: dict[tuple[str, str, date, str, str], list[ReceiptLine]] = defaultdict(list)
             for r in rows:
                 groups[(r.gtin, r.lot, r.expiry, r.location, r.supplier)].append(r)
@@ -166,18 +189,18 @@ class Receiving(Moving):
                 if tags:  # a tag received again is re-bound to this batch and moved here
                     move = TagMove(
                         epcs=tags, batch_id=batch_id, from_id=None, to_id=loc, at=now,
-                        kind="receiving", biz_step="receiving", actor=actor,
-                        reason=f"receipt {number}",
+                        kind=kind, biz_step="receiving", actor=actor,
+                        reason=f"{what} {number}",
                     )  # fmt: skip
                     self._move_tags(s, p, move)
                 untagged = sum(r.quantity for r in lines if not r.epc)
                 if untagged:
                     p.deltas[(loc, batch_id)] += untagged
                     p.movements.append(
-                        {"event_id": None, "kind": "receiving", "batch_id": batch_id,
+                        {"event_id": None, "kind": kind, "batch_id": batch_id,
                          "from_location_id": None, "to_location_id": loc, "quantity": untagged,
                          "biz_step": "receiving", "actor": actor, "case_id": "",
-                         "reason": f"receipt {number} (untagged)", "occurred_at": now,
+                         "reason": f"{what} {number} (untagged)", "occurred_at": now,
                          "recorded_at": now}
                     )  # fmt: skip
             self._write(s, p)

@@ -12,10 +12,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from central.accounts import Principal
-from central.errors import LedgerError
-from central.imports import COLUMNS, MasterDataError, import_master_data
+from central.errors import Invalid, LedgerError
+from central.imports import COLUMNS, import_master_data
 from central.ledger import Ledger
 from central.models import Location
+from central.spreadsheets import to_csv_text
 from central.vocab import Permission
 
 if TYPE_CHECKING:
@@ -107,12 +108,12 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         if len(raw) > MAX_FILE:
             context["error"] = pages.text(request, "The file is too large.")
             return pages.render(request, "master_data.html", 413, **context)
-        text = raw.decode("utf-8-sig", "replace")
         try:
+            text = to_csv_text(raw)
             with ledger.session.begin() as s:
                 context["result"] = import_master_data(s, kind, text, actor=who.user,
                                                        clock=ledger.clock)  # fmt: skip
-        except MasterDataError as exc:
+        except Invalid as exc:  # a MasterDataError, or a file that is no table
             context["error"] = str(exc)
             return pages.render(request, "master_data.html", 422, **context)
         return pages.render(request, "master_data.html", **context)
