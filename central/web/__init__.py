@@ -39,6 +39,7 @@ from central.web import (
     cabinet_pages,
     coldchain_pages,
     counting,
+    master_pages,
     receiving,
     report_pages,
     stock,
@@ -255,6 +256,7 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
     counting.register(app, pages, ledger)
     coldchain_pages.register(app, pages, ledger)
     cabinet_pages.register(app, pages, ledger)
+    master_pages.register(app, pages, ledger)
 
     def dashboard_context(who: Principal) -> dict[str, Any]:
         """The dashboard's figures within the user's scope (hospital-wide when unscoped)."""

@@ -88,7 +88,7 @@ def test_opening_balance_from_an_xlsx_sheet_and_chinese_master_data_from_excel_c
     page.locator("#file").set_input_files(str(products))
     page.get_by_role("button", name="Check and import").click()
     assert page.get_by_role("status").inner_text() == "1 row imported."
-    page.get_by_role("link", name="Opening balance: the stock held when hwms starts").click()
+    page.get_by_role("link", name="Opening balance", exact=True).click()
     page.locator("#file").set_input_files(str(bad))
     page.get_by_role("button", name="Check").click()
     problems = page.locator("section[aria-labelledby=h-problems]").inner_text()
