@@ -2,8 +2,8 @@
 
 Seeds `--sensors` sensors with `--days` of per-minute summaries (a year of 50 sensors:
 26 million rows, as the web app's benchmark in issue 13 asks), then times what the
-cold-chain screens run per request (the unit list with states; a unit's 30-day chart,
-bucketed in the database, and its days with min/max/MKT) and reports p50/p95 over
+cold-chain screens run per request (the unit list with states; a unit's 30-day chart
+and its days with min/max/MKT, both from the hourly roll-up the ledger keeps) and reports p50/p95 over
 `--runs` requests on random sensors and periods. Also times a day of retention pruning
 and an ingest batch of 500 minutes into the full table.
 
@@ -13,6 +13,7 @@ and an ingest batch of 500 minutes into the full table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import statistics
 import time
@@ -46,8 +47,16 @@ def seed(lg: Ledger, sensors: int, days: int) -> float:
             " (select 5.0 + 3.5 * sin(extract(epoch from m) / 7200.0 + s.id) as v) x"
             " order by m"
         ), {"days": days, "end": END})  # fmt: skip
+        c.execute(text(  # the roll-up the ledger keeps as minutes arrive, built at once
+            "insert into temperature_hour select sensor_id, date_trunc('hour', minute),"
+            " count(*), count(mean_c), sum(samples), sum(faults), min(min_c), max(max_c),"
+            " sum(mean_c * samples), sum(exp(-10000.0 / (mean_c + 273.15))),"
+            " count(*) filter (where max_c > 8.0 or min_c < 2.0)"
+            " from temperature_minute group by 1, 2"
+        ))  # fmt: skip
     with lg.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.execute(text("vacuum analyze temperature_minute"))
+        c.execute(text("vacuum analyze temperature_hour"))
         c.execute(text("analyze cold_sensor"))
     return time.perf_counter() - t0
 
@@ -111,10 +120,18 @@ def main() -> None:
             unit=f"fridge-{i % args.sensors + 1}", sensor=f"probe-{i % args.sensors + 1}",
             samples=6, faults=0, min_c=4.8, mean_c=5.0, max_c=5.2, low_c=2.0, high_c=8.0),
             site="s1", gateway="gw1", seq=i + 1), END) for i in range(500)]  # fmt: skip
-        t0 = time.perf_counter()
-        lg.apply_batch(batch)
-        print(f"ingest: 500 minutes in one batch into the full table in "
-              f"{(time.perf_counter() - t0) * 1000:.0f} ms")  # fmt: skip
+        took_ms = []
+        for k in range(5):  # the first batch also warms statement caches
+            moved = [(dataclasses.replace(e, occurred_at_us=e.occurred_at_us + k * 10 * 60 * 10**6,
+                                          seq=e.seq + k * 500), at) for e, at in batch]  # fmt: skip
+            t0 = time.perf_counter()
+            lg.apply_batch(moved)
+            took_ms.append((time.perf_counter() - t0) * 1000)
+        print(
+            "ingest: 500 minutes (50 sensors x 10) in one batch into the full table: "
+            + ", ".join(f"{t:.0f}" for t in took_ms)
+            + " ms"
+        )
         t0 = time.perf_counter()
         gone = lg.prune_temperatures(END - timedelta(days=args.days - 1))
         print(f"retention: {gone:,} minutes (a day) pruned in {time.perf_counter() - t0:.2f} s")

@@ -1,6 +1,7 @@
 """Reading the cold-chain record: the monitored units and their state, a sensor's
-temperatures over a period (at most `POINTS` buckets, aggregated in the database), its
-excursions and its daily min/max/MKT. Days are UTC days, as the ledger's other periods.
+temperatures over a period (at most `POINTS` buckets, aggregated in the database from the
+minutes or, for weeks and more, from their hourly roll-up), its excursions and its daily
+min/max/MKT (from the roll-up). Days are UTC days, as the ledger's other periods.
 
 The state of a unit comes from the open alerts the edges' transitions raised (`coldchain`
 per condition, `sensor` for faults and silence) and from the age of its last minute."""
@@ -12,12 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, Integer, cast, func, literal, select
+from sqlalchemy import Float, Integer, cast, func, select
 from sqlalchemy.orm import Session
 
 from central.accounts import Principal
 from central.clock import as_utc
-from central.models import Alert, ColdSensor, Location, SensorMinute
+from central.models import Alert, ColdSensor, Location, SensorHour, SensorMinute
 from central.vocab import OPEN_STATES
 from rules.coldchain import KELVIN, MKT_DH_OVER_R
 
@@ -79,45 +80,48 @@ def units(s: Session, now: datetime, who: Principal | None = None) -> list[Unit]
     return sorted(out, key=lambda u: (-_RANK[u.state], u.site, u.unit))
 
 
-def _epoch(s: Session) -> Any:
-    """Seconds since the epoch of a minute, in the database's dialect."""
+def _epoch(s: Session, column: Any) -> Any:
+    """Seconds since the epoch of a timestamp column, in the database's dialect."""
     if s.get_bind().dialect.name == "postgresql":
-        return cast(func.extract("epoch", SensorMinute.minute), Integer)
-    return cast(func.strftime("%s", SensorMinute.minute), Integer)
+        return cast(func.extract("epoch", column), Integer)
+    return cast(func.strftime("%s", column), Integer)
+
+
+Point = tuple[datetime, float | None, float | None, float | None]
 
 
 def series(
     s: Session, sensor_id: int, start: datetime, end: datetime, points: int = POINTS
-) -> tuple[int, list[tuple[datetime, float | None, float | None, float | None]]]:
+) -> tuple[int, list[Point]]:
     """(bucket seconds, [(bucket start, min, mean, max)]) over [start, end): single minutes
-    for short periods, else buckets of whole minutes, the mean weighted by samples."""
+    for short periods, buckets of whole minutes for days, of whole hours (from the hourly
+    roll-up) for weeks and more; the mean weighted by samples."""
     span = (end - start).total_seconds()
     bucket = max(60, math.ceil(span / points / 60) * 60)
-    where = (
-        SensorMinute.sensor_id == sensor_id,
-        SensorMinute.minute >= start,
-        SensorMinute.minute < end,
-    )
-    if bucket == 60:
-        rows = s.execute(
-            select(SensorMinute.minute, SensorMinute.min_c, SensorMinute.mean_c, SensorMinute.max_c)
-            .where(*where)
-            .order_by(SensorMinute.minute)
-        ).all()
-        return bucket, [(as_utc(t), lo, mean, hi) for t, lo, mean, hi in rows]
-    b = (_epoch(s) // bucket).label("b")
-    weighted = func.sum(SensorMinute.mean_c * SensorMinute.samples) / func.nullif(
-        func.sum(cast(SensorMinute.samples, Float)), 0
-    )
-    buckets: Any = s.execute(
-        select(b, func.min(SensorMinute.min_c), weighted, func.max(SensorMinute.max_c))
-        .where(*where)
-        .group_by(b)
-        .order_by(b)
-    ).all()
+    if bucket >= 3600:
+        bucket = math.ceil(bucket / 3600) * 3600
+        h = SensorHour
+        where: tuple[Any, ...] = (h.sensor_id == sensor_id, h.hour >= start, h.hour < end)
+        key = _epoch(s, h.hour) // bucket
+        low: Any = func.min(h.min_c)
+        high: Any = func.max(h.max_c)
+        mean: Any = func.sum(h.mean_sum) / func.nullif(func.sum(cast(h.samples, Float)), 0)
+    else:
+        m = SensorMinute
+        where = (m.sensor_id == sensor_id, m.minute >= start, m.minute < end)
+        if bucket == 60:
+            rows = s.execute(
+                select(m.minute, m.min_c, m.mean_c, m.max_c).where(*where).order_by(m.minute)
+            ).all()
+            return bucket, [(as_utc(t), lo, mean_c, hi) for t, lo, mean_c, hi in rows]
+        key = _epoch(s, m.minute) // bucket
+        low, high = func.min(m.min_c), func.max(m.max_c)
+        mean = func.sum(m.mean_c * m.samples) / func.nullif(func.sum(cast(m.samples, Float)), 0)
+    b = key.label("b")
+    buckets: Any = s.execute(select(b, low, mean, high).where(*where).group_by(b).order_by(b))
     return bucket, [
-        (datetime.fromtimestamp(float(k) * bucket, UTC), lo, None if m is None else round(m, 3), hi)
-        for k, lo, m, hi in buckets
+        (datetime.fromtimestamp(float(k) * bucket, UTC), lo, None if v is None else round(v, 3), hi)
+        for k, lo, v, hi in buckets
     ]
 
 
@@ -144,36 +148,24 @@ def excursions(
 
 
 def daily(s: Session, sensor: ColdSensor, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Per UTC day: min, max, MKT (USP <1079>, from the minute means, equally weighted),
-    minutes recorded, fault samples and minutes outside the limits."""
-    day = (_epoch(s) // 86400).label("d")
-    m = SensorMinute
-    outside: Any = literal(False)
-    if sensor.high_c is not None:
-        outside = outside | (m.max_c > sensor.high_c)
-    if sensor.low_c is not None:
-        outside = outside | (m.min_c < sensor.low_c)
+    """Per UTC day, from the hourly roll-up: min, max, MKT (USP <1079>, from the minute
+    means, equally weighted), minutes recorded, fault samples and minutes outside the
+    alarm limits the unit had at the time."""
+    h = SensorHour
+    day = (_epoch(s, h.hour) // 86400).label("d")
     rows = s.execute(
-        select(
-            day,
-            func.min(m.min_c),
-            func.max(m.max_c),
-            func.sum(func.exp(literal(-MKT_DH_OVER_R) / (m.mean_c + KELVIN))),
-            func.count(m.mean_c),
-            func.count(),
-            func.sum(m.faults),
-            func.sum(cast(outside, Integer)),
-        )
-        .where(m.sensor_id == sensor.id, m.minute >= start, m.minute < end)
+        select(day, func.min(h.min_c), func.max(h.max_c), func.sum(h.exp_sum), func.sum(h.valid),
+               func.sum(h.minutes), func.sum(h.faults), func.sum(h.outside))
+        .where(h.sensor_id == sensor.id, h.hour >= start, h.hour < end)
         .group_by(day)
         .order_by(day)
-    ).all()
+    ).all()  # fmt: skip
     out = []
-    for d, lo, hi, exp_sum, valid, minutes, faults, outside_n in rows:
+    for d, lo, hi, exp_sum, valid, minutes, faults, outside in rows:
         mkt = None
         if valid and exp_sum:
             mkt = round(MKT_DH_OVER_R / -math.log(exp_sum / valid) - KELVIN, 2)
         out.append({"day": datetime.fromtimestamp(int(d) * 86400, UTC).date(), "min_c": lo,
-                    "max_c": hi, "mkt_c": mkt, "minutes": minutes, "faults": int(faults or 0),
-                    "outside_minutes": int(outside_n or 0)})  # fmt: skip
+                    "max_c": hi, "mkt_c": mkt, "minutes": int(minutes), "faults": int(faults),
+                    "outside_minutes": int(outside)})  # fmt: skip
     return out

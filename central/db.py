@@ -3,7 +3,6 @@ Alembic migrations run programmatically (`hwms central db upgrade --db URL`)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +23,9 @@ def engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
-            # what PostgreSQL has and SQLite may lack (its math functions are a build option):
-            # the cold chain's mean kinetic temperature needs exp()
-            dbapi_conn.create_function("exp", 1, _exp, deterministic=True)
 
         return eng
     return create_engine(url, pool_pre_ping=True)
-
-
-def _exp(x: float | None) -> float | None:
-    if x is None:
-        return None
-    try:
-        return math.exp(x)
-    except OverflowError:
-        return math.inf
 
 
 def alembic_config(url: str) -> Config:

@@ -409,3 +409,23 @@ class SensorMinute(Base):
     min_c: Mapped[float | None] = mapped_column(Float)
     mean_c: Mapped[float | None] = mapped_column(Float)
     max_c: Mapped[float | None] = mapped_column(Float)
+
+
+class SensorHour(Base):
+    """One sensor's hour, rolled up from its minutes as they arrive (each minute once):
+    what a chart of weeks and the daily min/max/MKT read instead of 60 times the rows.
+    `exp_sum` is the sum over valid minutes of exp(-dH/R / T) of the minute means (MKT's
+    sum), `outside` the minutes whose min or max crossed the unit's alarm limits."""
+
+    __tablename__ = "temperature_hour"
+    sensor_id: Mapped[int] = mapped_column(ForeignKey("cold_sensor.id"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+    valid: Mapped[int] = mapped_column(Integer)  # minutes with a temperature
+    samples: Mapped[int] = mapped_column(Integer)
+    faults: Mapped[int] = mapped_column(Integer)
+    min_c: Mapped[float | None] = mapped_column(Float)
+    max_c: Mapped[float | None] = mapped_column(Float)
+    mean_sum: Mapped[float] = mapped_column(Float)  # sum of mean x samples
+    exp_sum: Mapped[float] = mapped_column(Float)
+    outside: Mapped[int] = mapped_column(Integer)

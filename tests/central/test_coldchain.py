@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from central import coldchain
 from central.ledger import Ledger
-from central.models import ColdSensor, SensorMinute
+from central.models import ColdSensor, SensorHour, SensorMinute
 from rules.coldchain import mean_kinetic_temperature
 from rules.events import AlarmState, ColdChainTransition, Event, TemperatureMinute, stamp
 from tests.central.test_ledger import ledger
@@ -56,6 +56,11 @@ def test_minutes_are_kept_once_and_read_as_a_chart_with_its_excursions(db_url: s
         assert points[0][0] == DAY0
         found = coldchain.excursions(points, bucket, 2.0, 8.0)
         assert found == [(DAY0 + timedelta(minutes=600), DAY0 + timedelta(minutes=632))]
+        # in buckets of 2 hours, from the hourly roll-up: minutes 600..719 hold the warm 30
+        bucket, points = coldchain.series(s, sensor.id, DAY0, DAY0 + timedelta(days=2), 24)
+        assert bucket == 7200 and len(points) == 24
+        assert points[5] == (DAY0 + timedelta(hours=10), 4.8, 6.0, 9.2)
+        assert points[4] == (DAY0 + timedelta(hours=8), 4.8, 5.0, 5.2)
         days = coldchain.daily(s, sensor, DAY0, DAY0 + timedelta(days=2))
     assert [d["day"] for d in days] == [DAY0.date(), (DAY0 + timedelta(days=1)).date()]
     assert days[0]["minutes"] == 1440 and days[0]["outside_minutes"] == 30
@@ -90,7 +95,10 @@ def test_retention_forgets_only_what_is_older(db_url: str) -> None:
     gone = lg.prune_temperatures(DAY0 + timedelta(days=1, minutes=30))
     assert gone == 1440 + 30
     with lg.session() as s:
-        first = s.query(SensorMinute.minute).order_by(SensorMinute.minute).first()
-        assert first is not None
         assert s.query(SensorMinute).count() == 1440 - 30
+        # the hour 24:00-25:00 keeps its roll-up while half of its minutes remain
+        assert s.query(SensorHour).count() == 24
+        sensor = s.query(ColdSensor).one()
+        days = coldchain.daily(s, sensor, DAY0, DAY0 + timedelta(days=2))
+    assert [d["minutes"] for d in days] == [1440]
     assert lg.prune_temperatures(DAY0) == 0

@@ -1,5 +1,6 @@
-"""Cold-chain record: the sensors of monitored units and their per-minute summaries (min,
-mean, max, samples, faults), kept for the configured retention (a year by default).
+"""Cold-chain record: the sensors of monitored units, their per-minute summaries (min,
+mean, max, samples, faults) and the hourly roll-up of those, kept for the configured
+retention (a year by default).
 
 Revision ID: 0009
 Revises: 0008
@@ -42,9 +43,24 @@ def upgrade() -> None:
     )
     op.create_index("ix_temperature_minute_minute", "temperature_minute", ["minute"],
                     postgresql_using="brin")  # fmt: skip
+    op.create_table(
+        "temperature_hour",
+        sa.Column("sensor_id", sa.Integer(), sa.ForeignKey("cold_sensor.id"), primary_key=True),
+        sa.Column("hour", sa.DateTime(timezone=True), primary_key=True),
+        sa.Column("minutes", sa.Integer(), nullable=False),
+        sa.Column("valid", sa.Integer(), nullable=False),
+        sa.Column("samples", sa.Integer(), nullable=False),
+        sa.Column("faults", sa.Integer(), nullable=False),
+        sa.Column("min_c", sa.Float(), nullable=True),
+        sa.Column("max_c", sa.Float(), nullable=True),
+        sa.Column("mean_sum", sa.Float(), nullable=False),
+        sa.Column("exp_sum", sa.Float(), nullable=False),
+        sa.Column("outside", sa.Integer(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("temperature_hour")
     op.drop_index("ix_temperature_minute_minute", "temperature_minute")
     op.drop_table("temperature_minute")
     op.drop_table("cold_sensor")
