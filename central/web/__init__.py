@@ -36,6 +36,7 @@ from central.ledger import Ledger
 from central.models import Alert, AppSecret, AppUser, Location, Movement
 from central.vocab import OPEN_STATES, AlertState, Permission
 from central.web import (
+    alert_text,
     cabinet_pages,
     coldchain_pages,
     counting,
@@ -76,6 +77,7 @@ def _templates(lang: str) -> Jinja2Templates:
     )
     t = TRANSLATIONS[lang]
     env.install_gettext_callables(t.gettext, t.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["alert_text"] = lambda message: alert_text.translate(message, lang, t.gettext)
     return Jinja2Templates(env=env)
 
 

@@ -3,7 +3,9 @@ recall lock (quality role, with a reason), the list of locked batches."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import FastAPI, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
@@ -13,11 +15,15 @@ from central import alerts
 from central.accounts import Principal
 from central.errors import LedgerError
 from central.ledger import Ledger
-from central.models import Batch, Location
-from central.vocab import Permission
+from central.models import Alert, Batch, Location
+from central.vocab import AlertState, Permission
 
 if TYPE_CHECKING:
     from central.web import Pages
+
+
+HISTORY_DAYS = 30
+HISTORY_ROWS = 200
 
 
 def alert_in_scope(who: Principal, key: str, locations: set[int] | None) -> bool:
@@ -32,19 +38,45 @@ def alert_in_scope(who: Principal, key: str, locations: set[int] | None) -> bool
 
 
 def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
+    def inbox(who: Principal, view: str) -> list[dict[str, object]]:
+        """Open alerts (newest first), or those cleared in the last HISTORY_DAYS, in scope;
+        with how often each was notified and its escalation tier."""
+        with ledger.session() as s:
+            allowed = who.locations(s)
+            places = None if allowed is None else set(allowed)
+            found: Iterable[Alert]
+            if view == "history":
+                since = ledger.clock.now() - timedelta(days=HISTORY_DAYS)
+                found = s.scalars(
+                    select(Alert)
+                    .where(Alert.state == AlertState.CLEARED, Alert.cleared_at >= since)
+                    .order_by(Alert.cleared_at.desc())
+                    .limit(HISTORY_ROWS)
+                )
+            else:
+                found = reversed(alerts.open_alerts(s))
+            return [
+                alerts.as_dict(a) | {"tier": a.tier, "notify_count": a.notify_count}
+                for a in found
+                if alert_in_scope(who, a.key, places)
+            ]
+
     @app.get("/ui/alerts", include_in_schema=False)
-    def alert_inbox(request: Request) -> Response:
+    def alert_inbox(request: Request, view: Literal["open", "history"] = "open") -> Response:
         who = pages.allowed(request, Permission.READ)
         if not isinstance(who, Principal):
             return who
-        with ledger.session() as s:
-            allowed = who.locations(s)
-            rows = [
-                alerts.as_dict(a)
-                for a in alerts.open_alerts(s)
-                if alert_in_scope(who, a.key, None if allowed is None else set(allowed))
-            ]
-        return pages.render(request, "alerts.html", who=who, rows=rows)
+        return pages.render(request, "alerts.html", who=who, rows=inbox(who, view), view=view,
+                            history_days=HISTORY_DAYS)  # fmt: skip
+
+    @app.get("/ui/partials/alerts", include_in_schema=False)
+    def alert_list(request: Request) -> Response:
+        """The open alerts, for the inbox's live refresh."""
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        return pages.render(request, "alerts_list.html", who=who, rows=inbox(who, "open"),
+                            view="open")  # fmt: skip
 
     @app.post("/ui/alerts/{alert_id}/ack", include_in_schema=False)
     def acknowledge(

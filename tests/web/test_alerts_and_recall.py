@@ -122,3 +122,39 @@ def test_the_dashboard_counts_within_scope(server: str, browser: Any) -> None:
         context.close()
     assert seen["sam"][0] >= 1 and seen["anna"][0] == 0
     assert seen["anna"][1] == seen["sam"][1] - 1  # the store's batch line is not hers
+
+
+def test_the_inbox_updates_itself_speaks_chinese_and_keeps_the_history(
+    server: str, browser: Any
+) -> None:
+    """A recall lock appears in the storekeeper's open inbox without a reload, its message
+    in Chinese; unlocked, the alert is cleared and found under the history."""
+    from playwright.sync_api import expect
+
+    watching = browser.new_context(locale="zh-CN", bypass_csp=True)  # for axe
+    page = watching.new_page()
+    log_in(page, server, "sam")
+    page.goto(f"{server}/ui/alerts")
+    page.wait_for_timeout(1200)  # the event stream is open and has its first mark
+    before = page.locator("ul.alerts li").count()
+
+    acting = browser.new_context(locale="en-GB")
+    other = acting.new_page()
+    log_in(other, server, "quinn")
+    other.goto(f"{server}/ui/batches?gtin={GTIN}&lot=L1")
+    other.locator("#reason").fill("supplier recall R-2026-12")
+    other.get_by_role("button", name="Lock the batch (recall)").click()
+    expect(page.locator("ul.alerts li")).to_have_count(before + 1, timeout=3000)
+    newest = page.locator("ul.alerts li").first.inner_text()
+    assert f"批次 {GTIN} 批号 L1 已被 quinn 锁定（召回）" in newest
+    assert axe_violations(page) == []
+
+    other.goto(f"{server}/ui/batches?gtin={GTIN}&lot=L1")
+    other.locator("#reason").fill("recall withdrawn by the supplier")
+    other.get_by_role("button", name="Unlock the batch").click()
+    page.goto(f"{server}/ui/alerts?view=history")
+    history = page.locator("ul.alerts").inner_text()
+    assert "已被 quinn 锁定" in history and "解除于" in history
+    assert axe_violations(page) == []
+    acting.close()
+    watching.close()

@@ -4,6 +4,8 @@
   document.querySelectorAll("[data-events][data-partial]").forEach(function (el) {
     var source = new EventSource(el.dataset.events);
     source.addEventListener("change", function () {
+      // someone typing in the region (a comment) keeps it: the next change refreshes it
+      if (el.contains(document.activeElement) && document.activeElement !== el) { return; }
       fetch(el.dataset.partial, { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) { if (html !== null) { el.innerHTML = html; } });
