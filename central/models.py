@@ -207,7 +207,8 @@ class Movement(Base):
     case_id: Mapped[str] = mapped_column(String(120), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # indexed: today's movements on the dashboard, a receipt's lines on its goods-received note
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class Discrepancy(Base):

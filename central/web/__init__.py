@@ -40,6 +40,7 @@ from central.web import (
     cabinet_pages,
     coldchain_pages,
     counting,
+    document_pages,
     master_pages,
     receiving,
     report_pages,
@@ -259,6 +260,7 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
     coldchain_pages.register(app, pages, ledger)
     cabinet_pages.register(app, pages, ledger)
     master_pages.register(app, pages, ledger)
+    document_pages.register(app, pages, ledger)
 
     def dashboard_context(who: Principal) -> dict[str, Any]:
         """The dashboard's figures within the user's scope (hospital-wide when unscoped)."""

@@ -111,4 +111,4 @@ def _register(
             "n": n,
             "number": number,
         }
-        return form(request, who, done=done)
+        return form(request, who, done=done, number=number)

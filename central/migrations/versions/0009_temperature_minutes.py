@@ -1,6 +1,6 @@
 """Cold-chain record: the sensors of monitored units, their per-minute summaries (min,
 mean, max, samples, faults) and the hourly roll-up of those, kept for the configured
-retention (a year by default).
+retention (a year by default); an index on movement.recorded_at.
 
 Revision ID: 0009
 Revises: 0008
@@ -58,8 +58,12 @@ def upgrade() -> None:
         sa.Column("outside", sa.Integer(), nullable=False),
     )
 
+    # today's movements (dashboard) and a receipt's lines (goods-received note)
+    op.create_index("ix_movement_recorded_at", "movement", ["recorded_at"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_movement_recorded_at", "movement")
     op.drop_table("temperature_hour")
     op.drop_index("ix_temperature_minute_minute", "temperature_minute")
     op.drop_table("temperature_minute")
