@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import tempfile
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 from central import accounts, db  # noqa: E402
 from central.imports import import_master_data  # noqa: E402
 from central.ledger import Ledger, ReceiptLine  # noqa: E402
+from rules.events import Event, TemperatureMinute, stamp  # noqa: E402
 from tests.support import api_process  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
@@ -42,6 +44,19 @@ def ledger(url: str) -> None:
                           lot="C2611B", expiry=today + timedelta(days=20), location="h1/ward-5")
               for i in range(1, 9)]  # fmt: skip
     lg.receive(lines, actor="wang", today=today)
+    # two days of fridge-1's minutes, with a warm spell three hours ago
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = int((now - timedelta(days=2)).timestamp()) * 1_000_000
+    minutes: list[tuple[Event, datetime]] = []
+    for i in range(2 * 1440):
+        mean = 5.0 + 0.6 * math.sin(i / 90) + (4.2 if 2700 <= i < 2740 else 0.0)
+        m = TemperatureMinute(occurred_at_us=start + i * 60_000_000, unit="fridge-1",
+                              sensor="probe-1", samples=6, faults=0, min_c=round(mean - 0.3, 2),
+                              mean_c=round(mean, 2), max_c=round(mean + 0.3, 2), low_c=2.0,
+                              high_c=8.0)  # fmt: skip
+        minutes.append((stamp(m, site="h1", gateway="gw1", seq=i + 1), now))
+    for k in range(0, len(minutes), 500):
+        lg.apply_batch(minutes[k : k + 500])
 
 
 def main() -> int:
@@ -62,6 +77,7 @@ def main() -> int:
                 ("dashboard-phone-zh", "zh-CN", (390, 844), "/"),
                 ("stock-desk-en", "en-GB", (1280, 720), "/ui/stock"),
                 ("alerts-desk-zh", "zh-CN", (1280, 720), "/ui/alerts"),
+                ("coldchain-desk-zh", "zh-CN", (1280, 720), "/ui/coldchain/1"),
             ]:
                 page = browser.new_page(
                     locale=locale, viewport={"width": size[0], "height": size[1]}
@@ -72,6 +88,7 @@ def main() -> int:
                 page.locator("button[type=submit].primary").click()
                 page.wait_for_url(f"{base}/")
                 page.goto(f"{base}{path}")
+                page.wait_for_timeout(500)  # charts drawn
                 page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
                 page.close()
             browser.close()

@@ -12,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections import Counter
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -29,17 +26,18 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from starlette.middleware.sessions import SessionMiddleware
 
-from central import accounts, alerts, coldchain, reports
+from central import accounts
 from central.accounts import Principal
 from central.errors import Invalid
 from central.ledger import Ledger
-from central.models import Alert, AppSecret, AppUser, Location, Movement
+from central.models import Alert, AppSecret, AppUser, Movement
 from central.vocab import OPEN_STATES, AlertState, Permission
 from central.web import (
     alert_text,
     cabinet_pages,
     coldchain_pages,
     counting,
+    dashboard,
     document_pages,
     master_pages,
     receiving,
@@ -263,41 +261,10 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
     document_pages.register(app, pages, ledger)
 
     def dashboard_context(who: Principal) -> dict[str, Any]:
-        """The dashboard's figures within the user's scope (hospital-wide when unscoped)."""
-        now = ledger.clock.now()
-        start_of_day = datetime.combine(now.date(), datetime.min.time(), UTC)
-        with ledger.session() as s:
-            allowed = who.locations(s)
-            expiry = reports.near_expiry_value(s, ledger.clock.today(), 90)
-            moved = select(func.count()).where(Movement.recorded_at >= start_of_day)
-            if allowed is None:
-                counts = alerts.open_counts(s)
-            else:
-                places = set(allowed)
-                counts = Counter(
-                    (a.kind, a.severity)
-                    for a in alerts.open_alerts(s)
-                    if work.alert_in_scope(who, a.key, places)
-                )
-                codes = set(s.scalars(select(Location.code).where(Location.id.in_(places))))
-                lines = [line for line in expiry["lines"] if line["location"] in codes]
-                total = sum((Decimal(line["value"]) for line in lines), Decimal(0))
-                expiry = expiry | {"lines": lines, "total_value": str(total)}
-                moved = moved.where(
-                    Movement.to_location_id.in_(places) | Movement.from_location_id.in_(places)
-                )
-            moved_today = s.scalar(moved.select_from(Movement))
-            cold = Counter(u.state for u in coldchain.units(s, now, who))
-        by_severity = {sev: sum(n for (_k, v), n in counts.items() if v == sev)
-                       for sev in ("critical", "warning", "info")}  # fmt: skip
-        by_kind = {kind: sum(n for (k, _v), n in counts.items() if k == kind)
-                   for kind in ("stockout", "low_stock", "overstock", "coldchain",
-                                "gateway_offline", "reader_offline")}  # fmt: skip
-        return {"who": who, "by_severity": by_severity, "by_kind": by_kind, "expiry": expiry,
-                "moved_today": moved_today or 0, "cold": cold}  # fmt: skip
+        return dashboard.figures(ledger, who)
 
     @app.get("/", include_in_schema=False)
-    def dashboard(request: Request) -> Response:
+    def dashboard_page(request: Request) -> Response:
         who = pages.allowed(request, Permission.READ)
         if not isinstance(who, Principal):
             return who

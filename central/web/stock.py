@@ -59,6 +59,43 @@ def _stock_query(s: Session, who: Principal, q: str, location: str) -> Any:
     return query
 
 
+def location_tree(s: Session, allowed: list[int] | None) -> list[dict[str, Any]]:
+    """The locations in scope as a tree, site -> store or ward -> zone or cabinet (a
+    location's parent from master data, else its site), each with the items it and those
+    below it hold."""
+    per_location = (
+        select(Stock.location_id, func.sum(Stock.quantity))
+        .where(Stock.quantity > 0)
+        .group_by(Stock.location_id)
+    )
+    held = dict(s.execute(per_location).all())
+    query = select(Location.id, Location.code, Location.name, Location.parent_id)
+    if allowed is not None:
+        query = query.where(Location.id.in_(allowed))
+    rows = s.execute(query.order_by(Location.code)).all()
+    nodes: dict[int, dict[str, Any]] = {
+        i: {"code": code, "name": name, "qty": int(held.get(i, 0)), "children": []}
+        for i, code, name, _parent in rows
+    }
+    sites: dict[str, dict[str, Any]] = {}
+    for i, code, _name, parent in rows:
+        if parent in nodes and parent != i:
+            nodes[parent]["children"].append(nodes[i])
+            continue
+        site = code.split("/", 1)[0]
+        root = sites.setdefault(site, {"code": site, "name": site, "qty": 0, "children": []})
+        root["children"].append(nodes[i])
+
+    def total(node: dict[str, Any], depth: int = 0) -> int:
+        if depth < 32:  # a cycle of parents in master data cannot loop forever
+            node["qty"] += sum(total(c, depth + 1) for c in node["children"])
+        return int(node["qty"])
+
+    for root in sites.values():
+        total(root)
+    return [sites[k] for k in sorted(sites)]
+
+
 def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
     @app.get("/ui/stock", include_in_schema=False)
     def stock_page(
@@ -74,6 +111,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
             query = _stock_query(s, who, q, location)
             total = s.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
             rows = s.execute(query.limit(PAGE).offset((page - 1) * PAGE)).all()
+            tree = location_tree(s, who.locations(s))
         return pages.render(
             request,
             "stock.html",
@@ -84,6 +122,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
             page=page,
             pages=max(1, -(-(total or 0) // PAGE)),
             total=total or 0,
+            tree=tree,
         )
 
     @app.get("/ui/stock.{fmt}", include_in_schema=False)

@@ -118,10 +118,15 @@ def test_the_dashboard_counts_within_scope(server: str, browser: Any) -> None:
         log_in(page, server, user)
         page.wait_for_url(f"{server}/")
         lines = page.locator("#t-expiry ~ p").last.inner_text().split()[0]
-        seen[user] = (int(page.get_by_test_id("alerts-info").inner_text()), int(lines))
+        departments = page.get_by_test_id("departments")
+        rows = departments.locator("tbody tr").all_inner_texts() if departments.count() else []
+        seen[user] = (int(page.get_by_test_id("alerts-info").inner_text()), int(lines), rows)
         context.close()
     assert seen["sam"][0] >= 1 and seen["anna"][0] == 0
     assert seen["anna"][1] == seen["sam"][1] - 1  # the store's batch line is not hers
+    # per department: the store has none on file ("–"); its near-expiry line is not hers
+    assert [r.split("\t")[0] for r in seen["sam"][2]] == ["–"]
+    assert seen["anna"][2] == []
 
 
 def test_the_inbox_updates_itself_speaks_chinese_and_keeps_the_history(

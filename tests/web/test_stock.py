@@ -75,3 +75,33 @@ def test_a_ward_nurse_sees_her_ward_and_the_storekeeper_everything(
     page.goto(f"{server}/ui/stock?q=_")
     assert page.locator("tbody tr").count() == 0  # `_` is no wildcard either
     context.close()
+
+
+def test_stock_by_the_location_tree(server: str, ledger_url: str, browser: Any) -> None:
+    """Site -> ward -> cabinet from master data, each with what it and those below it
+    hold; a click shows that part of the tree's stock; the nurse's tree is her ward's."""
+    lg = Ledger(db.engine(ledger_url))
+    with lg.session.begin() as s:
+        import_master_data(s, "locations", "code,name,parent,department\ns1/ward-5,Ward 5,,"
+                           "ward-5\ns1/ward-5-cab,Ward 5 cabinet,s1/ward-5,ward-5\n")  # fmt: skip
+    lg.engine.dispose()
+    context = browser.new_context(locale="en-GB", bypass_csp=True)
+    page = context.new_page()
+    log_in(page, server, "sam")
+    page.goto(f"{server}/ui/stock")
+    tree = page.get_by_test_id("tree")
+    assert tree.locator("> ul > li").first.inner_text().startswith("s1 (5)")
+    assert "Ward 5 (2)" in tree.inner_text() and "Ward 5 cabinet (0)" in tree.inner_text()
+    tree.get_by_role("link", name="Ward 5", exact=True).click()
+    assert (
+        page.locator("tbody tr").count() == 1 and "s1/ward-5" in page.locator("tbody").inner_text()
+    )
+    assert axe_violations(page) == []
+    context.close()
+
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+    log_in(page, server, "anna")
+    page.goto(f"{server}/ui/stock")
+    assert "store" not in page.get_by_test_id("tree").inner_text()
+    context.close()
