@@ -9,9 +9,7 @@ form carries the CSRF token; roles and scope are checked on the server."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +20,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -30,8 +27,8 @@ from central import accounts
 from central.accounts import Principal
 from central.errors import Invalid
 from central.ledger import Ledger
-from central.models import Alert, AppSecret, AppUser, Movement
-from central.vocab import OPEN_STATES, AlertState, Permission
+from central.models import AppSecret, AppUser
+from central.vocab import Permission
 from central.web import (
     alert_text,
     cabinet_pages,
@@ -39,6 +36,7 @@ from central.web import (
     counting,
     dashboard,
     document_pages,
+    live,
     master_pages,
     receiving,
     report_pages,
@@ -142,6 +140,7 @@ def csrf_ok(request: Request, sent: str) -> bool:
 
 def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> None:
     pages = Pages(ledger)
+    watch = live.ChangeWatch(ledger)
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(ledger),
@@ -279,42 +278,20 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
 
     @app.get("/ui/events", include_in_schema=False)
     async def events(request: Request) -> Response:
-        """Server-Sent Events: `change` whenever alerts or movements changed. Read from the
-        database, not from this process, so every web process of a scaled-out ledger sees
-        every change whoever applied it; a stream lasts 10 min, then the browser reconnects.
-        Database work runs in the thread pool, never on the event loop."""
+        """Server-Sent Events: `change` whenever alerts or movements changed (central.web.live:
+        read from the database, one watcher per process for every open stream); a stream
+        lasts 10 min, then the browser reconnects."""
         who = await run_in_threadpool(pages.allowed, request, Permission.READ)
         if not isinstance(who, Principal):
             return who
 
         async def stream() -> Any:
-            last = None
-            end = time.monotonic() + LIVE_STREAM_S
             yield "retry: 2000\n\n"
-            while time.monotonic() < end and not await request.is_disconnected():
-                mark = await run_in_threadpool(change_mark, ledger)
-                if last is not None and mark != last:
-                    yield f"event: change\ndata: {mark[0]}\n\n"
-                last = mark
-                await asyncio.sleep(LIVE_POLL_S)
+            async for version in watch.stream(request.is_disconnected):
+                yield f"event: change\ndata: {version}\n\n"
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})  # fmt: skip
-
-
-LIVE_POLL_S = 0.5  # a new alert reaches an open dashboard within a second
-LIVE_STREAM_S = 600.0
-
-
-def change_mark(ledger: Ledger) -> tuple[int, int, int, int]:
-    """What a live screen compares: the newest alert and movement, and the open alerts by
-    state; cheap (indexed maxima and one count)."""
-    with ledger.session() as s:
-        newest_alert = s.scalar(select(func.max(Alert.id))) or 0
-        newest_move = s.scalar(select(func.max(Movement.id))) or 0
-        opened = s.scalar(select(func.count()).where(Alert.state.in_(OPEN_STATES))) or 0
-        acked = s.scalar(select(func.count()).where(Alert.state == AlertState.ACKNOWLEDGED)) or 0
-    return (newest_alert + newest_move + opened + acked, newest_alert, newest_move, opened)
 
 
 def _safe_next(target: str) -> str:
