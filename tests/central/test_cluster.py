@@ -20,9 +20,8 @@ from central.ledger import Ledger
 from central.models import Alert, Location, StockLimit, TransportOrder
 from rules.events import ReaderStatusEvent, dumps, stamp
 from rules.topics import ALERTS_PREFIX
-from tests.central.conftest import _pg_url
 from tests.central.test_ingest import publisher, receipt
-from tests.conftest import Mosquitto, ledger_process
+from tests.conftest import Mosquitto, _pg_url, ledger_process
 from tests.support import client, until
 
 T0 = 1_800_000_000_000_000

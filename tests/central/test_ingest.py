@@ -177,7 +177,7 @@ def test_database_restart_during_ingest(mosquitto: Mosquitto) -> None:
     import shutil
     import threading
 
-    from tests.central.conftest import _pg_url
+    from tests.conftest import _pg_url
 
     ctl = shutil.which("pg_ctlcluster")
     if ctl is None or os.geteuid() != 0:

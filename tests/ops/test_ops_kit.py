@@ -19,8 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import create_engine, text
 
 from central import db
-from tests.central.conftest import _pg_url
-from tests.conftest import Mosquitto, require_tool
+from tests.conftest import Mosquitto, _pg_url, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 PROM = ROOT / "config" / "prometheus"

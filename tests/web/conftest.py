@@ -28,10 +28,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 
 
 @pytest.fixture
-def ledger_url(tmp_path: Path) -> str:
-    """A ledger with 3 items in the central store and 2 on ward 5 (department ward-5);
-    users: anna (nurse of ward 5), sam (storekeeper, everywhere), quinn (quality)."""
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+def ledger_url(db_url: str) -> str:
+    """A ledger (on SQLite and on PostgreSQL: every screen is tested on both) with 3 items
+    in the central store and 2 on ward 5 (department ward-5); users: anna (nurse of ward 5),
+    sam (storekeeper, everywhere), quinn (quality), ada (admin)."""
+    url = db_url
     lg = stocked(url, 3)
     lg.receive([ReceiptLine(epc=e, gtin=GTIN, lot="W5", expiry=days(200), location="s1/ward-5")
                 for e in epcs(2, 50)], actor="t", today=days(0))  # fmt: skip
@@ -42,6 +43,7 @@ def ledger_url(tmp_path: Path) -> str:
         accounts.add_user(s, "sam", role="storekeeper", password=PASSWORD)
         accounts.add_user(s, "quinn", role="quality", password=PASSWORD)
         accounts.add_user(s, "ada", role="admin", password=PASSWORD)
+    lg.engine.dispose()
     return url
 
 
