@@ -90,7 +90,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         if not isinstance(who, Principal):
             return who
         return pages.render(request, "master_data.html", who=who, kinds=list(COLUMNS),
-                            columns=COLUMNS, result=None, error="")  # fmt: skip
+                            columns=COLUMNS, result=None, error="", checked=None)  # fmt: skip
 
     @app.post("/ui/master-data", include_in_schema=False)
     def master_data(
@@ -98,21 +98,29 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         file: UploadFile,
         kind: Literal[tuple(COLUMNS)] = Form(),  # type: ignore[valid-type]
         csrf: str = Form(max_length=100),
+        action: Literal["check", "import"] = Form("import"),
     ) -> Response:
+        """Check a file line by line and, unless only checking, import it all at once."""
         who = pages.allowed(request, Permission.ADMINISTER, csrf=csrf)
         if not isinstance(who, Principal):
             return who
         raw = file.file.read(MAX_FILE + 1)
         context: dict[str, Any] = {"who": who, "kinds": list(COLUMNS), "columns": COLUMNS,
-                                   "result": None, "error": ""}  # fmt: skip
+                                   "result": None, "error": "", "checked": None}  # fmt: skip
         if len(raw) > MAX_FILE:
             context["error"] = pages.text(request, "The file is too large.")
             return pages.render(request, "master_data.html", 413, **context)
         try:
             text = to_csv_text(raw)
-            with ledger.session.begin() as s:
-                context["result"] = import_master_data(s, kind, text, actor=who.user,
-                                                       clock=ledger.clock)  # fmt: skip
+            if action == "check":  # the whole import, then rolled back: nothing is written
+                with ledger.session() as s:
+                    context["checked"] = import_master_data(s, kind, text, actor=who.user,
+                                                            clock=ledger.clock)  # fmt: skip
+                    s.rollback()
+            else:
+                with ledger.session.begin() as s:
+                    context["result"] = import_master_data(s, kind, text, actor=who.user,
+                                                           clock=ledger.clock)  # fmt: skip
         except Invalid as exc:  # a MasterDataError, or a file that is no table
             context["error"] = str(exc)
             return pages.render(request, "master_data.html", 422, **context)

@@ -72,16 +72,52 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         return pages.render(request, "reports.html", who=who, trend_chart=trend_chart,
                             ranking_chart=ranking_chart, **figures)  # fmt: skip
 
-    @app.get("/ui/reports/consumption.{fmt}", include_in_schema=False)
-    def consumption_export(
+    @app.get("/ui/reports/{table}.{fmt}", include_in_schema=False)
+    def report_export(
         request: Request,
+        table: Literal["consumption", "trend", "ranking", "expiry", "top", "slow", "kpis"],
         fmt: Literal["csv", "xlsx"],
         start: Day | None = None,
         end: Day | None = None,
     ) -> Response:
+        """Each table of the reports page as CSV or XLSX, for the same period and scope."""
         who = pages.allowed(request, Permission.READ)
         if not isinstance(who, Principal):
             return who
-        header = ["department", "gtin", "product", "quantity", "value"]
-        rows = _figures(ledger, who, start, end)["consumption"]
-        return export.table("consumption", fmt, header, [[r[k] for k in header] for r in rows])
+        try:
+            figures = _figures(ledger, who, start, end)
+        except Invalid as exc:
+            return pages.render(request, "message.html", 422, who=who, message=str(exc))
+        header = list(EXPORTS[table])
+        rows: list[dict[str, Any]]
+        if table == "expiry":
+            rows = figures["expiry"]["lines"] if figures["expiry"] else []
+        elif table == "kpis":
+            k = figures["kpis"] or {}
+            rows = [{"figure": name, "value": value} for name, value in _flat(k)]
+        else:
+            rows = figures[table]
+        return export.table(f"{table}-{figures['first']}-{figures['last']}", fmt, header,
+                            [[r.get(k) for k in header] for r in rows])  # fmt: skip
+
+
+EXPORTS = {
+    "consumption": ("department", "gtin", "product", "quantity", "value"),
+    "trend": ("month", "items", "value"),
+    "ranking": ("department", "items", "value"),
+    "expiry": ("location", "gtin", "lot", "expiry", "days_left", "quantity", "value"),
+    "top": ("user", "items", "cases"),
+    "slow": ("location", "gtin", "lot", "quantity", "last_moved"),
+    "kpis": ("figure", "value"),
+}
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested KPI figures as (dotted name, value) rows."""
+    out: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out += _flat(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out

@@ -44,6 +44,15 @@ def test_master_data_file_refused_then_imported(server: str, browser: Any, tmp_p
     good.write_text("code,name\nicu,Intensive care\nsurgery,Surgery\n")
     page.locator("#kind").select_option("departments")
     page.locator("#file").set_input_files(str(good))
+    page.get_by_role("button", name="Check only").click()
+    assert page.get_by_role("status").inner_text() == (
+        "2 rows checked: they can be imported; nothing was written."
+    )
+    page.goto(f"{server}/ui/master-data/departments")
+    assert "icu" not in page.get_by_test_id("records").inner_text()  # only checked
+    page.get_by_role("link", name="Import a file").click()
+    page.locator("#kind").select_option("departments")
+    page.locator("#file").set_input_files(str(good))
     page.get_by_role("button", name="Check and import").click()
     assert page.get_by_role("status").inner_text() == "2 rows imported."
     assert axe_violations(page) == []

@@ -61,5 +61,13 @@ def test_monthly_trend_and_department_ranking_charts(
     top = page.get_by_role("heading", name="Top consumers").locator("xpath=..").inner_text()
     assert "anna: 2 (1 case)" in top and "olga: 2 (1 case)" in top
     page.screenshot(path=str(tmp_path / "reports-charts.png"), full_page=True)
+    with page.expect_download() as got:  # each table exports
+        page.locator("a[href^='/ui/reports/trend.csv']").click()
+    rows = Path(got.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert rows[0] == "month,items,value" and len(rows) == 13 and rows[-1].endswith(",4,10.00")
+    with page.expect_download() as got:
+        page.locator("a[href^='/ui/reports/kpis.csv']").click()
+    kpis = Path(got.value.path()).read_text(encoding="utf-8-sig")
+    assert "consumed_items,4" in kpis and "scrap.items,0" in kpis
     assert problems == [], problems
     context.close()
