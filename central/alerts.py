@@ -193,7 +193,8 @@ def from_event(e: Event) -> list[Change]:
         # each anomaly is its own case to look at (who took what, why the scan failed)
         msg = f"cabinet {e.cabinet} at {e.site}: {e.reason.replace('_', ' ')}: {e.detail}"
         severity = "warning" if e.reason == "door_ajar" else "critical"
-        return [("cabinet", e.event_id, Condition("cabinet", e.event_id, severity, msg))]
+        key = f"{e.site}/{e.event_id}"  # the site first: seen within the site's scope
+        return [("cabinet", key, Condition("cabinet", key, severity, msg))]
     if isinstance(e, BatchMovement | CabinetMovement) and e.uncommissioned:
         place = e.read_point if isinstance(e, BatchMovement) else e.cabinet
         gtin = e.batch.gtin or "non-GS1"

@@ -9,15 +9,17 @@ from typing import TYPE_CHECKING, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 
-from central import reports
+from central import alerts, reports
 from central.accounts import Principal
 from central.clock import shown_days
 from central.errors import Invalid
 from central.ledger import Ledger
+from central.models import Alert
 from central.schemas import Day
 from central.vocab import Permission
-from central.web import export
+from central.web import export, work
 
 if TYPE_CHECKING:
     from central.web import Pages
@@ -41,8 +43,21 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
             places = who.locations(s)
             sessions = reports.cabinet_sessions(s, first, stop, places)
             consumption = reports.consumption_by(s, first, stop, by, places)
+            scope = None if places is None else set(places)
+            anomalies = [
+                alerts.as_dict(a)
+                for a in s.scalars(
+                    select(Alert)
+                    .where(Alert.kind == "cabinet", Alert.raised_at >= first,
+                           Alert.raised_at < stop)
+                    .order_by(Alert.raised_at.desc())
+                    .limit(200)
+                )
+                if work.alert_in_scope(who, a.key, scope)
+            ]  # fmt: skip
         return pages.render(
             request, "cabinets.html", who=who, sessions=sessions, consumption=consumption,
+            anomalies=anomalies,
             by=by, first=first.date(), last=(stop - timedelta(days=1)).date(),
             dimensions=reports.CONSUMPTION_BY,
         )  # fmt: skip

@@ -14,7 +14,7 @@ from central import accounts, db
 from central.clock import FixedClock
 from central.imports import import_master_data
 from central.ledger import Ledger, ReceiptLine
-from rules.events import Batch, CabinetMovement, stamp
+from rules.events import Batch, CabinetAlert, CabinetMovement, stamp
 from tests.central.test_ledger import epcs
 from tests.central.test_operations import GTIN, stocked
 from tests.conftest import days, require_tool
@@ -125,5 +125,9 @@ def cabinet_server(ledger_url: str, tmp_path: Path) -> Iterator[str]:
         cabinet("ward-5-cab", "return", ward[:1], "anna", "C-1", at + timedelta(minutes=30), 2)
     )
     lg.apply(cabinet("or-cab", "take", theatre[:2], "B-OLGA", "OP-7", at, 3))
+    suspect = CabinetAlert(occurred_at_us=int(at.timestamp() * 1_000_000), cabinet="ward-5-cab",
+                           reason="suspect_missing", detail="1 item gone without a badge",
+                           epcs=ward[1:2])  # fmt: skip
+    lg.apply(stamp(suspect, site="s1", gateway="gw1", seq=4))
     lg.engine.dispose()
     yield from api_process(ledger_url, tmp_path / "api.log")

@@ -23,6 +23,8 @@ def test_sessions_and_consumption_within_scope(cabinet_server: str, browser: Any
     assert "OP-7" in text and "olga" in text and "−2 Saline 0.9%" in text and "+1" in text
     consumption = page.get_by_test_id("consumption").inner_text()
     assert "or\t2\t5.00" in consumption and "ward-5\t2\t5.00" in consumption
+    anomalies = page.get_by_test_id("anomalies").inner_text()
+    assert "cabinet ward-5-cab at s1: suspect missing: 1 item gone without a badge" in anomalies
     assert axe_violations(page) == []
     page.locator("#by").select_option("case")
     page.get_by_role("button", name="Show").click()
@@ -43,6 +45,7 @@ def test_sessions_and_consumption_within_scope(cabinet_server: str, browser: Any
     text = page.get_by_test_id("sessions").inner_text()
     assert "ward-5-cab" in text and "or-cab" not in text
     assert "Saline 0.9%" in page.get_by_test_id("consumption").inner_text()
+    assert "疑似缺失物品" in page.get_by_test_id("anomalies").inner_text()  # in her site
     wide = page.evaluate("document.scrollingElement.scrollWidth")
     assert wide <= 390, f"horizontal scrolling: {wide} px"
     assert axe_violations(page) == []
