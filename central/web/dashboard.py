@@ -52,10 +52,25 @@ def figures(ledger: Ledger, who: Principal) -> dict[str, Any]:
     by_kind = {kind: sum(n for (k, _v), n in counts.items() if k == kind)
                for kind in ("stockout", "low_stock", "overstock", "coldchain",
                             "gateway_offline", "reader_offline")}  # fmt: skip
+    horizons = _by_horizon(expiry["lines"])
     departments = _per_department(locations, open_alerts, expiry["lines"], moved)
     return {"who": who, "by_severity": by_severity, "by_kind": by_kind, "expiry": expiry,
             "moved_today": moved_today, "cold": cold,
-            "departments": departments}  # fmt: skip
+            "departments": departments, "horizons": horizons}  # fmt: skip
+
+
+HORIZONS = (("expired", -1), ("7", 7), ("30", 30), ("90", 90))
+
+
+def _by_horizon(lines: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """Near-expiry value by horizon: expired, within 7, 30 and 90 days (each line once, in
+    its nearest horizon)."""
+    out = {name: Decimal(0) for name, _ in HORIZONS}
+    for line in lines:
+        name = next((n for n, days in HORIZONS if line["days_left"] <= days), None)
+        if name is not None:
+            out[name] += Decimal(line["value"])
+    return out
 
 
 def _moved_today(s: Session, since: datetime, places: set[int] | None) -> Counter[int | None]:
