@@ -44,6 +44,7 @@ def test_goods_received_note_after_booking(server: str, browser: Any, tmp_path: 
     page.emulate_media(media="screen")
     page.goto(f"{server}/ui/receipts")
     assert "DN 77/2026" in page.get_by_test_id("receipts").inner_text()
+    assert axe_violations(page) == []
     response = page.goto(f"{server}/ui/receipts/note?number=NOPE")
     assert response is not None and response.status == 404
     context.close()

@@ -24,6 +24,7 @@ def test_an_admin_edits_records_and_logins(server: str, ledger_url: str, browser
     page.get_by_role("link", name="Master data").click()
     page.get_by_role("link", name="products", exact=True).click()
     page.get_by_role("link", name="Add").click()
+    assert axe_violations(page) == []  # the form
     page.locator("#f-gtin").fill("04012345000017")  # wrong check digit
     page.locator("#f-name").fill("Saline 0.9% 500 ml")
     page.get_by_role("button", name="Save").click()
