@@ -65,7 +65,7 @@ HORIZONS = (("expired", -1), ("7", 7), ("30", 30), ("90", 90))
 def _by_horizon(lines: list[dict[str, Any]]) -> dict[str, Decimal]:
     """Near-expiry value by horizon: expired, within 7, 30 and 90 days (each line once, in
     its nearest horizon)."""
-    out = {name: Decimal(0) for name, _ in HORIZONS}
+    out = {name: Decimal("0.00") for name, _ in HORIZONS}
     for line in lines:
         name = next((n for n, days in HORIZONS if line["days_left"] <= days), None)
         if name is not None:
@@ -99,7 +99,7 @@ def _per_department(
     open stock alerts by severity, near-expiry value, today's movements."""
     dept_of_code = {code: dept or "–" for code, dept in locations.values()}
     rows: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"critical": 0, "warning": 0, "expiry_value": Decimal(0), "moved": 0}
+        lambda: {"critical": 0, "warning": 0, "expiry_value": Decimal("0.00"), "moved": 0}
     )
     for a in open_alerts:
         where = a.key.rpartition("@")[2]
