@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
-import statistics
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import create_engine, text
+from benchlib import percentiles, pg_schema
+from sqlalchemy import text
 
 from central import coldchain, db
 from central.ledger import Ledger
@@ -61,11 +60,6 @@ def seed(lg: Ledger, sensors: int, days: int) -> float:
     return time.perf_counter() - t0
 
 
-def percentiles(samples: list[float]) -> str:
-    q = statistics.quantiles(samples, n=20)
-    return f"p50 {statistics.median(samples) * 1000:.1f} ms, p95 {q[18] * 1000:.1f} ms"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sensors", type=int, default=50)
@@ -73,12 +67,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f"create schema {schema}"))
-    try:
-        url = f"{args.pg}?options=-csearch_path%3D{schema}"
+    with pg_schema(args.pg) as url:
         db.upgrade(url)
         lg = Ledger(db.engine(url))
         took = seed(lg, args.sensors, args.days)
@@ -136,9 +125,6 @@ def main() -> None:
         gone = lg.prune_temperatures(END - timedelta(days=args.days - 1))
         print(f"retention: {gone:,} minutes (a day) pruned in {time.perf_counter() - t0:.2f} s")
         lg.engine.dispose()
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f"drop schema {schema} cascade"))
 
 
 if __name__ == "__main__":

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bench_coldchain import seed as seed_minutes
+from benchlib import percentiles, pg_schema
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from central import accounts, db
 from central.api import create_app
@@ -110,12 +109,7 @@ def main() -> None:
     from hwms_common.logs import configure
 
     configure("WARNING")
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f"create schema {schema}"))
-    try:
-        url = f"{args.pg}?options=-csearch_path%3D{schema}"
+    with pg_schema(args.pg) as url:
         db.upgrade(url)
         lg = Ledger(db.engine(url), clock=FixedClock(NOW))
         print(f"seeded in {seed(lg):.0f} s")
@@ -144,15 +138,9 @@ def main() -> None:
             client.get("/")  # warm: templates compiled, statements cached
             print(f"{user} ({'unscoped' if user == 'sam' else 'one department'}):")
             for name, path in screens.items():
-                samples = timed(client, path, args.runs)
-                q = statistics.quantiles(samples, n=20)
-                print(f"  {name:>26}: p50 {statistics.median(samples) * 1000:6.1f} ms,"
-                      f" p95 {q[18] * 1000:6.1f} ms")  # fmt: skip
+                print(f"  {name:>26}: {percentiles(timed(client, path, args.runs))}")
         print("target: server time p95 <= 150 ms for each screen")
         lg.engine.dispose()
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f"drop schema {schema} cascade"))
 
 
 if __name__ == "__main__":

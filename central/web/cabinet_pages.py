@@ -4,8 +4,8 @@ within the user's scope (the cabinets at locations the user may see)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TYPE_CHECKING, Literal
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -27,6 +27,30 @@ if TYPE_CHECKING:
 By = Literal["department", "user", "case", "product"]
 
 
+def _figures(
+    ledger: Ledger, who: Principal, start: date | None, end: date | None, by: str
+) -> dict[str, Any]:
+    """The period's sessions, anomalies and consumption in `who`'s scope (Invalid for a
+    period that ends before it starts)."""
+    first, stop = shown_days(start, end, ledger.clock.today())
+    with ledger.session() as s:
+        places = who.locations(s)
+        scope = None if places is None else set(places)
+        cabinet_alerts = s.scalars(
+            select(Alert)
+            .where(Alert.kind == "cabinet", Alert.raised_at >= first, Alert.raised_at < stop)
+            .order_by(Alert.raised_at.desc())
+            .limit(200)
+        )
+        return {
+            "sessions": reports.cabinet_sessions(s, first, stop, places),
+            "consumption": reports.consumption_by(s, first, stop, by, places),
+            "anomalies": [alerts.as_dict(a) for a in cabinet_alerts
+                          if work.alert_in_scope(who, a.key, scope)],
+            "first": first.date(), "last": (stop - timedelta(days=1)).date(), "by": by,
+        }  # fmt: skip
+
+
 def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
     @app.get("/ui/cabinets", include_in_schema=False)
     def cabinets_page(
@@ -36,31 +60,11 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         if not isinstance(who, Principal):
             return who
         try:
-            first, stop = shown_days(start, end, ledger.clock.today())
+            figures = _figures(ledger, who, start, end, by)
         except Invalid as exc:
             return pages.render(request, "message.html", 422, who=who, message=str(exc))
-        with ledger.session() as s:
-            places = who.locations(s)
-            sessions = reports.cabinet_sessions(s, first, stop, places)
-            consumption = reports.consumption_by(s, first, stop, by, places)
-            scope = None if places is None else set(places)
-            anomalies = [
-                alerts.as_dict(a)
-                for a in s.scalars(
-                    select(Alert)
-                    .where(Alert.kind == "cabinet", Alert.raised_at >= first,
-                           Alert.raised_at < stop)
-                    .order_by(Alert.raised_at.desc())
-                    .limit(200)
-                )
-                if work.alert_in_scope(who, a.key, scope)
-            ]  # fmt: skip
-        return pages.render(
-            request, "cabinets.html", who=who, sessions=sessions, consumption=consumption,
-            anomalies=anomalies,
-            by=by, first=first.date(), last=(stop - timedelta(days=1)).date(),
-            dimensions=reports.CONSUMPTION_BY,
-        )  # fmt: skip
+        return pages.render(request, "cabinets.html", who=who,
+                            dimensions=reports.CONSUMPTION_BY, **figures)  # fmt: skip
 
     @app.get("/ui/cabinets/consumption.{fmt}", include_in_schema=False)
     def consumption_export(
@@ -74,11 +78,9 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         if not isinstance(who, Principal):
             return who
         try:
-            first, stop = shown_days(start, end, ledger.clock.today())
+            rows = _figures(ledger, who, start, end, by)["consumption"]
         except Invalid as exc:
             return pages.render(request, "message.html", 422, who=who, message=str(exc))
-        with ledger.session() as s:
-            rows = reports.consumption_by(s, first, stop, by, who.locations(s))
         header = [by, "name", "quantity", "value"]
         lines = [[r["key"], r["name"], r["quantity"], r["value"]] for r in rows]
         return export.table(f"consumption-by-{by}", fmt, header, lines)
