@@ -1,24 +1,33 @@
 """Live screens: what changed is read from the database, not from this process, so every
 web process of a scaled-out ledger sees every change whichever process or ledger made it.
-One watcher per web process polls a cheap mark (indexed maxima and two counts) while any
-screen listens, whatever the number of open screens, and wakes every stream on a change."""
+One watcher per web process, while any screen listens (whatever the number of open
+screens), reads a cheap mark (indexed maxima and two counts) and wakes every stream when
+it changed. On PostgreSQL it reads the mark when the database says something changed
+(LISTEN `hwms_change`, notified by triggers on alerts and movements, migration 0009), and
+at the latest every FALLBACK_S; on SQLite it polls every POLL_S."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
+import structlog
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from central.ledger import Ledger
 from central.models import Alert, Movement
 from central.vocab import OPEN_STATES, AlertState
 
-POLL_S = 0.5  # a new alert reaches an open screen within a second
+POLL_S = 0.5  # SQLite: a new alert reaches an open screen within a second
+FALLBACK_S = 5.0  # PostgreSQL: the mark is read at least this often, notified or not
 STREAM_S = 600.0  # then the browser reconnects (EventSource does it alone)
 CHECK_S = 5.0  # how often a quiet stream looks whether its browser went away
+
+log = structlog.get_logger(__name__)
 
 
 def change_mark(ledger: Ledger) -> tuple[int, int, int, int]:
@@ -32,12 +41,48 @@ def change_mark(ledger: Ledger) -> tuple[int, int, int, int]:
     return (newest_alert, newest_move, opened, acked)
 
 
+class Notifications:
+    """A dedicated PostgreSQL connection LISTENing on `hwms_change` (taken out of the pool);
+    after a failure, reconnects at the next wait."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Any = None
+        self._raw: Any = None  # the pool's wrapper, kept so that it never closes the connection
+
+    def wait(self, timeout: float) -> bool:
+        """Block until a notification (True) or `timeout` (False)."""
+        try:
+            if self._conn is None:
+                self._raw = self.engine.raw_connection()
+                self._raw.detach()  # this connection listens for as long as the process lives
+                self._conn = self._raw.driver_connection
+                self._conn.rollback()  # out of any transaction the pool's ping began
+                self._conn.autocommit = True
+                self._conn.execute("LISTEN hwms_change")
+            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                return True
+            return False
+        except Exception as exc:  # the database went away: poll until it is back
+            log.warning("change notifications lost", error=str(exc).splitlines()[0][:200])
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = self._raw = None
+            time.sleep(min(timeout, 1.0))
+            return False
+
+
 class ChangeWatch:
-    def __init__(self, ledger: Ledger, poll_s: float = POLL_S) -> None:
+    def __init__(
+        self, ledger: Ledger, poll_s: float = POLL_S, fallback_s: float = FALLBACK_S
+    ) -> None:
         self.ledger = ledger
         self.poll_s = poll_s
+        self.fallback_s = fallback_s
+        pg = ledger.engine.dialect.name == "postgresql"
+        self._notifications = Notifications(ledger.engine) if pg else None
         self.version = 0  # counts the changes seen
-        self.polls = 0  # database reads made, for tests
+        self.polls = 0  # marks read, for tests
         self._listeners = 0
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
@@ -69,7 +114,10 @@ class ChangeWatch:
     async def _poll(self) -> None:
         last = await run_in_threadpool(change_mark, self.ledger)
         while self._listeners > 0:
-            await asyncio.sleep(self.poll_s)
+            if self._notifications is not None:
+                await run_in_threadpool(self._notifications.wait, self.fallback_s)
+            else:
+                await asyncio.sleep(self.poll_s)
             mark = await run_in_threadpool(change_mark, self.ledger)
             self.polls += 1
             if mark != last:

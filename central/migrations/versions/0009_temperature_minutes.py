@@ -1,6 +1,7 @@
 """Cold-chain record: the sensors of monitored units, their per-minute summaries (min,
 mean, max, samples, faults) and the hourly roll-up of those, kept for the configured
-retention (a year by default); an index on movement.recorded_at.
+retention (a year by default); an index on movement.recorded_at; on PostgreSQL, a
+notification on channel `hwms_change` after each statement writing alerts or movements.
 
 Revision ID: 0009
 Revises: 0008
@@ -60,9 +61,25 @@ def upgrade() -> None:
 
     # today's movements (dashboard) and a receipt's lines (goods-received note)
     op.create_index("ix_movement_recorded_at", "movement", ["recorded_at"])
+    if op.get_bind().dialect.name == "postgresql":
+        # live screens LISTEN for this instead of polling (central/web/live.py): one
+        # notification per statement that writes alerts or movements, whoever writes
+        op.execute(
+            "CREATE FUNCTION hwms_notify_change() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN PERFORM pg_notify('hwms_change', TG_TABLE_NAME); RETURN NULL; END $$"
+        )
+        for table, events in (("alert", "INSERT OR UPDATE OR DELETE"), ("movement", "INSERT")):
+            op.execute(
+                f"CREATE TRIGGER {table}_notify_change AFTER {events} ON {table}"
+                " FOR EACH STATEMENT EXECUTE FUNCTION hwms_notify_change()"
+            )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER movement_notify_change ON movement")
+        op.execute("DROP TRIGGER alert_notify_change ON alert")
+        op.execute("DROP FUNCTION hwms_notify_change()")
     op.drop_index("ix_movement_recorded_at", "movement")
     op.drop_table("temperature_hour")
     op.drop_index("ix_temperature_minute_minute", "temperature_minute")
