@@ -65,11 +65,17 @@ class Notifications:
             return False
         except Exception as exc:  # the database went away: poll until it is back
             log.warning("change notifications lost", error=str(exc).splitlines()[0][:200])
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = self._raw = None
+            self.close()
             time.sleep(min(timeout, 1.0))
             return False
+
+    def close(self) -> None:
+        """Stop listening: a connection that listens but is not read holds back the
+        server's shared notification queue (which, full, would fail every NOTIFY)."""
+        with contextlib.suppress(Exception):
+            if self._conn is not None:
+                self._conn.close()
+        self._conn = self._raw = None
 
 
 class ChangeWatch:
@@ -125,3 +131,5 @@ class ChangeWatch:
                 self.version += 1
                 woken, self._changed = self._changed, asyncio.Event()
                 woken.set()
+        if self._notifications is not None:  # nobody listens: neither does the connection
+            await run_in_threadpool(self._notifications.close)

@@ -37,12 +37,18 @@ def test_one_watcher_for_many_streams_and_every_stream_woken(db_url: str) -> Non
             alerts.raise_once(s, alerts.Condition("recall", "7", "critical", "locked"), TEST_NOW)
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
         assert got == [[1]] * 25
-        return time.monotonic() - changed_at
+        took = time.monotonic() - changed_at
+        with lg.session.begin() as s:  # wakes the watcher, which finds nobody listening
+            alerts.raise_once(s, alerts.Condition("recall", "8", "critical", "locked"), TEST_NOW)
+        if watch._task is not None:  # the watcher stops, and closes its connection
+            await asyncio.wait_for(watch._task, 10)
+        return took
 
     took = asyncio.run(scenario())
     assert took < 3.0  # on PostgreSQL only the notification can explain that (fallback 60 s)
     if pg:
         assert watch.polls <= 3  # read when notified, not polled
+        assert watch._notifications is not None and watch._notifications._conn is None
     else:
         assert 5 <= watch.polls <= 25  # 25 streams, ~0.5 s at 0.05 s: one poller, not 25
     assert watch._listeners == 0
