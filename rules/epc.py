@@ -610,3 +610,14 @@ def encode_giai202(company_prefix: str, asset_reference: str, *, filter: int = 0
     _check_chars(asset_reference, nchars, "GIAI-202 asset reference")
     ref = _chars7_int(asset_reference, nchars) << (ref_bits - 7 * nchars)
     return _to_hex(_header_fields(0x38, filter, part, company_prefix, cp_bits, ref, ref_bits), 202)
+
+
+def encode_sgtin(gtin: str, serial: str, *, company_prefix_length: int, filter: int = 1) -> str:
+    """The tag for a serialised item: SGTIN-96 when the serial fits (digits, no leading zero,
+    < 2^38), SGTIN-198 for any other serial of up to 20 GS1 AI 82 characters."""
+    fits_96 = serial.isdigit() and (serial == "0" or serial[0] != "0")
+    if fits_96 and int(serial) <= SGTIN96_MAX_SERIAL:
+        return encode_sgtin96(gtin, serial, filter=filter,
+                              company_prefix_length=company_prefix_length)  # fmt: skip
+    return encode_sgtin198(gtin, serial, filter=filter,
+                           company_prefix_length=company_prefix_length)  # fmt: skip
