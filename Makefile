@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_ledger.py
 	$(BIN)/python bench/bench_hostile.py
 	$(BIN)/python bench/bench_coldchain.py
+	$(BIN)/python bench/bench_scan.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

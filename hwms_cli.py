@@ -37,6 +37,24 @@ def _epc_decode(args: argparse.Namespace) -> int:
     return status
 
 
+def _scan_parse(args: argparse.Namespace) -> int:
+    """One JSON object per input (arguments, or stdin lines); 2 when any was refused. An HIBC
+    secondary right after its primary is joined to it."""
+    from rules.scan import ScanError, ScanJoiner
+
+    inputs = args.input or (
+        raw.rstrip(b"\r\n").decode("utf-8", errors="replace") for raw in sys.stdin.buffer
+    )
+    joiner, status = ScanJoiner(), 0
+    for text in inputs:
+        try:
+            out = joiner.feed(text).to_json()
+        except ScanError as exc:
+            status, out = 2, {"error": str(exc)}
+        print(json.dumps(out, ensure_ascii=False), flush=True)
+    return status
+
+
 def _edge_run(args: argparse.Namespace) -> int:
     from edge.config import ConfigError
     from edge.daemon import run
@@ -75,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dec.add_argument("hex", nargs="+")
     dec.set_defaults(func=_epc_decode)
+
+    scan = sub.add_parser("scan", help="barcode tools").add_subparsers(
+        dest="scan_command", required=True
+    )
+    parse = scan.add_parser(
+        "parse",
+        help="parse barcodes (GS1, Digital Link, GTIN, HIBC) to one JSON object each; with no"
+        " argument one per line from stdin; exit 2 if any was refused",
+    )
+    parse.add_argument("input", nargs="*")
+    parse.set_defaults(func=_scan_parse)
 
     hwms_demo.add_command(sub)
 
