@@ -1,7 +1,8 @@
 """Master data from CSV files.
 
 Master data (all-or-nothing per file; existing rows are updated, nothing is deleted):
-- products: gtin, name, unit, category, cold_chain_class, high_value, unit_price
+- products: gtin, name, unit, category, cold_chain_class, high_value, unit_price, hibc
+  (the HIBC product identifier: `+`, labeler code, product number, unit of measure)
 - locations: code, name, kind, parent (a location code, or empty), department (whose
   location it is: the scope of that department's people)
 - departments: code, name
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 
@@ -41,7 +43,10 @@ class MasterDataError(Invalid):
 
 TABLES = {"products": Product, "locations": Location, "departments": Department,
           "users": AppUser, "limits": StockLimit}  # fmt: skip
-MAX_INT = 2**31 - 1  # an INTEGER column
+MAX_INT = 2**31 - 1
+HIBC_PRODUCT = re.compile(
+    r"\+[A-Z][A-Z0-9]{3}[A-Z0-9]{1,18}[0-9]"
+)  # no check character  # an INTEGER column
 MAX_PRICE = Decimal(10) ** 10  # NUMERIC(12, 2)
 Progress = Callable[[str, int, int], None]  # phase, rows done, rows in the file
 
@@ -143,6 +148,8 @@ def _check(s: Session, kind: str, row: dict[str, str], rows: list[dict[str, str]
                 return f"unit_price {row['unit_price'][:40]!r} is not a number"
             if not price.is_finite() or not 0 <= price < MAX_PRICE:
                 return f"unit_price {row['unit_price'][:40]!r} is not a price"
+        if row.get("hibc") and not HIBC_PRODUCT.fullmatch(row["hibc"]):
+            return f"hibc {row['hibc'][:40]!r} is not an HIBC product identifier (+LIC PCN U)"
     if kind == "locations" and row.get("parent"):
         in_file = any(r["code"] == row["parent"] for r in rows)
         if (
@@ -183,6 +190,7 @@ def _upsert(s: Session, kind: str, row: dict[str, str]) -> None:
         p.cold_chain_class = row.get("cold_chain_class", p.cold_chain_class or "")
         p.high_value = row.get("high_value", "").lower() in ("1", "true", "yes")
         p.unit_price = Decimal(row["unit_price"]) if row.get("unit_price") else p.unit_price
+        p.hibc = row.get("hibc") or p.hibc
         s.add(p)
     elif kind == "locations":
         loc = s.scalars(select(Location).where(Location.code == row["code"])).one_or_none()

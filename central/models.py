@@ -57,6 +57,8 @@ class Product(Base):
     cold_chain_class: Mapped[str] = mapped_column(String(40), default="")
     high_value: Mapped[bool] = mapped_column(Boolean, default=False)
     unit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))  # for value reports
+    # the HIBC product identifier ("+" labeler, product number, unit) when labelled HIBC
+    hibc: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
 
 
 class Department(Base):
@@ -335,8 +337,12 @@ class StocktakeLine(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     stocktake_id: Mapped[int] = mapped_column(ForeignKey("stocktake.id"), index=True)
     epc: Mapped[str] = mapped_column(String(200))
-    finding: Mapped[str] = mapped_column(String(20))  # missing, unexpected
+    finding: Mapped[str] = mapped_column(String(20))  # missing, unexpected, short, over
     ledger_location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+    # an untagged batch counted by scan: `epc` is "", the quantities say the difference
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id"))
+    expected_quantity: Mapped[int | None] = mapped_column(Integer)
+    counted_quantity: Mapped[int | None] = mapped_column(Integer)
 
 
 class TagHistory(Base):

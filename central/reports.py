@@ -27,6 +27,10 @@ from central.models import (
 )
 
 TAKE, RETURN = "cabinet_take", "cabinet_return"
+# consumption: cabinet takes and dispensing scans, less what came back (cabinet returns and
+# returns booked or scanned)
+CONSUMED, GIVEN_BACK = (TAKE, "dispense"), (RETURN, "return")
+CONSUMPTION_KINDS = CONSUMED + GIVEN_BACK
 
 
 def _prices(s: Session) -> dict[str, Decimal]:
@@ -45,13 +49,13 @@ def consumption(s: Session, start: datetime, end: datetime) -> list[dict[str, An
     rows = s.execute(
         select(Movement.actor, Batch.gtin, Movement.kind, func.sum(Movement.quantity))
         .join(Batch, Batch.id == Movement.batch_id)
-        .where(Movement.kind.in_((TAKE, RETURN)), Movement.occurred_at >= start,
+        .where(Movement.kind.in_(CONSUMPTION_KINDS), Movement.occurred_at >= start,
                Movement.occurred_at < end)
         .group_by(Movement.actor, Batch.gtin, Movement.kind)
     )  # fmt: skip
     for actor, gtin, kind, qty in rows:
         dept = departments.get(actor) or "unknown"
-        totals[(dept, gtin)] += int(qty) if kind == TAKE else -int(qty)
+        totals[(dept, gtin)] += int(qty) if kind in CONSUMED else -int(qty)
     return [
         {
             "department": dept,
@@ -70,13 +74,13 @@ def top_consumers(s: Session, start: datetime, end: datetime, n: int = 10) -> li
     cases: dict[str, set[str]] = defaultdict(set)
     for actor, kind, qty, case in s.execute(
         select(Movement.actor, Movement.kind, Movement.quantity, Movement.case_id).where(
-            Movement.kind.in_((TAKE, RETURN)),
+            Movement.kind.in_(CONSUMPTION_KINDS),
             Movement.occurred_at >= start,
             Movement.occurred_at < end,
         )
     ):
-        net[actor] += qty if kind == TAKE else -qty
-        if case and kind == TAKE:
+        net[actor] += qty if kind in CONSUMED else -qty
+        if case and kind in CONSUMED:
             cases[actor].add(case)
     ranked = sorted(net.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
     return [{"user": u, "items": q, "cases": len(cases[u])} for u, q in ranked]
@@ -184,16 +188,22 @@ def kpis(s: Session, start: datetime, end: datetime, today: date) -> dict[str, A
     }
 
 
-def _cabinet_moves(s: Session, start: datetime, end: datetime, locations: list[int] | None) -> Any:
-    """Cabinet takes and returns of the period (optionally only at `locations`): the
-    cabinet, when, who, case, kind, GTIN, lot, quantity; newest first."""
+def _cabinet_moves(
+    s: Session,
+    start: datetime,
+    end: datetime,
+    locations: list[int] | None,
+    kinds: tuple[str, ...] = (TAKE, RETURN),
+) -> Any:
+    """Takes and returns (cabinet ones by default) of the period, optionally only at
+    `locations`: the place, when, who, case, kind, GTIN, lot, quantity; newest first."""
     cabinet = func.coalesce(Movement.from_location_id, Movement.to_location_id)
     query = (
         select(Location.code, Movement.occurred_at, Movement.actor, Movement.case_id,
                Movement.kind, Batch.gtin, Batch.lot, Movement.quantity)
         .join(Batch, Batch.id == Movement.batch_id)
         .join(Location, Location.id == cabinet)
-        .where(Movement.kind.in_((TAKE, RETURN)), Movement.occurred_at >= start,
+        .where(Movement.kind.in_(kinds), Movement.occurred_at >= start,
                Movement.occurred_at < end)
         .order_by(Movement.occurred_at.desc(), Movement.id)
     )  # fmt: skip
@@ -246,10 +256,11 @@ def consumption_by(
     prices, names = _prices(s), _names(s)
     items: dict[str, int] = defaultdict(int)
     value: dict[str, Decimal] = defaultdict(Decimal)
-    for _code, _at, actor, case, kind, gtin, _lot, qty in _cabinet_moves(s, start, end, locations):
+    moves = _cabinet_moves(s, start, end, locations, CONSUMPTION_KINDS)
+    for _code, _at, actor, case, kind, gtin, _lot, qty in moves:
         key = {"department": departments.get(actor) or "unknown", "user": actor,
                "case": case or "", "product": gtin}[by]  # fmt: skip
-        signed = qty if kind == TAKE else -qty
+        signed = qty if kind in CONSUMED else -qty
         items[key] += signed
         value[key] += prices.get(gtin, Decimal(0)) * signed
     rows = [{"key": k, "name": names.get(k, "") if by == "product" else "", "quantity": q,

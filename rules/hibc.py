@@ -163,9 +163,8 @@ def _secondary(data: str) -> HibcLabel:
     label = HibcLabel(form="secondary", expiry=expiry, quantity=quantity,
                       date_format=date_format)  # fmt: skip
     if main or not supplements:
-        what = "serial" if serial_field else "lot"
-        _check_field(main, what)
-        label = replace(label, **{what: main})
+        _check_field(main, "serial" if serial_field else "lot")
+        label = replace(label, serial=main) if serial_field else replace(label, lot=main)
     for field in supplements:
         label = _supplement(label, field)
     return label
@@ -177,7 +176,7 @@ def _supplement(label: HibcLabel, field: str) -> HibcLabel:
         return replace(label, serial=field[1:])
     if field.startswith(("14D", "16D")) and len(field) == 11:
         day = _ymd(field[3:], "YYYYMMDD")
-        return replace(label, **{"expiry" if field[:2] == "14" else "manufactured": day})
+        return replace(label, expiry=day) if field[:2] == "14" else replace(label, manufactured=day)
     raise HibcError(f"unknown or malformed supplemental field /{field[:12]}")
 
 

@@ -32,6 +32,9 @@ GS1_SYMBOLOGIES: Final = frozenset({"]d2", "]C1", "]Q3", "]e0", "]J1", "]z1"})
 EAN_SYMBOLOGIES: Final = frozenset({"]E0", "]E1", "]E2", "]E3", "]E4"})  # EAN/UPC (a GTIN)
 _CONFIG: Final = ParseConfig(separator_chars=(GS,))
 _GTIN_LENGTHS: Final = (8, 12, 13, 14)
+# when GS1's prefix table does not know a GTIN's company prefix: the same choice for the tag
+# hwms writes and the scans that name it later, so both give one EPC URI
+DEFAULT_COMPANY_PREFIX_LENGTH: Final = 7
 CN_TRACE_LENGTH: Final = 20  # China's drug traceability code: 20 digits, beginning with 8
 
 
@@ -76,15 +79,24 @@ class ItemIdentity:
         return f"+{self.hibc_lic}{self.hibc_pcn}{self.hibc_uom}"
 
     def epc_uri(self, company_prefix_length: int | None = None) -> str | None:
-        """The SGTIN pure identity of a serialised GTIN (what its tag reads as), when the
-        company prefix length is known."""
-        cpl = company_prefix_length or self.company_prefix_length
-        if self.gtin is None or self.serial is None or cpl is None:
+        """The SGTIN pure identity of a serialised GTIN (what its tag reads as)."""
+        cpl = company_prefix_length or self.company_prefix_length or DEFAULT_COMPANY_PREFIX_LENGTH
+        if self.gtin is None or self.serial is None:
             return None
         try:
             return decode(encode_sgtin(self.gtin, self.serial, company_prefix_length=cpl)).uri
         except EpcError:
             return None
+
+    def epc_uris(self) -> list[str]:
+        """Every SGTIN URI the item's tag may read as (company prefix lengths 6-12, the
+        likeliest first): a barcode does not say how long its company prefix is, and GS1's
+        prefix table can differ from what a manufacturer encoded."""
+        if self.gtin is None or self.serial is None:
+            return []
+        first = self.company_prefix_length or DEFAULT_COMPANY_PREFIX_LENGTH
+        lengths = [first, *(n for n in range(6, 13) if n != first)]
+        return list(dict.fromkeys(u for n in lengths if (u := self.epc_uri(n)) is not None))
 
     def to_json(self) -> dict[str, Any]:
         """The keys a caller can rely on, present when known."""
@@ -244,8 +256,10 @@ class ScanJoiner:
 
     def __init__(self) -> None:
         self._primary: hibc.HibcLabel | None = None
+        self.joined = False  # the last scan completed the primary before it
 
     def feed(self, text: str) -> ItemIdentity:
+        self.joined = False
         try:
             ident = parse_scan(text)
         except ScanError:
@@ -255,8 +269,9 @@ class ScanJoiner:
         self._primary = label if label is not None and label.form == "primary" else None
         if label is not None and label.form == "secondary" and previous is not None:
             try:
-                return _hibc(hibc.join(previous, label))
+                joined = _hibc(hibc.join(previous, label))
             except hibc.HibcError as exc:
                 raise ScanError(f"HIBC: {exc}") from None
+            self.joined = True
+            return joined
         return ident
-

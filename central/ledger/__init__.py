@@ -7,6 +7,7 @@ bookings and stocktakes; read by queries. `Ledger` puts the concerns together:
 - `applying.py`: edge events, idempotent, with the per-gateway acknowledgement;
 - `receiving.py`: deliveries from the API, CSV and EPCIS;
 - `bookings.py`: bookings, stocktakes, recall locks;
+- `scanning.py`: scans resolved, received, moved and counted;
 - `queries.py`: stock, traces, histories, the commissioning map.
 """
 
@@ -24,6 +25,13 @@ from central.ledger.receiving import (
     new_receipt_number,
     parse_receipt_csv,
 )
+from central.ledger.scanning import (
+    ResolvedScan,
+    ScanBookingError,
+    Scanning,
+    ScanPurpose,
+    split_codes,
+)
 from central.vocab import Outcome
 
 __all__ = [
@@ -33,12 +41,16 @@ __all__ = [
     "Outcome",
     "ReceiptError",
     "ReceiptLine",
+    "ResolvedScan",
+    "ScanBookingError",
+    "ScanPurpose",
     "epcis_receipt",
     "location_problem",
     "new_receipt_number",
     "parse_receipt_csv",
+    "split_codes",
 ]
 
 
-class Ledger(Applying, Receiving, Bookings, Queries):
+class Ledger(Applying, Scanning, Receiving, Bookings, Queries):
     """The ledger on one database (`Ledger(engine, clock=...)`)."""

@@ -132,30 +132,34 @@ class Bookings(Moving, Queries):
         ledger: accuracy and the discrepancy lines to confirm (`confirm_stocktake`)."""
         if problem := location_problem(location):
             raise BookingError(problem)
-        now = self.clock.now()
         with self.transaction() as s:
-            loc = self._place(s, location)
-            expected = set(s.scalars(select(Tag.epc).where(Tag.location_id == loc)))
-            counted = set(epcs)
-            matched = expected & counted
-            everything = expected | counted
-            take = Stocktake(
-                location_id=loc, source=source, counted_by=user, created_at=now,
-                expected=len(expected), counted=len(counted), matched=len(matched),
-                accuracy=len(matched) / len(everything) if everything else 1.0,
-                state=StocktakeState.OPEN,
-            )  # fmt: skip
-            s.add(take)
-            s.flush()
-            where = tag_column(s, Tag.location_id, counted - expected)
-            for epc in sorted(expected - counted):
-                s.add(StocktakeLine(stocktake_id=take.id, epc=epc, finding="missing",
-                                    ledger_location_id=loc))  # fmt: skip
-            for epc in sorted(counted - expected):
-                s.add(StocktakeLine(stocktake_id=take.id, epc=epc, finding="unexpected",
-                                    ledger_location_id=where.get(epc)))  # fmt: skip
-            stocktake_id = take.id
+            stocktake_id = self._count_tags(s, location, epcs, user, source).id
         return self.stocktake_report(stocktake_id)
+
+    def _count_tags(
+        self, s: Session, location: str, epcs: list[str], user: str, source: str
+    ) -> Stocktake:
+        loc = self._place(s, location)
+        expected = set(s.scalars(select(Tag.epc).where(Tag.location_id == loc)))
+        counted = set(epcs)
+        matched = expected & counted
+        everything = expected | counted
+        take = Stocktake(
+            location_id=loc, source=source, counted_by=user, created_at=self.clock.now(),
+            expected=len(expected), counted=len(counted), matched=len(matched),
+            accuracy=len(matched) / len(everything) if everything else 1.0,
+            state=StocktakeState.OPEN,
+        )  # fmt: skip
+        s.add(take)
+        s.flush()
+        where = tag_column(s, Tag.location_id, counted - expected)
+        for epc in sorted(expected - counted):
+            s.add(StocktakeLine(stocktake_id=take.id, epc=epc, finding="missing",
+                                ledger_location_id=loc))  # fmt: skip
+        for epc in sorted(counted - expected):
+            s.add(StocktakeLine(stocktake_id=take.id, epc=epc, finding="unexpected",
+                                ledger_location_id=where.get(epc)))  # fmt: skip
+        return take
 
     def confirm_stocktake(self, stocktake_id: int, *, user: str) -> dict[str, Any]:
         """Book the count: missing items leave stock, unexpected ones are put where they were
@@ -171,13 +175,25 @@ class Bookings(Moving, Queries):
             lines = list(
                 s.scalars(select(StocktakeLine).where(StocktakeLine.stocktake_id == take.id))
             )
-            epcs = tuple(ln.epc for ln in lines)
+            epcs = tuple(ln.epc for ln in lines if ln.epc)
             batches = tag_column(s, Tag.batch_id, epcs)
             groups: dict[tuple[str, int], list[str]] = defaultdict(list)
             for ln in lines:
                 if ln.epc in batches:
                     groups[(ln.finding, batches[ln.epc])].append(ln.epc)
             p = Pending()
+            for ln in lines:  # an untagged batch counted by scan: its quantity corrected
+                if not ln.epc and ln.batch_id is not None and ln.counted_quantity is not None:
+                    delta = ln.counted_quantity - (ln.expected_quantity or 0)
+                    p.deltas[(take.location_id, ln.batch_id)] += delta
+                    p.movements.append(
+                        {"event_id": None, "kind": "stocktake", "batch_id": ln.batch_id,
+                         "from_location_id": take.location_id if delta < 0 else None,
+                         "to_location_id": take.location_id if delta > 0 else None,
+                         "quantity": abs(delta), "biz_step": "cycle_counting", "actor": user,
+                         "case_id": "", "reason": f"{ln.finding} at stocktake #{take.id}",
+                         "occurred_at": now, "recorded_at": now}
+                    )  # fmt: skip
             for (finding, batch_id), members in sorted(groups.items()):
                 missing = finding == "missing"
                 move = TagMove(

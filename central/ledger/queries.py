@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
 
 from central.errors import NotFound
 from central.ledger.base import LedgerBase, iso
@@ -154,6 +155,7 @@ class Queries(LedgerBase):
                         if ln.ledger_location_id
                         else None,
                     }
+                    | (_quantity_line(s, ln) if ln.batch_id is not None else {})
                     for ln in lines
                 ],
             }
@@ -195,3 +197,11 @@ class Queries(LedgerBase):
             for epc, gtin, lot, expiry in rows
         }
         return CommissioningMap(int(version or 0), records, since or None)
+
+
+def _quantity_line(s: Session, ln: StocktakeLine) -> dict[str, Any]:
+    """An untagged batch's stocktake line: which batch, how many expected and counted."""
+    b = s.get(Batch, ln.batch_id)
+    return {"gtin": b.gtin if b else "", "lot": b.lot if b else "",
+            "expected_quantity": ln.expected_quantity,
+            "counted_quantity": ln.counted_quantity}  # fmt: skip

@@ -14,7 +14,6 @@ from rules import hibc
 from rules.hibc import HibcError, HibcLabel
 
 
-
 def test_check_character_is_mod_43_of_the_whole_data() -> None:
     # '+'=41 'A'=10 '1'..'9' digits: the sum of +A12 = 41+10+1+2 = 54 -> 54 % 43 = 11 -> 'B'
     assert hibc.check_character("+A12") == "B"
@@ -79,9 +78,19 @@ def test_secondary_flags_standalone_and_concatenated(
     alone = hibc.parse(_secondary(data))
     assert (alone.form, alone.link) == ("secondary", "G")
     joined = hibc.parse(_concatenated("A123BJC5D6E71", data))
-    assert (joined.form, joined.lic, joined.pcn, joined.uom) == ("concatenated", "A123", "BJC5D6E7", 1)
+    assert (joined.form, joined.lic, joined.pcn, joined.uom) == (
+        "concatenated",
+        "A123",
+        "BJC5D6E7",
+        1,
+    )
     for label in (alone, joined):
-        assert (label.lot, label.serial, label.expiry, label.quantity) == (lot, serial, expiry, quantity)
+        assert (label.lot, label.serial, label.expiry, label.quantity) == (
+            lot,
+            serial,
+            expiry,
+            quantity,
+        )
 
 
 def test_supplemental_manufacture_date() -> None:
@@ -145,7 +154,9 @@ def test_refusals_name_what_is_wrong(text: str, why: str) -> None:
 
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _FIELD_CHARS = _ALNUM + "-. "
-lics = st.builds(lambda a, b: a + b, st.sampled_from(_ALNUM[10:]), st.text(_ALNUM, min_size=3, max_size=3))
+lics = st.builds(
+    lambda a, b: a + b, st.sampled_from(_ALNUM[10:]), st.text(_ALNUM, min_size=3, max_size=3)
+)
 pcns = st.text(_ALNUM, min_size=1, max_size=18)
 fields = st.text(_FIELD_CHARS, min_size=1, max_size=18)
 days = st.dates(date(2000, 1, 1), date(2099, 12, 31))
@@ -160,10 +171,20 @@ def labels(draw: st.DrawFn) -> HibcLabel:
     kind = draw(st.sampled_from(["lot", "serial", "both"] if fmt != "old" else ["lot", "both"]))
     lot = draw(fields) if kind in ("lot", "both") else None
     serial = draw(fields) if kind in ("serial", "both") else None
-    quantity = draw(st.none() | st.integers(0, 99_999)) if lot is not None and fmt != "old" else None
-    return HibcLabel(form="secondary", lic=draw(lics), pcn=draw(pcns), uom=draw(st.integers(0, 9)),
-                     lot=lot, serial=serial, expiry=expiry, quantity=quantity,
-                     date_format="" if fmt == "none" else fmt)
+    quantity = (
+        draw(st.none() | st.integers(0, 99_999)) if lot is not None and fmt != "old" else None
+    )
+    return HibcLabel(
+        form="secondary",
+        lic=draw(lics),
+        pcn=draw(pcns),
+        uom=draw(st.integers(0, 9)),
+        lot=lot,
+        serial=serial,
+        expiry=expiry,
+        quantity=quantity,
+        date_format="" if fmt == "none" else fmt,
+    )
 
 
 def _same(a: HibcLabel, b: HibcLabel) -> bool:

@@ -49,11 +49,17 @@ def test_the_same_udi_in_every_form(text: str) -> None:
         ("96385074", {"gtin": "00000096385074"}),  # EAN-8
         ("]E496385074", {"gtin": "00000096385074"}),
         ("14006381333938", {"gtin": "14006381333938"}),  # GTIN-14 (a case)
-        ("01040123450000161728010010X", {"gtin": "04012345000016", "lot": "X", "expiry": "2028-01-31"}),
+        (
+            "01040123450000161728010010X",
+            {"gtin": "04012345000016", "lot": "X", "expiry": "2028-01-31"},
+        ),
         ("]C100340123450000000017", {"sscc": "340123450000000017"}),  # a pallet's SSCC
         ("]C10204012345000016\x1d3712", {"gtin": "04012345000016", "quantity": 12}),  # contents
         ("0104012345000016\x1d30144", {"gtin": "04012345000016", "quantity": 144}),
-        ("]d201040123450000161728033110A1", {"gtin": "04012345000016", "lot": "A1", "expiry": "2028-03-31"}),
+        (
+            "]d201040123450000161728033110A1",
+            {"gtin": "04012345000016", "lot": "A1", "expiry": "2028-03-31"},
+        ),
         ("81234567890123456789", {"serial": "81234567890123456789"}),  # China drug trace code
         ("]C081234567890123456789", {"serial": "81234567890123456789"}),
         ("+A123BJC5D6E71G", {"hibc_lic": "A123", "hibc_pcn": "BJC5D6E7", "hibc_uom": 1}),
@@ -121,8 +127,13 @@ def test_a_secondary_hibc_symbol_joins_its_primary() -> None:
     joiner.feed("+A123BJC5D6E71G")
     body = "+$$0528LOT1G"
     joined = joiner.feed(body + hibc.check_character(body))
-    assert joined.to_json() == {"lot": "LOT1", "expiry": "2028-05-31", "hibc_lic": "A123",
-                                "hibc_pcn": "BJC5D6E7", "hibc_uom": 1}
+    assert joined.to_json() == {
+        "lot": "LOT1",
+        "expiry": "2028-05-31",
+        "hibc_lic": "A123",
+        "hibc_pcn": "BJC5D6E7",
+        "hibc_uom": 1,
+    }
     assert joined.hibc_product == "+A123BJC5D6E71"
     joiner.feed("+A123BJC5D6E71G")
     wrong = "+$$0528LOT1X"
@@ -145,15 +156,31 @@ expiries = st.dates(date(2001, 1, 1), date(2060, 12, 31))
 
 
 @settings(max_examples=300, deadline=None)
-@given(gtins, values, expiries, values, st.permutations(["17", "10", "21"]), st.booleans(), st.sampled_from(["", "]d2", "]C1", "]Q3"]))
+@given(
+    gtins,
+    values,
+    expiries,
+    values,
+    st.permutations(["17", "10", "21"]),
+    st.booleans(),
+    st.sampled_from(["", "]d2", "]C1", "]Q3"]),
+)
 def test_generated_udis_in_every_form(
-    gtin: str, lot: str, expiry: date, serial: str, order: list[str], fnc1_first: bool, symbology: str
+    gtin: str,
+    lot: str,
+    expiry: date,
+    serial: str,
+    order: list[str],
+    fnc1_first: bool,
+    symbology: str,
 ) -> None:
     fields = {"17": f"{expiry:%y%m%d}", "10": lot, "21": serial}
     element = "01" + gtin + "".join(ai + fields[ai] + (GS if ai != "17" else "") for ai in order)
     scanned = parse_scan(symbology + (GS if fnc1_first else "") + element.rstrip(GS))
     typed = parse_scan("(01)" + gtin + "".join(f"({ai}){fields[ai]}" for ai in order))
-    link = parse_scan(f"https://any.example/01/{gtin}/10/{quote(lot, safe='')}/21/{quote(serial, safe='')}?17={fields['17']}")
+    link = parse_scan(
+        f"https://any.example/01/{gtin}/10/{quote(lot, safe='')}/21/{quote(serial, safe='')}?17={fields['17']}"
+    )
     want = ItemIdentity(source="gs1", gtin=gtin, lot=lot, expiry=expiry, serial=serial)
     for ident in (scanned, typed, link):
         assert ident.to_json() == want.to_json()

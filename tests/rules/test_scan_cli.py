@@ -12,7 +12,10 @@ from rules import hibc
 def scan_parse(*args: str, stdin: bytes | None = None) -> tuple[int, list[dict[str, object]], str]:
     proc = subprocess.run(
         [sys.executable, "-m", "hwms_cli", "scan", "parse", *args],
-        input=stdin, capture_output=True, timeout=60, check=False,
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
     lines = proc.stdout.decode().splitlines()
     return proc.returncode, [json.loads(line) for line in lines], proc.stderr.decode()
@@ -41,8 +44,13 @@ def test_stdin_lines_with_gs_characters_refusals_and_exit_status_2() -> None:
     assert rc == 2
     assert out[0]["serial"] == "SN000123"
     assert out[1] == {"hibc_lic": "A123", "hibc_pcn": "BJC5D6E7", "hibc_uom": 1}
-    assert out[2] == {"lot": "LOT7", "expiry": "2028-05-01", "hibc_lic": "A123",
-                      "hibc_pcn": "BJC5D6E7", "hibc_uom": 1}
+    assert out[2] == {
+        "lot": "LOT7",
+        "expiry": "2028-05-01",
+        "hibc_lic": "A123",
+        "hibc_pcn": "BJC5D6E7",
+        "hibc_uom": 1,
+    }
     assert "(17)" in str(out[3]["error"])
     assert "character set" in str(out[4]["error"])
     assert out[5] == {"sscc": "340123450000000017"}
