@@ -272,6 +272,13 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _host_port(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT")
+    return value
+
+
 def _api(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -283,7 +290,8 @@ def _api(args: argparse.Namespace) -> int:
 
     db.upgrade(args.db)
     tokens = load_tokens(Path(args.tokens)) if args.tokens else {}
-    app = create_app(Ledger(db.engine(args.db)), tokens, secure_cookies=args.secure_cookies)
+    app = create_app(Ledger(db.engine(args.db)), tokens, secure_cookies=args.secure_cookies,
+                     label_printer=args.label_printer)  # fmt: skip
     uvicorn.run(app, host=args.host, port=args.port, log_config=None)
     return 0
 
@@ -430,6 +438,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--secure-cookies", action="store_true",
                    help="behind HTTPS: session cookies only over TLS, HSTS")  # fmt: skip
+    p.add_argument("--label-printer", type=_host_port, metavar="HOST:PORT",
+                   help="RFID label printer (ZPL over raw TCP, usually port 9100) for tags and"
+                   " labels written at the scan screens")  # fmt: skip
     p.set_defaults(func=_errors(_api), log_level_default="INFO")
     user = central.add_parser("user", help="people who log in: add, list, disable")
     user_sub = user.add_subparsers(dest="user_command", required=True)

@@ -34,10 +34,14 @@ __all__ = ["ROLES", "Principal", "create_app", "hash_token", "load_tokens"]
 
 
 def create_app(
-    ledger: Ledger, tokens: dict[str, dict[str, str]], *, secure_cookies: bool = False
+    ledger: Ledger,
+    tokens: dict[str, dict[str, str]],
+    *,
+    secure_cookies: bool = False,
+    label_printer: str | None = None,
 ) -> FastAPI:
     """The API and the web app. `secure_cookies`: behind HTTPS (session cookies only over
-    TLS, HSTS)."""
+    TLS, HSTS); `label_printer`: HOST:PORT of the RFID label printer (raw ZPL)."""
     app = FastAPI(title="hwms ledger", version="0.1.0", dependencies=[Depends(known_query)])
     app.state.ledger = ledger
     app.state.tokens = tokens
@@ -56,7 +60,7 @@ def create_app(
 
     for module in (stock, receipts, alerts, bookings, reports, admin):
         app.include_router(module.router)
-    add_web(app, ledger, secure_cookies=secure_cookies)
+    add_web(app, ledger, secure_cookies=secure_cookies, label_printer=label_printer)
     return app
 
 

@@ -40,6 +40,7 @@ from central.web import (
     master_pages,
     receiving,
     report_pages,
+    scan_pages,
     stock,
     work,
 )
@@ -138,7 +139,9 @@ def csrf_ok(request: Request, sent: str) -> bool:
     return secrets.compare_digest(sent, csrf_token(request))
 
 
-def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> None:
+def add_web(
+    app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False, label_printer: str | None = None
+) -> None:
     pages = Pages(ledger)
     watch = live.ChangeWatch(ledger)
     app.add_middleware(
@@ -157,9 +160,11 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=()")
         response.headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self';"
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self';"
+            " script-src 'self' 'wasm-unsafe-eval';"
             " frame-ancestors 'none'",
         )
         if secure_cookies:
@@ -258,6 +263,7 @@ def add_web(app: FastAPI, ledger: Ledger, *, secure_cookies: bool = False) -> No
     cabinet_pages.register(app, pages, ledger)
     master_pages.register(app, pages, ledger)
     document_pages.register(app, pages, ledger)
+    scan_pages.register(app, pages, ledger, label_printer)
 
     def dashboard_context(who: Principal) -> dict[str, Any]:
         return dashboard.figures(ledger, who)
