@@ -20,6 +20,7 @@ import yaml
 from hwms_demo.day import MODBUS_SPEED, Day
 from hwms_demo.narrate import LiveLog, report_orders, watch
 from hwms_demo.outcome import compare, outcome, summary
+from hwms_demo.scanning import receive_by_scan
 from hwms_demo.supervisor import (
     EmbeddedBroker,
     Supervisor,
@@ -28,6 +29,7 @@ from hwms_demo.supervisor import (
     http_ok,
     port_open,
 )
+from readers.label_printer import LabelPrinterEmulator
 
 DATA = Path(__file__).resolve().parent / "data"  # package data: works from a wheel too
 STARTUP_S = 10.0  # the day's clock starts this long after the emulators are launched
@@ -77,6 +79,7 @@ class Demo:
         self.db_url = f"sqlite:///{self.workdir / 'ledger.db'}"
         self.hwms = [sys.executable, "-m", "hwms_cli"]
         self.embedded: EmbeddedBroker | None = None
+        self.printer = LabelPrinterEmulator()  # the store's RFID label printer
         self.protocol = "v5"
         self.central: dict[str, Any] = {}
         self.api = f"http://127.0.0.1:{self.ports.api}"
@@ -119,6 +122,7 @@ class Demo:
             self.say("stopping...\n")
             self.out.flush()
             self.sup.stop()
+            self.printer.stop()
             if self.embedded is not None:
                 self.embedded.stop()
             self.say("stopped.\n")
@@ -177,8 +181,10 @@ class Demo:
                        lambda: http_ok(self.ledger_metrics))  # fmt: skip
         tokens = self.workdir / "tokens.json"
         tokens.write_text(json.dumps({hash_token(DEMO_TOKEN): {"user": "demo", "role": "admin"}}))
+        self.printer.start()
         self.sup.start("api", [*self.hwms, "central", "api", "--db", self.db_url, "--tokens",
-                               str(tokens), "--port", str(ports.api)],
+                               str(tokens), "--port", str(ports.api), "--label-printer",
+                               f"127.0.0.1:{self.printer.port}"],
                        lambda: http_ok(f"{self.api}/health"))  # fmt: skip
         self.say(f"  web app: {self.api}/  (e.g. demo-storekeeper, password {DEMO_PASSWORD})\n")
 
@@ -245,6 +251,8 @@ class Demo:
             live.say(f"── {pct:3.0f}% ── {act.get('say', '')}")
             if "recall" in act:
                 self._recall(ledger, live, act["recall"])
+            if "scan_receipt" in act:
+                self._scan_receipt(live, act["scan_receipt"])
         # let the last events and one more alert evaluation land
         settle_until = time.time() + float(self.central.get("evaluate_every_s", 5)) + 4.0
         while time.time() < settle_until:
@@ -262,6 +270,19 @@ class Demo:
         live.say(f"recall: {r['product']} lot {r['lot']} locked; trace: "
                  + ", ".join(f"{n} at {k}" for k, n in sorted(where.items()))
                  + f"; {len(trace['movements'])} movements on record")  # fmt: skip
+
+    def _scan_receipt(self, live: LiveLog, spec: dict[str, Any]) -> None:
+        """The storekeeper receives an untagged delivery at the scan screen, as a browser
+        would, and has the RFID label printer tag one item."""
+        result = receive_by_scan(self.api, "demo-storekeeper", DEMO_PASSWORD, self.day, spec,
+                                 date.today())  # fmt: skip
+        counts = {o: result.outcomes.count(o) for o in dict.fromkeys(result.outcomes)}
+        live.say("scan receiving: " + ", ".join(f"{n} {o}" for o, n in counts.items())
+                 + f"; {result.booked}")  # fmt: skip
+        if result.tag:
+            label = self.printer.printed()[-1]
+            live.say(f"label printer: tag written {result.tag} (EPC {label.epc_hex}),"
+                     " GS1 DataMatrix printed")  # fmt: skip
 
     def _compare(self) -> list[str]:
         got = outcome(self.db_url, self.day)
