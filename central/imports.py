@@ -148,8 +148,13 @@ def _check(s: Session, kind: str, row: dict[str, str], rows: list[dict[str, str]
                 return f"unit_price {row['unit_price'][:40]!r} is not a number"
             if not price.is_finite() or not 0 <= price < MAX_PRICE:
                 return f"unit_price {row['unit_price'][:40]!r} is not a price"
-        if row.get("hibc") and not HIBC_PRODUCT.fullmatch(row["hibc"]):
-            return f"hibc {row['hibc'][:40]!r} is not an HIBC product identifier (+LIC PCN U)"
+        if row.get("hibc"):
+            if not HIBC_PRODUCT.fullmatch(row["hibc"]):
+                return f"hibc {row['hibc'][:40]!r} is not an HIBC product identifier (+LIC PCN U)"
+            owners = {r["gtin"].zfill(14) for r in rows if r.get("hibc") == row["hibc"]}
+            on_file = s.scalar(select(Product.gtin).where(Product.hibc == row["hibc"]))
+            if len(owners | ({on_file} if on_file else set())) > 1:
+                return f"hibc {row['hibc']} belongs to another product"
     if kind == "locations" and row.get("parent"):
         in_file = any(r["code"] == row["parent"] for r in rows)
         if (

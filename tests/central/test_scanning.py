@@ -212,3 +212,13 @@ def test_count_by_scan_merged_with_rfid_reads(db_url: str) -> None:
     assert findings == {("missing", None, None, None), ("short", "LATE", 5, 4)}
     lg.confirm_stocktake(report["id"], user="sam")
     assert stock(lg, "s1/store") == {(STENT, "S1"): 2, (SALINE, "EARLY"): 2, (SALINE, "LATE"): 4}
+
+
+def test_an_hibc_identifier_belongs_to_one_product(db_url: str) -> None:
+    from central.imports import MasterDataError
+
+    lg = ledger(db_url)
+    for csv in (f"gtin,name,hibc\n{SALINE},Saline,+A123STENT301\n",
+                f"gtin,name,hibc\n{SALINE},Saline,bad\n"):  # fmt: skip
+        with pytest.raises(MasterDataError, match="hibc"), lg.session.begin() as s:
+            import_master_data(s, "products", csv, actor="test")
