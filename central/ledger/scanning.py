@@ -162,6 +162,8 @@ class Scanning(Receiving, Bookings):
             raise ScanBookingError(f"destination: {problem}")
         if purpose == ScanPurpose.ISSUE and to_location == location:
             raise ScanBookingError("an issue goes to another location")
+        if purpose == ScanPurpose.DISPENSE and not case_id.strip():
+            raise ScanBookingError("dispensing names the case or patient it is for")
         scans = self._checked(codes, purpose, location)
         now = self.clock.now()
         kind = str(purpose)
@@ -197,7 +199,7 @@ class Scanning(Receiving, Bookings):
                      "reason": reason, "occurred_at": now, "recorded_at": now}
                 )  # fmt: skip
             self._write(s, p)
-        return len(scans) if not quantities else sum(r.quantity for r in scans)
+        return sum(r.quantity for r in scans)
 
     def count_scans(
         self, location: str, codes: list[str], *, user: str, epcs: tuple[str, ...] = ()
@@ -329,8 +331,16 @@ class _Resolver:
                 batch_id, loc = tags[known]
                 r = replace(r, at=self.codes.get(loc, "") if loc else "")
                 b = self.s.get(Batch, batch_id)
-                if b is not None and not r.lot:
-                    r = replace(r, lot=b.lot, expiry=b.expiry)
+                if (
+                    b is not None
+                    and r.lot
+                    and r.lot != b.lot
+                    and self.purpose != ScanPurpose.RECEIVE
+                ):
+                    return replace(r, problem=f"the label says lot {r.lot}; the ledger has this "
+                                              f"item in lot {b.lot}")  # fmt: skip
+                if b is not None and self.purpose != ScanPurpose.RECEIVE:
+                    r = replace(r, lot=b.lot, expiry=b.expiry)  # the item's batch, as bound
         return self._check(r, known_tag=bool(r.epc) and r.epc in tags)
 
     def _check(self, r: ResolvedScan, known_tag: bool) -> ResolvedScan:

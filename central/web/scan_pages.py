@@ -8,6 +8,7 @@ Without JavaScript the page is a form: one scan per line in the text box, Check,
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -147,10 +148,23 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger, label_printer: str | No
         csrf = form.get("csrf")
         who = allowed(request, purpose, csrf=csrf if isinstance(csrf, str) else "")
         if not isinstance(who, Principal):
-            return JSONResponse({"outcome": "refused", "message":
-                                 pages.text(request, "Your role may not do this.")},
-                                status_code=403)  # fmt: skip
+            return _refusal(request, who)
         return await _run(_check, request, who, ScanPurpose(purpose), form)
+
+    def _refusal(request: Request, page: Response) -> JSONResponse:
+        """The page's refusal said to a script: logged out (the login page), or not
+        allowed (role, scope or an expired form: the 403 page says which)."""
+        if page.status_code == 303:
+            message = pages.text(request, "Your session ended; log in again.")
+            return JSONResponse({"outcome": "refused", "message": message}, status_code=401)
+        body = bytes(page.body).decode() if hasattr(page, "body") else ""
+        said = [pages.text(request, m) for m in ("The form expired; please try again.",
+                                                 "Not found.")]  # fmt: skip
+        message = next((m for m in said if m in body), "") or pages.text(
+            request, "Your role may not do this."
+        )
+        return JSONResponse({"outcome": "refused", "message": message},
+                            status_code=page.status_code)  # fmt: skip
 
     def _check(request: Request, who: Principal, purpose: ScanPurpose, form: FormData) -> Response:
         location, code = _text(form, "location"), _text(form, "code")
@@ -262,8 +276,10 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger, label_printer: str | No
         label for an unserialised one) on the configured RFID label printer."""
         who = pages.allowed(request, Permission.RECEIVE, csrf=csrf)
         if not isinstance(who, Principal):
-            return JSONResponse({"ok": False, "message": pages.text(request,
-                                 "Your role may not do this.")}, status_code=403)  # fmt: skip
+            refused = _refusal(request, who)
+            said = json.loads(bytes(refused.body))["message"]
+            return JSONResponse({"ok": False, "message": said},
+                                status_code=refused.status_code)  # fmt: skip
         if not label_printer:
             LABELS.labels(outcome="no_printer").inc()
             message = pages.text(request, "No label printer is configured.")

@@ -172,6 +172,12 @@ def test_issue_dispense_and_return_by_scan(db_url: str) -> None:
         (ScanPurpose.RETURN, [scan(STENT, serial="1")], "already in stock here"),
         (ScanPurpose.ISSUE, [scan(SALINE, lot="EARLY", quantity=3)], "only 2 of lot EARLY"),
         (ScanPurpose.RETURN, [SALINE[1:]], "lot is needed"),
+        (ScanPurpose.DISPENSE, [SALINE[1:]], "names the case or patient"),
+        (
+            ScanPurpose.ISSUE,
+            [scan(STENT, lot="OTHER", serial="1")],
+            "the ledger has this item in lot S1",
+        ),
     ],
 )
 def test_moves_refuse_with_the_reason(
@@ -179,8 +185,10 @@ def test_moves_refuse_with_the_reason(
 ) -> None:
     lg = _stocked(db_url)
     location = "s1/ward-5" if purpose == ScanPurpose.DISPENSE else "s1/store"
+    case_id = "" if "case or patient" in why else "C-1"
     with pytest.raises(ScanBookingError, match=why):
-        lg.move_scans(purpose, codes, location=location, to_location="s1/ward-5", user="sam")
+        lg.move_scans(purpose, codes, location=location, to_location="s1/ward-5", user="sam",
+                      case_id=case_id)  # fmt: skip
 
 
 def test_a_recall_locked_or_expired_batch_is_never_picked(db_url: str) -> None:

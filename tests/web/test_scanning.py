@@ -210,3 +210,19 @@ def test_the_phone_camera_reads_a_gs1_datamatrix(server: str, tmp_path: Path) ->
         if not page.evaluate("() => 'BarcodeDetector' in window"):  # the vendored one read it
             assert page.evaluate("() => !!window.BarcodeDetectionAPI")
         b.close()
+
+
+def test_the_check_refuses_a_script_without_a_session_or_form(server: str) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = b"code=4006381333931&location=s1%2Fstore&csrf=x"
+    for path, status in (("/ui/scan/receive/check", 401), ("/ui/scan/nothing/check", 404)):
+        try:
+            urllib.request.urlopen(urllib.request.Request(server + path, data=data), timeout=10)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == status
+            assert json.loads(exc.read())["outcome"] == "refused"
+        else:
+            pytest.fail(f"{path} answered without a session")
