@@ -2,7 +2,9 @@
 
 Master data (all-or-nothing per file; existing rows are updated, nothing is deleted):
 - products: gtin, name, unit, category, cold_chain_class, high_value, unit_price, hibc
-  (the HIBC product identifier: `+`, labeler code, product number, unit of measure)
+  (the HIBC product identifier: `+`, labeler code, product number, unit of measure),
+  trace_prefix (the 7-digit drug identification code that begins its Chinese drug
+  traceability codes)
 - locations: code, name, kind, parent (a location code, or empty), department (whose
   location it is: the scope of that department's people)
 - departments: code, name
@@ -43,10 +45,13 @@ class MasterDataError(Invalid):
 
 TABLES = {"products": Product, "locations": Location, "departments": Department,
           "users": AppUser, "limits": StockLimit}  # fmt: skip
-MAX_INT = 2**31 - 1
-HIBC_PRODUCT = re.compile(
-    r"\+[A-Z][A-Z0-9]{3}[A-Z0-9]{1,18}[0-9]"
-)  # no check character  # an INTEGER column
+MAX_INT = 2**31 - 1  # an INTEGER column
+# a product's codes that name it alone: (column, form, what the form is)
+UNIQUE_CODES = (
+    ("hibc", re.compile(r"\+[A-Z][A-Z0-9]{3}[A-Z0-9]{1,18}[0-9]"),  # no check character
+     "an HIBC product identifier (+LIC PCN U)"),
+    ("trace_prefix", re.compile(r"8\d{6}"), "a 7-digit drug identification code (8...)"),
+)  # fmt: skip
 MAX_PRICE = Decimal(10) ** 10  # NUMERIC(12, 2)
 Progress = Callable[[str, int, int], None]  # phase, rows done, rows in the file
 
@@ -148,13 +153,16 @@ def _check(s: Session, kind: str, row: dict[str, str], rows: list[dict[str, str]
                 return f"unit_price {row['unit_price'][:40]!r} is not a number"
             if not price.is_finite() or not 0 <= price < MAX_PRICE:
                 return f"unit_price {row['unit_price'][:40]!r} is not a price"
-        if row.get("hibc"):
-            if not HIBC_PRODUCT.fullmatch(row["hibc"]):
-                return f"hibc {row['hibc'][:40]!r} is not an HIBC product identifier (+LIC PCN U)"
-            owners = {r["gtin"].zfill(14) for r in rows if r.get("hibc") == row["hibc"]}
-            on_file = s.scalar(select(Product.gtin).where(Product.hibc == row["hibc"]))
+        for column, pattern, what in UNIQUE_CODES:
+            value = row.get(column)
+            if not value:
+                continue
+            if not pattern.fullmatch(value):
+                return f"{column} {value[:40]!r} is not {what}"
+            owners = {r["gtin"].zfill(14) for r in rows if r.get(column) == value}
+            on_file = s.scalar(select(Product.gtin).where(getattr(Product, column) == value))
             if len(owners | ({on_file} if on_file else set())) > 1:
-                return f"hibc {row['hibc']} belongs to another product"
+                return f"{column} {value} belongs to another product"
     if kind == "locations" and row.get("parent"):
         in_file = any(r["code"] == row["parent"] for r in rows)
         if (
@@ -196,6 +204,7 @@ def _upsert(s: Session, kind: str, row: dict[str, str]) -> None:
         p.high_value = row.get("high_value", "").lower() in ("1", "true", "yes")
         p.unit_price = Decimal(row["unit_price"]) if row.get("unit_price") else p.unit_price
         p.hibc = row.get("hibc") or p.hibc
+        p.trace_prefix = row.get("trace_prefix") or p.trace_prefix
         s.add(p)
     elif kind == "locations":
         loc = s.scalars(select(Location).where(Location.code == row["code"])).one_or_none()

@@ -59,6 +59,8 @@ class Product(Base):
     unit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))  # for value reports
     # the HIBC product identifier ("+" labeler, product number, unit) when labelled HIBC
     hibc: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
+    # the first 7 digits (drug identification code) of its Chinese drug traceability codes
+    trace_prefix: Mapped[str | None] = mapped_column(String(7), unique=True, index=True)
 
 
 class Department(Base):

@@ -35,7 +35,16 @@ _GTIN_LENGTHS: Final = (8, 12, 13, 14)
 # when GS1's prefix table does not know a GTIN's company prefix: the same choice for the tag
 # hwms writes and the scans that name it later, so both give one EPC URI
 DEFAULT_COMPANY_PREFIX_LENGTH: Final = 7
-CN_TRACE_LENGTH: Final = 20  # China's drug traceability code: 20 digits, beginning with 8
+CN_TRACE_LENGTH: Final = 20
+# the ledger's name for an item known by its traceability code alone (it has no EPC)
+TRACE_URI: Final = "urn:hwms:item:cn-trace:"
+_TRACE_URI = re.compile(rf"{re.escape(TRACE_URI)}8\d{{19}}")
+
+
+def is_trace_uri(uri: str) -> bool:
+    return (
+        _TRACE_URI.fullmatch(uri) is not None
+    )  # China's drug traceability code: 20 digits, beginning with 8
 
 
 class ScanError(ValueError):
@@ -87,6 +96,18 @@ class ItemIdentity:
             return decode(encode_sgtin(self.gtin, self.serial, company_prefix_length=cpl)).uri
         except EpcError:
             return None
+
+    @property
+    def trace_uri(self) -> str | None:
+        """An item named by a Chinese drug traceability code: the ledger's name for it."""
+        if self.source != "opaque" or self.serial is None:
+            return None
+        return TRACE_URI + self.serial
+
+    @property
+    def trace_prefix(self) -> str | None:
+        """The code's drug identification code (its first 7 digits): the product."""
+        return self.serial[:7] if self.source == "opaque" and self.serial else None
 
     def epc_uris(self) -> list[str]:
         """Every SGTIN URI the item's tag may read as (company prefix lengths 6-12, the

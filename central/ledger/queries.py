@@ -23,6 +23,7 @@ from central.models import (
     TagHistory,
 )
 from rules.commissioning import CommissioningMap
+from rules.scan import TRACE_URI
 
 BINDING_KINDS = ("receiving", "opening_balance")  # what binds a tag to its batch
 
@@ -183,7 +184,7 @@ class Queries(LedgerBase):
             q = (
                 select(Tag.epc, Batch.gtin, Batch.lot, Batch.expiry)
                 .join(Batch, Batch.id == Tag.batch_id)
-                .where(Batch.lot != "")
+                .where(Batch.lot != "", ~Tag.epc.startswith(TRACE_URI))  # no tag to read
                 .order_by(Tag.epc)
             )
             if since:

@@ -25,6 +25,7 @@ from central.models import AuditLog, Product, Receipt
 from rules.epc import EpcError, check_epc_uri, decode, gs1_check_digit
 from rules.events import Batch as EventBatch
 from rules.identity import ident_from_uri
+from rules.scan import is_trace_uri
 
 
 def new_receipt_number(now: datetime) -> str:
@@ -61,7 +62,7 @@ class ReceiptLine:
             return "lot is missing"
         if self.quantity < 1 or (self.epc and self.quantity != 1):
             return "a tagged line is one item; an untagged line needs a quantity >= 1"
-        if self.epc and (problem := check_epc_uri(self.epc)):
+        if self.epc and not is_trace_uri(self.epc) and (problem := check_epc_uri(self.epc)):
             return problem
         if problem := location_problem(self.location):
             return problem

@@ -297,7 +297,7 @@ class _Resolver:
 
     def _tags(self, idents: list[ItemIdentity]) -> dict[str, tuple[int, int | None]]:
         """epc -> (batch id, location id) of the tags the serialised scans may name."""
-        candidates = [u for i in idents for u in i.epc_uris()]
+        candidates = [u for i in idents for u in (*i.epc_uris(), i.trace_uri) if u]
         batch = tag_column(self.s, Tag.batch_id, candidates)
         where = tag_column(self.s, Tag.location_id, batch)
         return {e: (b, where.get(e)) for e, b in batch.items()}
@@ -311,21 +311,26 @@ class _Resolver:
             if gtin is None:
                 return replace(r, problem=f"HIBC product {ident.hibc_product} is not in the "
                                           "product master data")  # fmt: skip
+        if gtin is None and ident.trace_prefix is not None:
+            gtin = self.s.scalar(
+                select(Product.gtin).where(Product.trace_prefix == ident.trace_prefix)
+            )
+            if gtin is None:
+                why = f"drug code {ident.trace_prefix} is not in the product master data"
+                return replace(r, problem=why)
         if gtin is None:
             if ident.sscc is not None:
                 return replace(r, problem="an SSCC names a shipping unit: scan the items in it")
-            if ident.source == "opaque":
-                return replace(r, problem="a traceability code alone names no product: scan "
-                                          "the product's GS1 barcode")  # fmt: skip
             return replace(r, problem="the scan names no product (GTIN)")
         name = self.products.get(gtin, "")
         if self.products and gtin not in self.products:
             return replace(r, gtin=gtin, problem=f"GTIN {gtin} is not in the product master data")
         r = replace(r, gtin=gtin, name=name, lot=ident.lot or "", expiry=ident.expiry,
                     quantity=ident.quantity or 1)  # fmt: skip
-        if ident.serial is not None and ident.gtin is not None:
-            known = next((u for u in ident.epc_uris() if u in tags), None)
-            epc = known or ident.epc_uri() or ""
+        if ident.serial is not None and (ident.gtin is not None or ident.trace_uri):
+            names = ident.epc_uris() or [ident.trace_uri or ""]
+            known = next((u for u in names if u in tags), None)
+            epc = known or names[0]
             r = replace(r, epc=epc, quantity=1)
             if known is not None:
                 batch_id, loc = tags[known]

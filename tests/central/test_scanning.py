@@ -17,11 +17,12 @@ from rules.labels import gs1_data
 from rules.scan import ItemIdentity
 from tests.conftest import TEST_NOW, days, fixed_clock
 
-SALINE, STENT = "04012345000016", "04012345000023"
+SALINE, STENT, DRUG = "04012345000016", "04012345000023", "04012345000047"
 PRODUCTS = (
-    "gtin,name,hibc\n"
-    f"{SALINE},Sodium chloride 0.9% 500 ml,\n"
-    f"{STENT},Coronary stent 3.0x18,+A123STENT301\n"
+    "gtin,name,hibc,trace_prefix\n"
+    f"{SALINE},Sodium chloride 0.9% 500 ml,,\n"
+    f"{STENT},Coronary stent 3.0x18,+A123STENT301,\n"
+    f"{DRUG},头孢唑林钠 1 g,,8100001\n"
 )
 
 
@@ -101,7 +102,7 @@ def test_receive_by_scan_serialised_and_untagged_and_hibc(db_url: str) -> None:
         ),
         (["0104012345000017"], "check digit"),
         (["]C100340123450000000017"], "SSCC"),
-        (["81234567890123456789"], "traceability code"),
+        (["81234567890123456789"], "drug code 8123456 is not in the product master data"),
         ([hibc.encode_primary("A123", "STENT30", 1)], "lot and expiry needed"),
         (
             [
@@ -230,3 +231,21 @@ def test_an_hibc_identifier_belongs_to_one_product(db_url: str) -> None:
                 f"gtin,name,hibc\n{SALINE},Saline,bad\n"):  # fmt: skip
         with pytest.raises(MasterDataError, match="hibc"), lg.session.begin() as s:
             import_master_data(s, "products", csv, actor="test")
+
+
+def test_chinese_drug_traceability_codes_name_items_through_the_master_data(db_url: str) -> None:
+    """A 20-digit code names one box: its first 7 digits the product (trace_prefix), the
+    receipt its lot and expiry; later scans of the code find that box."""
+    lg = ledger(db_url)
+    codes = [f"810000112345678{i:04d}0" for i in range(3)]
+    fill = {DRUG: ("CZ2611", days(500))}
+    assert lg.receive_scans(codes, location="s1/pharmacy", actor="sam", fill=fill) == 3
+    assert stock(lg, "s1/pharmacy") == {(DRUG, "CZ2611"): 3}
+    lg.move_scans(ScanPurpose.DISPENSE, codes[:1], location="s1/pharmacy", user="anna",
+                  case_id="P-9")  # fmt: skip
+    assert stock(lg, "s1/pharmacy") == {(DRUG, "CZ2611"): 2}
+    again = lg.resolve_scans(codes[:1], ScanPurpose.DISPENSE, "s1/pharmacy")
+    assert again[0].problem == "not in stock here: the ledger has it out of stock"
+    history = lg.epc_history(f"urn:hwms:item:cn-trace:{codes[0]}")
+    assert [m["kind"] for m in history["movements"]] == ["receiving", "dispense"]
+    assert lg.commissioning_map().records == {}  # no tag for an edge to read

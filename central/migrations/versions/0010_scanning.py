@@ -1,6 +1,7 @@
 """Scanning: a product's HIBC identifier (the UDI-DI of an HIBC label: `+`, labeler code,
-product number, unit of measure), so an HIBC scan resolves to the product; stocktake lines
-for untagged goods (a batch's quantity expected and counted).
+product number, unit of measure) and the 7-digit product prefix of its Chinese drug
+traceability codes, so those scans resolve to the product; stocktake lines for untagged
+goods (a batch's quantity expected and counted).
 
 Revision ID: 0010
 Revises: 0009
@@ -21,6 +22,8 @@ def upgrade() -> None:
     with op.batch_alter_table("product") as b:
         b.add_column(sa.Column("hibc", sa.String(40), nullable=True))
         b.create_index("ix_product_hibc", ["hibc"], unique=True)
+        b.add_column(sa.Column("trace_prefix", sa.String(7), nullable=True))
+        b.create_index("ix_product_trace_prefix", ["trace_prefix"], unique=True)
     with op.batch_alter_table("stocktake_line") as b:
         b.add_column(
             sa.Column(
@@ -39,5 +42,7 @@ def downgrade() -> None:
         for column in ("counted_quantity", "expected_quantity", "batch_id"):
             b.drop_column(column)
     with op.batch_alter_table("product") as b:
+        b.drop_index("ix_product_trace_prefix")
+        b.drop_column("trace_prefix")
         b.drop_index("ix_product_hibc")
         b.drop_column("hibc")
