@@ -18,7 +18,8 @@ import json
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 
 from central.accounts import Principal, hash_token
@@ -57,6 +58,12 @@ def create_app(
         with ledger.engine.connect() as c:
             c.execute(text("select 1"))
         return Health(status="ok")
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """The web process's own metrics (scans, labels; the ingest service has its own
+        port): for Prometheus on the internal network, not through the public proxy."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     for module in (stock, receipts, alerts, bookings, reports, admin):
         app.include_router(module.router)

@@ -83,6 +83,14 @@ def test_the_reverse_proxy_example(ledger_url: str, tmp_path: Path) -> None:
         with opener.open(f"{https}/ui/events", timeout=5) as events:
             first = events.readline()
         assert first.startswith(b"retry:") and time.monotonic() - started < 3  # not buffered
+        try:
+            opener.open(f"{https}/metrics", timeout=5)
+            raise AssertionError("the metrics were served to the outside")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404
+        assert (
+            b"hwms_web_scans_total" in urllib.request.urlopen(f"{base}/metrics", timeout=5).read()
+        )
     finally:
         proc.terminate()
         proc.wait(10)

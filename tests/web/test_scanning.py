@@ -116,6 +116,10 @@ def test_receive_by_scan_with_a_tag_written_for_an_untagged_item(
     assert "Booked 3 item(s) as receipt DN-SCAN-1." in page.get_by_test_id("done").inner_text()
     page.goto(f"{server}/ui/stock?q=SC1")
     assert "s1/store" in page.locator("tbody").inner_text()
+    metrics = context.request.get(f"{server}/metrics").text()
+    assert 'hwms_web_scans_total{outcome="refused",purpose="receive"} 2.0' in metrics
+    assert 'hwms_web_scans_total{outcome="duplicate",purpose="receive"} 1.0' in metrics
+    assert 'hwms_web_labels_total{outcome="printed"} 1.0' in metrics
     context.close()
 
 
