@@ -34,3 +34,9 @@ class Invalid(LedgerError):  # noqa: N818
 
     http_status = 422
     exit_code = 1
+
+
+def listed(problems: list[str], shown: int = 50) -> str:
+    """Every problem of a refused file or list in one message, the first `shown` of them."""
+    more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
+    return "; ".join(problems[:shown]) + more

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.clock import SYSTEM_CLOCK, Clock
-from central.errors import Invalid
+from central.errors import Invalid, listed
 from central.ledger import location_problem
 from central.models import AppUser, AuditLog, Department, Location, Product, StockLimit
 from rules.epc import gs1_check_digit
@@ -85,9 +85,7 @@ def import_master_data(
         if i % 1000 == 999:
             report("checking", i + 1, len(rows))
     if problems:
-        shown = "; ".join(problems[:50])
-        more = f"; and {len(problems) - 50} more" if len(problems) > 50 else ""
-        raise MasterDataError(f"{kind}: {shown}{more}")
+        raise MasterDataError(f"{kind}: {listed(problems)}")
     for i, row in enumerate(rows):
         _upsert(s, kind, row)
         s.flush()

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from central import alerts
-from central.errors import Conflict, Invalid
+from central.errors import Conflict, Invalid, listed
 from central.ledger.base import location_problem
 from central.ledger.moves import Moving, Pending, TagMove
 from central.models import AuditLog, Product, Receipt
@@ -148,8 +148,7 @@ class Receiving(Moving):
                 if r.gtin not in products
             ]
         if problems:
-            more = f"; and {len(problems) - 50} more" if len(problems) > 50 else ""
-            raise ReceiptError("; ".join(problems[:50]) + more)
+            raise ReceiptError(listed(problems))
         now = self.clock.now()
         number = number or new_receipt_number(now)
         try:
@@ -267,8 +266,7 @@ def epcis_receipt(doc: Any, location: str) -> list[ReceiptLine]:
                 ReceiptLine(epc=epc, gtin=ident.gtin, lot=lot, expiry=expiry, location=location)
             )
     if problems:
-        more = f"; and {len(problems) - 50} more" if len(problems) > 50 else ""
-        raise ReceiptError("; ".join(problems[:50]) + more)
+        raise ReceiptError(listed(problems))
     if not lines:
         raise ReceiptError("no commissioning ObjectEvent (action ADD) with an epcList")
     return lines

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from central.errors import Invalid
+from central.errors import Invalid, listed
 from central.ledger.base import location_problem, tag_column
 from central.ledger.bookings import Bookings
 from central.ledger.moves import Pending, TagMove
@@ -249,8 +249,7 @@ class Scanning(Receiving, Bookings):
         scans = self.resolve_scans(codes, purpose, location, fill=fill)
         problems = [f"scan {i + 1}: {r.problem}" for i, r in enumerate(scans) if r.problem]
         if problems:
-            more = f"; and {len(problems) - 50} more" if len(problems) > 50 else ""
-            raise ScanBookingError("; ".join(problems[:50]) + more)
+            raise ScanBookingError(listed(problems))
         if not scans:
             raise ScanBookingError("nothing was scanned")
         return scans
