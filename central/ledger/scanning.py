@@ -66,18 +66,10 @@ class ResolvedScan:
     quantity: int = 1
     problem: str = ""
 
-    @property
-    def key(self) -> str:
-        """Two scans with one key are the same item (serialised) or the same batch."""
-        if self.epc:
-            return self.epc
-        return f"{self.gtin}|{self.lot}" if self.gtin else self.code
-
     def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "gtin": self.gtin, "name": self.name, "lot": self.lot,
                 "expiry": self.expiry.isoformat() if self.expiry else "", "epc": self.epc,
-                "at": self.at, "quantity": self.quantity, "problem": self.problem,
-                "key": self.key, "serialised": bool(self.epc)}  # fmt: skip
+                "at": self.at, "quantity": self.quantity, "problem": self.problem}  # fmt: skip
 
 
 def split_codes(text: str) -> list[str]:

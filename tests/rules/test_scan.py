@@ -233,3 +233,49 @@ def test_fuzz_random_text(text: str) -> None:
 @given(st.sampled_from(SAMPLES), st.integers(0, 2**32))
 def test_fuzz_mutated_scans(text: str, seed: int) -> None:
     _result_or_clear_error(_mutate(text, random.Random(seed)))
+
+
+@st.composite
+def _label_sequences(draw: st.DrawFn) -> list[tuple[str, str]]:
+    """Scans as a person makes them at a two-line HIBC label: primaries, their secondaries
+    (sometimes of another primary), GS1 codes between."""
+    out = []
+    for _ in range(draw(st.integers(0, 8))):
+        pcn = draw(st.text("ABC123", min_size=1, max_size=4))
+        primary = hibc.encode_primary("A123", pcn, 1)
+        kind = draw(st.sampled_from(["primary", "secondary", "other"]))
+        if kind == "primary":
+            out.append(("primary", primary))
+        elif kind == "secondary":
+            link = draw(st.sampled_from([primary[-1], "Z"]))
+            label = hibc.HibcLabel(form="secondary", lot=f"L{pcn}", date_format="7")
+            out.append((f"secondary:{link}", hibc.encode_secondary(label, link)))
+        else:
+            out.append(("other", "4006381333931"))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(_label_sequences())
+def test_joiner_joins_a_secondary_only_right_after_its_primary(
+    scans: list[tuple[str, str]],
+) -> None:
+    joiner, previous = ScanJoiner(), None
+    for kind, text in scans:
+        try:
+            ident = joiner.feed(text)
+        except ScanError as exc:  # a secondary whose link is not the primary's check
+            assert (
+                kind.startswith("secondary")
+                and previous is not None
+                and "link character" in str(exc)
+            )
+            assert kind != f"secondary:{previous[-1]}"
+            previous = None
+            continue
+        if kind.startswith("secondary") and previous is not None:
+            assert joiner.joined and ident.hibc_lic == "A123" and ident.lot is not None
+            assert kind == f"secondary:{previous[-1]}"
+        else:
+            assert not joiner.joined
+        previous = text if kind == "primary" else None
