@@ -411,7 +411,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="one line")
     p.set_defaults(func=_errors(_report))
     p = central.add_parser("import", help="master data from CSV")
-    p.add_argument("kind", choices=["products", "locations", "departments", "users", "limits"])
+    p.add_argument("kind", choices=["products", "locations", "departments", "users", "limits",
+                                    "packs"])  # fmt: skip
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--csv", required=True)
     p.add_argument("--user", default="import", help="who imports (audit log)")

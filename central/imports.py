@@ -9,6 +9,8 @@ Master data (all-or-nothing per file; existing rows are updated, nothing is dele
   location it is: the scope of that department's people)
 - departments: code, name
 - users: id, name, badge, department
+- packs: gtin (the pack's own), product (the GTIN of its each), level (box, case...),
+  quantity (eaches in one pack): a receipt or a scan of the pack's GTIN is that many eaches
 - limits: location, gtin, min, max, reorder (min/max stock per product and location; the
   location is created when new)
 """
@@ -27,7 +29,15 @@ from sqlalchemy.orm import Session
 from central.clock import SYSTEM_CLOCK, Clock
 from central.errors import Invalid, listed
 from central.ledger import location_problem
-from central.models import AppUser, AuditLog, Department, Location, Product, StockLimit
+from central.models import (
+    AppUser,
+    AuditLog,
+    Department,
+    Location,
+    Product,
+    ProductPack,
+    StockLimit,
+)
 from rules.epc import gs1_check_digit
 
 COLUMNS = {
@@ -36,6 +46,7 @@ COLUMNS = {
     "departments": ("code", "name"),
     "users": ("id", "name"),
     "limits": ("location", "gtin", "min", "max"),
+    "packs": ("gtin", "product", "level", "quantity"),
 }
 
 
@@ -44,7 +55,7 @@ class MasterDataError(Invalid):
 
 
 TABLES = {"products": Product, "locations": Location, "departments": Department,
-          "users": AppUser, "limits": StockLimit}  # fmt: skip
+          "users": AppUser, "limits": StockLimit, "packs": ProductPack}  # fmt: skip
 MAX_INT = 2**31 - 1  # an INTEGER column
 # a product's codes that name it alone: (column, form, what the form is)
 UNIQUE_CODES = (
@@ -141,9 +152,10 @@ def _badge(row: dict[str, str], owners: dict[str, str]) -> str:
 
 def _check(s: Session, kind: str, row: dict[str, str], rows: list[dict[str, str]]) -> str:
     if kind == "products":
-        g = row["gtin"].zfill(14)
-        if len(g) != 14 or not g.isdigit() or gs1_check_digit(g[:13]) != g[13]:
+        if not _valid_gtin(row["gtin"]):
             return f"GTIN {row['gtin'][:40]!r} is not a valid GTIN"
+        if s.get(ProductPack, row["gtin"].zfill(14)) is not None:
+            return f"GTIN {row['gtin'].zfill(14)} is a pack's GTIN (see packs), not a product's"
         if row.get("unit_price"):
             try:
                 price = Decimal(row["unit_price"])
@@ -178,9 +190,10 @@ def _check(s: Session, kind: str, row: dict[str, str], rows: list[dict[str, str]
             return f"min {low} / max {high} / reorder {reorder} do not make sense"
         if problem := location_problem(row["location"]):
             return problem
-        g = row["gtin"].zfill(14)
-        if len(g) != 14 or not g.isdigit() or gs1_check_digit(g[:13]) != g[13]:
+        if not _valid_gtin(row["gtin"]):
             return f"GTIN {row['gtin'][:40]!r} is not a valid GTIN"
+    if kind == "packs":
+        return _check_pack(s, row)
     if kind == "users" and row.get("department"):
         in_db = s.get(Department, row["department"]) is not None
         if not in_db:
@@ -188,6 +201,27 @@ def _check(s: Session, kind: str, row: dict[str, str], rows: list[dict[str, str]
     key = COLUMNS[kind][0]
     if not row.get(key):
         return f"{key} is empty"
+    return ""
+
+
+def _valid_gtin(value: str) -> bool:
+    g = value.zfill(14)
+    return len(g) == 14 and g.isdigit() and gs1_check_digit(g[:13]) == g[13]
+
+
+def _check_pack(s: Session, row: dict[str, str]) -> str:
+    for column in ("gtin", "product"):
+        if not _valid_gtin(row[column]):
+            return f"{column} {row[column][:40]!r} is not a valid GTIN"
+    gtin, product = row["gtin"].zfill(14), row["product"].zfill(14)
+    if gtin == product or s.get(Product, gtin) is not None:
+        return f"pack GTIN {gtin} is a product's own GTIN, not a pack's"
+    if s.get(Product, product) is None:
+        return f"product {product} is not in the product master data (import products first)"
+    if not row["quantity"].isdigit() or not 2 <= int(row["quantity"]) <= 1_000_000:
+        return f"quantity {row['quantity'][:20]!r} is not a whole number of eaches (2 or more)"
+    if not row["level"].strip():
+        return "level is empty"
     return ""
 
 
@@ -213,6 +247,11 @@ def _upsert(s: Session, kind: str, row: dict[str, str]) -> None:
         if row.get("parent"):
             loc.parent_id = s.scalar(select(Location.id).where(Location.code == row["parent"]))
         s.add(loc)
+    elif kind == "packs":
+        pack = s.get(ProductPack, row["gtin"].zfill(14)) or ProductPack(gtin=row["gtin"].zfill(14))
+        pack.product_gtin = row["product"].zfill(14)
+        pack.level, pack.quantity = row["level"].strip(), int(row["quantity"])
+        s.add(pack)
     elif kind == "departments":
         d = s.get(Department, row["code"]) or Department(code=row["code"])
         d.name = row["name"]

@@ -63,6 +63,17 @@ class Product(Base):
     trace_prefix: Mapped[str | None] = mapped_column(String(7), unique=True, index=True)
 
 
+class ProductPack(Base):
+    """A pack level of a product with its own GTIN (a box of 10, a case of 120): a scan or
+    a receipt line of the pack's GTIN is that many eaches of the product."""
+
+    __tablename__ = "product_pack"
+    gtin: Mapped[str] = mapped_column(String(14), primary_key=True)  # the pack's own GTIN
+    product_gtin: Mapped[str] = mapped_column(ForeignKey("product.gtin"), index=True)
+    level: Mapped[str] = mapped_column(String(20), default="box")
+    quantity: Mapped[int] = mapped_column(Integer)  # eaches in one pack
+
+
 class Department(Base):
     __tablename__ = "department"
     code: Mapped[str] = mapped_column(String(40), primary_key=True)

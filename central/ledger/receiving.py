@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from central import alerts
 from central.errors import Conflict, Invalid, listed
 from central.ledger.base import location_problem
 from central.ledger.moves import Moving, Pending, TagMove
-from central.models import AuditLog, Product, Receipt
+from central.models import AuditLog, Product, ProductPack, Receipt
 from rules.epc import EpcError, check_epc_uri, decode, gs1_check_digit
 from rules.events import Batch as EventBatch
 from rules.identity import ident_from_uri
@@ -70,6 +71,25 @@ class ReceiptLine:
         if ident.gtin is not None and ident.gtin != self.gtin:
             return f"EPC {self.epc} belongs to GTIN {ident.gtin}, not {self.gtin}"
         return ""
+
+
+def pack_sizes(s: Session) -> dict[str, tuple[str, int]]:
+    """A pack's GTIN -> (its product's GTIN, eaches in one pack)."""
+    return {g: (p, q) for g, p, q in s.execute(select(ProductPack.gtin, ProductPack.product_gtin,
+                                                      ProductPack.quantity))}  # fmt: skip
+
+
+def in_eaches(rows: list[ReceiptLine], packs: dict[str, tuple[str, int]]) -> list[ReceiptLine]:
+    """Untagged lines of a pack's GTIN as its eaches (a case of 120: 120 of the product);
+    a tagged pack stays what it is (and is refused: the ledger counts a tag as one)."""
+    out = []
+    for row in rows:
+        pack = packs.get(row.gtin)
+        if pack is not None and not row.epc:
+            out.append(replace(row, gtin=pack[0], quantity=row.quantity * pack[1]))
+        else:
+            out.append(row)
+    return out
 
 
 def parse_receipt_csv(text: str, opening: bool = False) -> list[ReceiptLine]:
@@ -136,6 +156,8 @@ class Receiving(Moving):
         as `opening_balance` movements (not receiving, so reports do not count it as
         delivered) and written to the audit log."""
         today = today or self.clock.today()
+        with self.session() as s:
+            rows = in_eaches(rows, pack_sizes(s))
         problems = [
             f"line {i + 1}: {p}" for i, r in enumerate(rows) if (p := r.problem(today, opening))
         ]
@@ -144,6 +166,7 @@ class Receiving(Moving):
         if products:  # with product master data on file, a receipt names known products only
             problems += [
                 f"line {i + 1}: GTIN {r.gtin} is not in the product master data"
+                + (" (a tagged pack: tag its eaches, or book it untagged)" if r.epc else "")
                 for i, r in enumerate(rows)
                 if r.gtin not in products
             ]

@@ -27,7 +27,7 @@ from central.errors import Invalid, listed
 from central.ledger.base import location_problem, tag_column
 from central.ledger.bookings import Bookings
 from central.ledger.moves import Pending, TagMove
-from central.ledger.receiving import ReceiptLine, Receiving
+from central.ledger.receiving import ReceiptLine, Receiving, pack_sizes
 from central.models import Batch, Location, Product, Stock, StocktakeLine, Tag
 from rules.scan import ItemIdentity, ScanError, ScanJoiner
 
@@ -275,6 +275,7 @@ class _Resolver:
         self.loc = s.scalar(select(Location.id).where(Location.code == location))
         self.codes = dict(s.execute(select(Location.id, Location.code)).all())
         self.taken: dict[int, int] = defaultdict(int)  # batch id -> taken by earlier scans
+        self.packs = pack_sizes(s)
 
     def all(self, parsed: list[ResolvedScan]) -> list[ResolvedScan]:
         tags = self._tags([r.ident for r in parsed if r.ident is not None])
@@ -313,11 +314,18 @@ class _Resolver:
             if ident.sscc is not None:
                 return replace(r, problem="an SSCC names a shipping unit: scan the items in it")
             return replace(r, problem="the scan names no product (GTIN)")
+        pack = self.packs.get(gtin)
+        if pack is not None:
+            if ident.serial is not None:
+                why = "a serialised pack: the ledger keeps serials of eaches"
+                return replace(r, gtin=gtin, problem=why)
+            gtin = pack[0]
         name = self.products.get(gtin, "")
         if self.products and gtin not in self.products:
             return replace(r, gtin=gtin, problem=f"GTIN {gtin} is not in the product master data")
+        each = pack[1] if pack is not None else 1
         r = replace(r, gtin=gtin, name=name, lot=ident.lot or "", expiry=ident.expiry,
-                    quantity=ident.quantity or 1)  # fmt: skip
+                    quantity=(ident.quantity or 1) * each)  # fmt: skip
         if ident.serial is not None and (ident.gtin is not None or ident.trace_uri):
             names = ident.epc_uris() or [ident.trace_uri or ""]
             known = next((u for u in names if u in tags), None)

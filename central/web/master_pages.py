@@ -19,14 +19,14 @@ from central import accounts
 from central.accounts import Principal
 from central.errors import Invalid, LedgerError
 from central.imports import import_master_data
-from central.models import AppUser, AuditLog, Department, Location, Product, StockLimit
+from central.models import AppUser, AuditLog, Department, Location, Product, ProductPack, StockLimit
 from central.vocab import Permission, Role
 
 if TYPE_CHECKING:
     from central.ledger import Ledger
     from central.web import Pages
 
-Kind = Literal["products", "locations", "departments", "users", "limits"]
+Kind = Literal["products", "locations", "departments", "users", "limits", "packs"]
 FIELDS: dict[str, tuple[str, ...]] = {  # the first is the record's key
     "products": ("gtin", "name", "unit", "category", "cold_chain_class", "high_value",
                  "unit_price", "hibc", "trace_prefix"),
@@ -34,6 +34,7 @@ FIELDS: dict[str, tuple[str, ...]] = {  # the first is the record's key
     "departments": ("code", "name"),
     "users": ("id", "name", "department", "badge"),
     "limits": ("location", "gtin", "min", "max", "reorder"),
+    "packs": ("gtin", "product", "level", "quantity"),
 }  # fmt: skip
 SHOWN = 500  # records listed; the search finds the others
 
@@ -63,6 +64,13 @@ def records(s: Session, kind: str, q: str = "") -> list[dict[str, str]]:
         rows = [{"code": x.code, "name": x.name, "kind": x.kind, "department": x.department,
                  "parent": codes.get(x.parent_id) if x.parent_id else ""}
                 for x in s.scalars(query.limit(SHOWN))]  # fmt: skip
+    elif kind == "packs":
+        query = select(ProductPack).order_by(ProductPack.product_gtin, ProductPack.gtin)
+        if term:
+            query = query.where((ProductPack.gtin == term.zfill(14))
+                                | (ProductPack.product_gtin == term.zfill(14)))  # fmt: skip
+        rows = [{"gtin": x.gtin, "product": x.product_gtin, "level": x.level,
+                 "quantity": x.quantity} for x in s.scalars(query.limit(SHOWN))]  # fmt: skip
     elif kind == "departments":
         departments = select(Department).order_by(Department.code).limit(SHOWN)
         rows = [{"code": d.code, "name": d.name} for d in s.scalars(departments)]

@@ -249,3 +249,34 @@ def test_chinese_drug_traceability_codes_name_items_through_the_master_data(db_u
     history = lg.epc_history(f"urn:hwms:item:cn-trace:{codes[0]}")
     assert [m["kind"] for m in history["movements"]] == ["receiving", "dispense"]
     assert lg.commissioning_map().records == {}  # no tag for an edge to read
+
+
+def test_a_box_or_case_gtin_is_received_and_issued_as_its_eaches(db_url: str) -> None:
+    from central.imports import MasterDataError
+    from central.ledger import ReceiptLine
+
+    lg = ledger(db_url)
+    box, case = "14012345000013", "24012345000010"
+    with lg.session.begin() as s:
+        import_master_data(s, "packs", f"gtin,product,level,quantity\n{box},{SALINE},box,10\n"
+                           f"{case},{SALINE},case,120\n", actor="test")  # fmt: skip
+    # a file's line of one case, a scanned box (DataMatrix with lot) and a bare case GTIN-14
+    lg.receive([ReceiptLine(epc="", gtin=case, lot="L1", expiry=days(300), location="s1/store")],
+               actor="sam")  # fmt: skip
+    lg.receive_scans([scan(box, lot="L1", expiry=days(300)), case], location="s1/store",
+                     actor="sam", fill={SALINE: ("L1", days(300))})  # fmt: skip
+    assert stock(lg, "s1/store") == {(SALINE, "L1"): 120 + 10 + 120}
+    lg.move_scans(
+        ScanPurpose.ISSUE, [box], location="s1/store", to_location="s1/ward-5", user="sam"
+    )
+    assert stock(lg, "s1/ward-5") == {(SALINE, "L1"): 10}
+    refused = lg.resolve_scans(
+        [scan(box, lot="L1", expiry=days(300), serial="7")], ScanPurpose.RECEIVE, "s1/store"
+    )
+    assert refused[0].problem == "a serialised pack: the ledger keeps serials of eaches"
+    for bad, why in ((f"{box},{SALINE},box,1", "2 or more"), (f"{SALINE},{SALINE},box,5", "product's own GTIN"),
+                     (f"{box},04012345000030,box,5", "not in the product master data")):  # fmt: skip
+        with pytest.raises(MasterDataError, match=why), lg.session.begin() as s:
+            import_master_data(s, "packs", f"gtin,product,level,quantity\n{bad}\n", actor="test")
+    with pytest.raises(MasterDataError, match="a pack's GTIN"), lg.session.begin() as s:
+        import_master_data(s, "products", f"gtin,name\n{box},Box\n", actor="test")
