@@ -25,8 +25,8 @@ from central.models import Location, Product
 from central.vocab import Permission
 from central.web.alert_text import N_
 from readers.label_printer import PrinterError, send_zpl
-from rules.labels import LabelError, zpl
-from rules.scan import ScanError, parse_scan
+from rules.labels import LabelError, gs1_data, zpl
+from rules.scan import ItemIdentity, ScanError, parse_scan
 
 if TYPE_CHECKING:
     from starlette.datastructures import FormData
@@ -68,6 +68,10 @@ def groups(scans: list[ResolvedScan]) -> list[dict[str, Any]]:
                                              "codes": []})  # fmt: skip
         g["count"] += r.quantity
         g["expiry"] = g["expiry"] or r.expiry
+        if g["lot"] and g["expiry"] and r.gtin:  # an internal label for untagged items
+            g["label"] = "]d2" + gs1_data(
+                ItemIdentity(source="gs1", gtin=r.gtin, lot=g["lot"], expiry=g["expiry"])
+            )
         if r.ident is not None and r.ident.serial is not None:
             g["serials"].append((r.ident.serial, r.code))
     return list(out.values())
@@ -88,9 +92,16 @@ def _fill(form: FormData) -> dict[str, tuple[str, date | None]]:
     return out
 
 
-def _missing(scans: list[ResolvedScan]) -> list[str]:
-    """GTINs whose lines need a typed lot and expiry."""
-    return sorted({r.gtin for r in scans if r.problem == PENDING and r.gtin})
+def _missing(scans: list[ResolvedScan], purpose: ScanPurpose) -> list[str]:
+    """GTINs received from barcodes without lot or expiry: their typed lot and expiry stay
+    on the page (once typed, the lines are complete, and the fields must stay sent)."""
+    if purpose != ScanPurpose.RECEIVE:
+        return []
+    return sorted({
+        r.gtin for r in scans
+        if r.gtin and r.ident is not None and (r.ident.lot is None or r.ident.expiry is None)
+        and (not r.problem or r.problem == PENDING) and not r.ident.serial
+    })  # fmt: skip
 
 
 def register(app: FastAPI, pages: Pages, ledger: Ledger, label_printer: str | None) -> None:
@@ -197,7 +208,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger, label_printer: str | No
             .get_template("scan_lines.html")
             .render(
                 groups=groups(shown),
-                missing=_missing(shown),
+                missing=_missing(shown, purpose),
                 fill=_fill(form),
                 purpose=purpose.value,
                 printer=bool(label_printer),
@@ -232,7 +243,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger, label_printer: str | No
             scans = ledger.resolve_scans(codes, purpose, location, fill=fill)
         except LedgerError as exc:
             return page(request, who, purpose, exc.http_status, error=str(exc), **again)
-        again |= {"groups": groups(scans), "missing": _missing(scans),
+        again |= {"groups": groups(scans), "missing": _missing(scans, purpose),
                   "refused": [r for r in scans if r.problem and r.problem != PENDING]}  # fmt: skip
         if form.get("action") == "check":
             return page(request, who, purpose, **again)

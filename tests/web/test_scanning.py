@@ -19,7 +19,7 @@ from rules.labels import gs1_data
 from rules.scan import ItemIdentity, from_epc
 from tests.central.test_operations import GTIN
 from tests.conftest import require_tool, wall_days
-from tests.support import api_process
+from tests.support import api_process, until
 from tests.web.conftest import CHROMIUM_ARGS, axe_violations, log_in
 
 PHONE: dict[str, Any] = {
@@ -112,14 +112,25 @@ def test_receive_by_scan_with_a_tag_written_for_an_untagged_item(
         label.datamatrix is not None and "_1" in label.datamatrix and "219001" in label.datamatrix
     )
 
+    # an internal GS1 DataMatrix label (no tag) for the untagged line, once its lot is known
+    assert scan(page, datamatrix(lot="SC3", expiry=exp)).startswith("Accepted")
+    page.get_by_role("row").filter(has_text="SC3").get_by_role("button", name="Print label").click()
+    until(lambda: len(printer.printed()) == 2, timeout=10, what="the internal label")
+    internal = printer.printed()[-1]
+    assert (
+        internal.epc_hex is None
+        and internal.datamatrix is not None
+        and "10SC3" in internal.datamatrix
+    )
+
     page.get_by_test_id("book").click()
-    assert "Booked 3 item(s) as receipt DN-SCAN-1." in page.get_by_test_id("done").inner_text()
+    assert "Booked 4 item(s) as receipt DN-SCAN-1." in page.get_by_test_id("done").inner_text()
     page.goto(f"{server}/ui/stock?q=SC1")
     assert "s1/store" in page.locator("tbody").inner_text()
     metrics = context.request.get(f"{server}/metrics").text()
     assert 'hwms_web_scans_total{outcome="refused",purpose="receive"} 2.0' in metrics
     assert 'hwms_web_scans_total{outcome="duplicate",purpose="receive"} 1.0' in metrics
-    assert 'hwms_web_labels_total{outcome="printed"} 1.0' in metrics
+    assert 'hwms_web_labels_total{outcome="printed"} 2.0' in metrics
     context.close()
 
 
