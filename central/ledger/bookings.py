@@ -185,14 +185,11 @@ class Bookings(Moving, Queries):
             for ln in lines:  # an untagged batch counted by scan: its quantity corrected
                 if not ln.epc and ln.batch_id is not None and ln.counted_quantity is not None:
                     delta = ln.counted_quantity - (ln.expected_quantity or 0)
-                    p.deltas[(take.location_id, ln.batch_id)] += delta
-                    p.movements.append(
-                        {"event_id": None, "kind": "stocktake", "batch_id": ln.batch_id,
-                         "from_location_id": take.location_id if delta < 0 else None,
-                         "to_location_id": take.location_id if delta > 0 else None,
-                         "quantity": abs(delta), "biz_step": "cycle_counting", "actor": user,
-                         "case_id": "", "reason": f"{ln.finding} at stocktake #{take.id}",
-                         "occurred_at": now, "recorded_at": now}
+                    p.move_quantity(
+                        batch_id=ln.batch_id, from_id=take.location_id if delta < 0 else None,
+                        to_id=take.location_id if delta > 0 else None, quantity=abs(delta),
+                        kind="stocktake", at=now, biz_step="cycle_counting", actor=user,
+                        reason=f"{ln.finding} at stocktake #{take.id}",
                     )  # fmt: skip
             for (finding, batch_id), members in sorted(groups.items()):
                 missing = finding == "missing"

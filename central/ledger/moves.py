@@ -37,6 +37,33 @@ class Pending:
     movements: list[dict[str, Any]] = field(default_factory=list)
     batches: dict[int, Batch | None] = field(default_factory=dict)  # read once per transaction
 
+    def move_quantity(
+        self,
+        *,
+        batch_id: int,
+        from_id: int | None,
+        to_id: int | None,
+        quantity: int,
+        kind: str,
+        at: datetime,
+        biz_step: str = "",
+        actor: str = "",
+        case_id: str = "",
+        reason: str = "",
+    ) -> None:
+        """Untagged goods of a batch moving (None: outside the ledger): the stock deltas
+        and the journal line."""
+        if from_id is not None:
+            self.deltas[(from_id, batch_id)] -= quantity
+        if to_id is not None:
+            self.deltas[(to_id, batch_id)] += quantity
+        self.movements.append(
+            {"event_id": None, "kind": kind, "batch_id": batch_id, "from_location_id": from_id,
+             "to_location_id": to_id, "quantity": quantity, "biz_step": biz_step,
+             "actor": actor, "case_id": case_id, "reason": reason, "occurred_at": at,
+             "recorded_at": at}
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TagMove:

@@ -218,13 +218,10 @@ class Receiving(Moving):
                     self._move_tags(s, p, move)
                 untagged = sum(r.quantity for r in lines if not r.epc)
                 if untagged:
-                    p.deltas[(loc, batch_id)] += untagged
-                    p.movements.append(
-                        {"event_id": None, "kind": kind, "batch_id": batch_id,
-                         "from_location_id": None, "to_location_id": loc, "quantity": untagged,
-                         "biz_step": "receiving", "actor": actor, "case_id": "",
-                         "reason": f"{what} {number} (untagged)", "occurred_at": now,
-                         "recorded_at": now}
+                    p.move_quantity(
+                        batch_id=batch_id, from_id=None, to_id=loc, quantity=untagged,
+                        kind=kind, at=now, biz_step="receiving", actor=actor,
+                        reason=f"{what} {number} (untagged)",
                     )  # fmt: skip
             self._write(s, p)
             alerts.evaluate(s, today, now)  # stock arrived: expiry and levels at once

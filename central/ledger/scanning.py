@@ -180,15 +180,10 @@ class Scanning(Receiving, Bookings):
                 )  # fmt: skip
                 self._move_tags(s, p, move)
             for batch_id, qty in sorted(quantities.items()):
-                if from_id is not None:
-                    p.deltas[(from_id, batch_id)] -= qty
-                if to_id is not None:
-                    p.deltas[(to_id, batch_id)] += qty
-                p.movements.append(
-                    {"event_id": None, "kind": kind, "batch_id": batch_id,
-                     "from_location_id": from_id, "to_location_id": to_id, "quantity": qty,
-                     "biz_step": BIZ_STEP[purpose], "actor": user, "case_id": case_id,
-                     "reason": reason, "occurred_at": now, "recorded_at": now}
+                p.move_quantity(
+                    batch_id=batch_id, from_id=from_id, to_id=to_id, quantity=qty, kind=kind,
+                    at=now, biz_step=BIZ_STEP[purpose], actor=user, case_id=case_id,
+                    reason=reason,
                 )  # fmt: skip
             self._write(s, p)
         return sum(r.quantity for r in scans)
@@ -384,8 +379,9 @@ class _Resolver:
         if self.purpose in LEAVING and b.expiry is not None and b.expiry <= self.today:
             return replace(r, problem=f"expired on {b.expiry}")
         if need_stock:
-            if self._left(b.id) < r.quantity:
-                return replace(r, problem=f"only {self._left(b.id)} of lot {r.lot} here")
+            left = self._left(b.id)
+            if left < r.quantity:
+                return replace(r, problem=f"only {left} of lot {r.lot} here")
             self.taken[b.id] += r.quantity
         return r
 
