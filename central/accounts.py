@@ -24,11 +24,11 @@ from central.vocab import Permission, Role
 P = Permission
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({P.READ}),
-    Role.NURSE: frozenset({P.READ, P.ACKNOWLEDGE, P.BOOK}),
-    Role.HEAD: frozenset({P.READ, P.ACKNOWLEDGE, P.BOOK, P.STOCKTAKE}),
-    Role.STOREKEEPER: frozenset({P.READ, P.ACKNOWLEDGE, P.RECEIVE, P.BOOK, P.STOCKTAKE}),
-    Role.QUALITY: frozenset({P.READ, P.ACKNOWLEDGE, P.LOCK}),
-    Role.PURCHASING: frozenset({P.READ, P.PURCHASE}),
+    Role.NURSE: frozenset({P.READ, P.ACKNOWLEDGE, P.BOOK, P.REQUEST}),
+    Role.HEAD: frozenset({P.READ, P.ACKNOWLEDGE, P.BOOK, P.STOCKTAKE, P.REQUEST, P.APPROVE}),
+    Role.STOREKEEPER: frozenset({P.READ, P.ACKNOWLEDGE, P.RECEIVE, P.BOOK, P.STOCKTAKE, P.ISSUE}),
+    Role.QUALITY: frozenset({P.READ, P.ACKNOWLEDGE, P.LOCK, P.APPROVE}),
+    Role.PURCHASING: frozenset({P.READ, P.PURCHASE, P.APPROVE}),
     Role.ADMIN: frozenset(Permission),
 }
 _hasher = PasswordHasher()  # argon2id with the library's current parameters

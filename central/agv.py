@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -23,7 +23,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from central.clock import SYSTEM_CLOCK, Clock, as_utc
-from central.models import Alert, Batch, Location, Movement, Stock, StockLimit
+from central.ledger.requisitions import system_requisition
+from central.models import (
+    Alert,
+    Batch,
+    Location,
+    Movement,
+    Requisition,
+    RequisitionLine,
+    RequisitionPick,
+    Stock,
+    StockLimit,
+)
 from central.models import TransportOrder as OrderRow
 from central.vocab import OPEN_STATES, OrderState
 
@@ -116,8 +127,12 @@ class Vda5050Adapter:
     def order_message(self, order_id: str, order: TransportOrder) -> dict[str, Any]:
         def action(kind: str) -> dict[str, Any]:
             params = [{"key": "items", "value": list(order.items)}] if order.items else []
-            return {"actionId": f"{order_id}-{kind}", "actionType": kind, "blockingType": "HARD",
-                    "actionParameters": params}  # fmt: skip
+            return {
+                "actionId": f"{order_id}-{kind}",
+                "actionType": kind,
+                "blockingType": "HARD",
+                "actionParameters": params,
+            }
 
         return {
             **self._header("order"),
@@ -222,9 +237,9 @@ def replenishment(
 def dispatch_replenishments(
     s: Session, adapter: AgvAdapter, supply: dict[str, str], adapter_name: str, now: datetime
 ) -> list[OrderRow]:
-    """One transport order per open low-stock/stockout alert of a supplied location, never
-    two: the order row is unique per alert. The quantity brings the location back to its
-    maximum (or is the limit's reorder quantity)."""
+    """One system requisition and its transport order per open low-stock/stockout alert of
+    a supplied location, never two: both are unique per alert. The quantity brings the
+    location back to its maximum (or is the limit's reorder quantity)."""
     if not supply:
         return []
     ordered = select(OrderRow.alert_id).where(OrderRow.alert_id.is_not(None))
@@ -238,9 +253,9 @@ def dispatch_replenishments(
     out = []
     for alert in candidates:
         gtin, _, loc_id = alert.key.partition("@")
-        code = s.scalar(select(Location.code).where(Location.id == int(loc_id)))
+        place = s.get(Location, int(loc_id))
         limit = s.get(StockLimit, (int(loc_id), gtin))
-        if code is None or limit is None:
+        if place is None or limit is None:
             continue
         have = s.scalar(
             select(func.coalesce(func.sum(Stock.quantity), 0))
@@ -248,24 +263,113 @@ def dispatch_replenishments(
             .where(Stock.location_id == int(loc_id), Batch.gtin == gtin)
         )
         quantity = limit.reorder_quantity or max(1, limit.max_quantity - int(have or 0))
-        order = replenishment(alert.kind, code, gtin, quantity, supply)
+        order = replenishment(alert.kind, place.code, gtin, quantity, supply)
         if order is None:
             continue
-        order_id = adapter.dispatch(order)
-        row = OrderRow(
-            id=order_id, alert_id=alert.id, source=order.source, destination=order.destination,
-            gtin=gtin, quantity=quantity, adapter=adapter_name, state=OrderState.SENT,
-            created_at=now,
-        )  # fmt: skip
-        s.add(row)
-        out.append(row)
-        log.info(
-            "replenishment ordered",
-            order_id=order_id,
-            source=order.source,
-            destination=order.destination,
+        source = s.scalars(select(Location).where(Location.code == order.source)).one_or_none()
+        if source is None:
+            source = Location(code=order.source, name=order.source.rpartition("/")[2])
+            s.add(source)
+            s.flush()
+        req = system_requisition(
+            s,
+            alert_id=alert.id,
+            to_location_id=place.id,
+            from_location_id=source.id,
+            department=place.department,
             gtin=gtin,
             quantity=quantity,
+            now=now,
+            transport="agv",
+        )
+        order = replace(order, reason=f"requisition #{req.id}: {order.reason}")
+        row = _dispatch(s, adapter, adapter_name, order, gtin, quantity, now, alert.id, req.id)
+        out.append(row)
+    return out
+
+
+def _dispatch(
+    s: Session,
+    adapter: AgvAdapter,
+    adapter_name: str,
+    order: TransportOrder,
+    gtin: str,
+    quantity: int,
+    now: datetime,
+    alert_id: int | None,
+    requisition_id: int,
+) -> OrderRow:
+    order_id = adapter.dispatch(order)
+    row = OrderRow(
+        id=order_id,
+        alert_id=alert_id,
+        source=order.source,
+        destination=order.destination,
+        gtin=gtin,
+        quantity=quantity,
+        adapter=adapter_name,
+        state=OrderState.SENT,
+        created_at=now,
+        requisition_id=requisition_id,
+    )
+    s.add(row)
+    log.info(
+        "transport ordered",
+        order_id=order_id,
+        source=order.source,
+        destination=order.destination,
+        gtin=gtin,
+        quantity=quantity,
+        reason=order.reason,
+    )
+    return row
+
+
+def dispatch_requisitions(
+    s: Session, adapter: AgvAdapter, adapter_name: str, now: datetime
+) -> list[OrderRow]:
+    """An AGV for each approved or issued requisition that asked for one and has none yet,
+    from its store to its destination with the items issued so far."""
+    ordered = select(OrderRow.requisition_id).where(OrderRow.requisition_id.is_not(None))
+    out = []
+    for req in s.scalars(
+        select(Requisition).where(
+            Requisition.transport == "agv",
+            Requisition.status.in_(("approved", "issued")),
+            Requisition.from_location_id.is_not(None),
+            Requisition.id.not_in(ordered),
+        )
+    ):
+        codes = dict(
+            s.execute(
+                select(Location.id, Location.code).where(
+                    Location.id.in_([req.to_location_id, req.from_location_id])
+                )
+            ).all()
+        )
+        lines = s.execute(
+            select(RequisitionLine.gtin, RequisitionLine.quantity)
+            .where(RequisitionLine.requisition_id == req.id)
+            .order_by(RequisitionLine.id)
+        ).all()
+        epcs = tuple(
+            s.scalars(
+                select(RequisitionPick.epc).where(
+                    RequisitionPick.requisition_id == req.id, RequisitionPick.epc.is_not(None)
+                )
+            )
+        )
+        if not lines or req.from_location_id not in codes:
+            continue
+        order = TransportOrder(
+            source=codes[req.from_location_id],
+            destination=codes[req.to_location_id],
+            items=tuple(e for e in epcs if e),
+            reason=f"requisition #{req.id}",
+        )
+        quantity = sum(q for _g, q in lines)
+        out.append(
+            _dispatch(s, adapter, adapter_name, order, lines[0][0], quantity, now, None, req.id)
         )
     return out
 

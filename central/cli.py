@@ -286,11 +286,19 @@ def _api(args: argparse.Namespace) -> int:
 
     from central import db
     from central.api import create_app, load_tokens
+    from central.config import ConfigError, load, parse
     from central.ledger import Ledger
 
-    db.upgrade(args.db)
+    try:
+        cfg = load(Path(args.config)) if args.config else parse({})
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    db_url = args.db or cfg.db
+    db.upgrade(db_url)
     tokens = load_tokens(Path(args.tokens)) if args.tokens else {}
-    app = create_app(Ledger(db.engine(args.db)), tokens, secure_cookies=args.secure_cookies,
+    ledger = Ledger(db.engine(db_url), requisitions=cfg.requisitions, supply=cfg.supply)
+    app = create_app(ledger, tokens, secure_cookies=args.secure_cookies,
                      label_printer=args.label_printer)  # fmt: skip
     uvicorn.run(app, host=args.host, port=args.port, log_config=None)
     return 0
@@ -431,7 +439,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--unlock", action="store_true")
     p.set_defaults(func=_errors(_recall))
     p = central.add_parser("api", help="serve the HTTP API (OpenAPI at /docs)")
-    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--config", help="the ledger's YAML (its db, requisitions and supply)")
+    p.add_argument("--db", help="the database URL (default: the config's, sqlite:///hwms.db)")
     p.add_argument(
         "--tokens", help='optional JSON: {"<sha256 of token>": {"user": ..., "role": ...}}'
     )

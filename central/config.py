@@ -5,6 +5,7 @@ Unknown keys and wrong types are errors naming the key path, exit code 2, like t
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from pydantic import Field, model_validator
 
 from hwms_common.config import ConfigError, MqttConnection, read_yaml, validate
 from hwms_common.config import Model as _Model
+from rules.requisitions import ApprovalLevel, ApprovalPolicy, Priority
 
 __all__ = ["CentralConfig", "ConfigError", "load", "parse"]
 
@@ -53,6 +55,45 @@ class AgvConfig(_Model):
     serial_number: str = ""
 
 
+class ApprovalLevelConfig(_Model):
+    """One level of the approval chain (`rules.requisitions.ApprovalLevel`)."""
+
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_-]+$")
+    role: Literal["head", "quality", "purchasing", "storekeeper", "admin"]
+    min_value: Decimal | None = Field(None, ge=0)  # total value of the requisition
+    classes: tuple[str, ...] = ()  # high_value, controlled or a product category
+    priorities: tuple[Literal["routine", "urgent", "emergency"], ...] = ()
+
+
+class RequisitionConfig(_Model):
+    # the approval chain, in order; by default the requesting department's head
+    approval: tuple[ApprovalLevelConfig, ...] = (ApprovalLevelConfig(name="head", role="head"),)
+    emergency_bypass: bool = True  # approved at once, reviewed afterwards
+    approval_alert_s: float = Field(3600.0, gt=0)  # waiting longer: an alert (it escalates)
+    receipt_alert_s: float = Field(4 * 3600.0, gt=0)  # issued, nothing arrived: flagged
+    default_store: str | None = None  # where goods come from when `supply` names no store
+
+    @model_validator(mode="after")
+    def _names_once(self) -> RequisitionConfig:
+        names = [lvl.name for lvl in self.approval]
+        if len(set(names)) != len(names):
+            raise ValueError("each approval level needs its own name")
+        return self
+
+    def policy(self) -> ApprovalPolicy:
+        return ApprovalPolicy(
+            levels=tuple(
+                ApprovalLevel(
+                    name=lvl.name, role=lvl.role, min_value=lvl.min_value,
+                    classes=frozenset(lvl.classes),
+                    priorities=frozenset(Priority(p) for p in lvl.priorities),
+                )
+                for lvl in self.approval
+            ),
+            emergency_bypass=self.emergency_bypass,
+        )  # fmt: skip
+
+
 class CentralConfig(_Model):
     db: str = "sqlite:///hwms.db"
     mqtt: MqttConfig = MqttConfig()
@@ -71,6 +112,7 @@ class CentralConfig(_Model):
     supply: dict[str, str] = Field(default_factory=dict)
     # the cold-chain record (per-minute temperature summaries) is kept this long
     temperature_retention_days: int = Field(365, ge=1, le=36500)
+    requisitions: RequisitionConfig = RequisitionConfig()
 
 
 def parse(data: Any, source: str = "config") -> CentralConfig:

@@ -1,4 +1,4 @@
-"""The ledger's errors: one root, three kinds, each mapped once to an HTTP status (the API's
+"""The ledger's errors: one root, four kinds, each mapped once to an HTTP status (the API's
 exception handler) and once to an exit code (the CLI's wrapper). A bare KeyError or
 ValueError is a bug, never a "not found" or an "invalid input"."""
 
@@ -27,6 +27,14 @@ class Conflict(LedgerError):  # noqa: N818
 
     http_status = 409
     exit_code = 4
+
+
+class Forbidden(LedgerError):  # noqa: N818
+    """The user may not do this (role, scope, or their own requisition to approve),
+    whatever the thing's state."""
+
+    http_status = 403
+    exit_code = 6
 
 
 class Invalid(LedgerError):  # noqa: N818

@@ -1,7 +1,7 @@
 """Master data from CSV files.
 
 Master data (all-or-nothing per file; existing rows are updated, nothing is deleted):
-- products: gtin, name, unit, category, cold_chain_class, high_value, unit_price, hibc
+- products: gtin, name, unit, category, cold_chain_class, high_value, controlled, unit_price, hibc
   (the HIBC product identifier: `+`, labeler code, product number, unit of measure),
   trace_prefix (the 7-digit drug identification code that begins its Chinese drug
   traceability codes)
@@ -234,6 +234,7 @@ def _upsert(s: Session, kind: str, row: dict[str, str]) -> None:
         p.category = row.get("category", p.category or "")
         p.cold_chain_class = row.get("cold_chain_class", p.cold_chain_class or "")
         p.high_value = row.get("high_value", "").lower() in ("1", "true", "yes")
+        p.controlled = row.get("controlled", "").lower() in ("1", "true", "yes")
         p.unit_price = Decimal(row["unit_price"]) if row.get("unit_price") else p.unit_price
         p.hibc = row.get("hibc") or p.hibc
         p.trace_prefix = row.get("trace_prefix") or p.trace_prefix

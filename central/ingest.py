@@ -456,6 +456,7 @@ def run(cfg: CentralConfig) -> int:
         Vda5050Adapter,
         confirm_deliveries,
         dispatch_replenishments,
+        dispatch_requisitions,
     )
     from central.cluster import Leadership
     from central.notify import AlertSink, MqttAlertSink, Tier, WebhookSink, notify_due
@@ -463,7 +464,7 @@ def run(cfg: CentralConfig) -> int:
     db.upgrade(cfg.db)
     m = cfg.mqtt
     ingestor = Ingestor(
-        Ledger(db.engine(cfg.db)),
+        Ledger(db.engine(cfg.db), requisitions=cfg.requisitions, supply=cfg.supply),
         m,
         client_id=m.client_id,
         share_group=m.share_group,
@@ -526,7 +527,9 @@ def run(cfg: CentralConfig) -> int:
                     if gone := ingestor.ledger.prune_temperatures(now - kept):
                         log.info("temperature minutes past retention deleted", rows=gone)
                 with ingestor.ledger.session.begin() as s:
+                    dispatch_requisitions(s, adapter, cfg.agv.adapter, now)
                     confirm_deliveries(s)
+                ingestor.ledger.watch_requisitions()
                 with ingestor.ledger.session.begin() as s:
                     notify_due(
                         s, sinks, now=now, renotify_s=cfg.notify.renotify_s, tiers=tiers,

@@ -56,6 +56,8 @@ class Product(Base):
     category: Mapped[str] = mapped_column(String(80), default="")
     cold_chain_class: Mapped[str] = mapped_column(String(40), default="")
     high_value: Mapped[bool] = mapped_column(Boolean, default=False)
+    # a controlled drug (narcotics, psychotropics): issues and takes need a second person
+    controlled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     unit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))  # for value reports
     # the HIBC product identifier ("+" labeler, product number, unit) when labelled HIBC
     hibc: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)
@@ -325,6 +327,8 @@ class TransportOrder(Base):
     state: Mapped[str] = mapped_column(String(20))  # sent, running, delivered, failed, cancelled
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the requisition whose goods it carries
+    requisition_id: Mapped[int | None] = mapped_column(ForeignKey("requisition.id"), unique=True)
 
 
 class Stocktake(Base):
@@ -449,3 +453,71 @@ class SensorHour(Base):
     mean_sum: Mapped[float] = mapped_column(Float)  # sum of mean x samples
     exp_sum: Mapped[float] = mapped_column(Float)
     outside: Mapped[int] = mapped_column(Integer)
+
+
+class Requisition(Base):
+    """Internal demand: a department asks for goods at one of its locations; approved by
+    the levels it needs, issued by the store, received at the destination
+    (`rules/requisitions.py` has the statuses)."""
+
+    __tablename__ = "requisition"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    department: Mapped[str | None] = mapped_column(String(40))
+    to_location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), index=True)
+    from_location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+    priority: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    requester: Mapped[str] = mapped_column(String(200))  # a user id, or "system"
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    levels: Mapped[str] = mapped_column(String(400), default="")  # approval levels, in order
+    approved: Mapped[str] = mapped_column(String(400), default="")  # the levels done so far
+    value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    transport: Mapped[str] = mapped_column(String(20), default="")  # "" a porter, "agv"
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)  # an emergency's
+    # the low-stock alert a system requisition answers (one requisition per alert)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RequisitionLine(Base):
+    __tablename__ = "requisition_line"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requisition_id: Mapped[int] = mapped_column(ForeignKey("requisition.id"), index=True)
+    gtin: Mapped[str] = mapped_column(ForeignKey("product.gtin"))  # the product (eaches)
+    ordered_gtin: Mapped[str] = mapped_column(String(14))  # as asked: the product or a pack
+    ordered_quantity: Mapped[int] = mapped_column(Integer)  # in that unit
+    quantity: Mapped[int] = mapped_column(Integer)  # eaches
+    issued: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)  # its back-order given up
+
+
+class RequisitionPick(Base):
+    """What was issued for a line: a batch and a quantity, or one tagged item."""
+
+    __tablename__ = "requisition_pick"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requisition_id: Mapped[int] = mapped_column(ForeignKey("requisition.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("requisition_line.id"))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"))
+    epc: Mapped[str | None] = mapped_column(String(200), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")  # why not the first-expiry lot
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_by: Mapped[str | None] = mapped_column(String(200))  # a user or a read point
+
+
+class RequisitionStep(Base):
+    """Every transition of a requisition: who, when, what, the status after, a comment."""
+
+    __tablename__ = "requisition_step"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requisition_id: Mapped[int] = mapped_column(ForeignKey("requisition.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    level: Mapped[str] = mapped_column(String(40), default="")
+    comment: Mapped[str] = mapped_column(Text, default="")

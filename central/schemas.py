@@ -86,6 +86,51 @@ class StocktakeIn(_In):
     source: Annotated[str, Field(min_length=1, max_length=32)] = "handheld"
 
 
+def _any_gtin(value: str) -> str:
+    """A GTIN-8, -12, -13 or -14 as its 14 digits (a GTIN's own zero padding)."""
+    return value.zfill(14)
+
+
+AnyGtin = Annotated[str, Field(pattern=r"^([0-9]{8}|[0-9]{12,14})$"), AfterValidator(_any_gtin)]
+
+
+class RequisitionLineIn(_In):
+    gtin: AnyGtin  # the product's, or one of its packs' (a box of 10: 10 eaches each)
+    quantity: Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class RequisitionIn(_In):
+    to_location: LocationCode
+    lines: Annotated[list[RequisitionLineIn], Field(min_length=1, max_length=200)]
+    priority: Literal["routine", "urgent", "emergency"] = "routine"
+    note: Text = ""
+    transport: Literal["", "agv"] = ""  # "agv": an AGV carries it once approved
+
+
+class CommentIn(_In):
+    comment: Text = ""
+
+
+class RejectIn(_In):
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class PickLineIn(_In):
+    gtin: AnyGtin
+    lot: Lot
+    quantity: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    epcs: Annotated[list[Epc], Field(max_length=10_000)] = []
+    reason: Text = ""  # why, when not the first lot to expire
+
+
+class IssueIn(_In):
+    """Without lines: first-expiry-first-out, as much as the store has."""
+
+    lines: Annotated[list[PickLineIn], Field(max_length=1000)] | None = None
+    from_location: LocationCode | None = None
+    close: bool = False  # give up the back-order of what could not be issued
+
+
 # --- responses --------------------------------------------------------------------------
 
 
@@ -279,13 +324,96 @@ class DeadLetterOut(BaseModel):
     prefix: str = Field(description="the payload's first 256 bytes as text")
 
 
+class Approval(BaseModel):
+    level: str
+    role: str
+
+
+class RequisitionSummary(BaseModel):
+    id: int
+    status: str
+    priority: str
+    department: str | None
+    to_location: str
+    from_location: str | None
+    requester: str
+    note: str
+    value: str | None  # decimal, as text
+    transport: str
+    needs_review: bool
+    waiting_for: list[Approval]
+    created_at: str | None
+    updated_at: str | None
+    issued_at: str | None
+    received_at: str | None
+
+
+class RequisitionLineOut(BaseModel):
+    id: int
+    gtin: str
+    name: str
+    ordered_gtin: str
+    ordered_quantity: int
+    quantity: int  # eaches
+    issued: int
+    received: int
+    back_order: int
+    closed: bool
+
+
+class PickOut(BaseModel):
+    line_id: int
+    lot: str
+    expiry: str | None
+    epc: str | None
+    quantity: int
+    reason: str
+    received_at: str | None
+    received_by: str | None
+
+
+class StepOut(BaseModel):
+    action: str
+    status: str
+    actor: str
+    at: str | None
+    level: str
+    comment: str
+
+
+class RequisitionOut(RequisitionSummary):
+    lines: list[RequisitionLineOut]
+    picks: list[PickOut]
+    history: list[StepOut]
+
+
+class PickBatch(BaseModel):
+    lot: str
+    expiry: str | None
+    available: int
+    tagged: int
+    suggested: int
+
+
+class PickListLine(BaseModel):
+    line_id: int
+    gtin: str
+    open: int
+    short: int
+    batches: list[PickBatch]
+
+
+class PickListOut(RequisitionSummary):
+    lines: list[PickListLine]
+
+
 class Problem(BaseModel):
     detail: Any
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "no valid bearer token"},
-    403: {"model": Problem, "description": "the token's role is not enough"},
+    403: {"model": Problem, "description": "the token's role or scope does not allow it"},
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "not found"}}
 CONFLICT: dict[int | str, dict[str, Any]] = {

@@ -80,4 +80,7 @@ class Permission(StrEnum):
     STOCKTAKE = "stocktake"
     LOCK = "lock"  # recall lock and unlock
     PURCHASE = "purchase"
+    REQUEST = "request"  # requisitions for the department's locations; confirm their receipt
+    APPROVE = "approve"  # requisitions, at the approval levels of the user's role
+    ISSUE = "issue"  # requisitions from the store
     ADMINISTER = "administer"  # master data, users, dead letters

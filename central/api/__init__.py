@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 
 from central.accounts import Principal, hash_token
-from central.api import admin, alerts, bookings, receipts, reports, stock
+from central.api import admin, alerts, bookings, receipts, reports, requisitions, stock
 from central.api.deps import ROLES, known_query
 from central.errors import LedgerError
 from central.jobs import Jobs
@@ -65,7 +65,7 @@ def create_app(
         port): for Prometheus on the internal network, not through the public proxy."""
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (stock, receipts, alerts, bookings, reports, admin):
+    for module in (stock, receipts, alerts, bookings, requisitions, reports, admin):
         app.include_router(module.router)
     add_web(app, ledger, secure_cookies=secure_cookies, label_printer=label_printer)
     return app

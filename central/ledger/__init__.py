@@ -8,6 +8,7 @@ bookings and stocktakes; read by queries. `Ledger` puts the concerns together:
 - `receiving.py`: deliveries from the API, CSV and EPCIS;
 - `bookings.py`: bookings, stocktakes, recall locks;
 - `scanning.py`: scans resolved, received, moved and counted;
+- `requisitions.py`: internal demand, approved, issued and received;
 - `queries.py`: stock, traces, histories, the commissioning map.
 """
 
@@ -25,6 +26,7 @@ from central.ledger.receiving import (
     new_receipt_number,
     parse_receipt_csv,
 )
+from central.ledger.requisitions import LineIn, PickIn, Requisitions
 from central.ledger.scanning import (
     ResolvedScan,
     ScanBookingError,
@@ -38,7 +40,9 @@ __all__ = [
     "BOOKING_KINDS",
     "BookingError",
     "Ledger",
+    "LineIn",
     "Outcome",
+    "PickIn",
     "ReceiptError",
     "ReceiptLine",
     "ResolvedScan",
@@ -52,5 +56,5 @@ __all__ = [
 ]
 
 
-class Ledger(Applying, Scanning, Receiving, Bookings, Queries):
+class Ledger(Applying, Scanning, Requisitions, Receiving, Bookings, Queries):
     """The ledger on one database (`Ledger(engine, clock=...)`)."""

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.clock import SYSTEM_CLOCK, Clock, as_utc
+from central.config import RequisitionConfig
 from central.models import Batch, Location, Tag
 from rules.events import NAME
 from rules.events import Batch as EventBatch
@@ -51,9 +52,20 @@ def iso(value: datetime | None) -> str | None:
 
 
 class LedgerBase:
-    def __init__(self, engine: Engine, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        requisitions: RequisitionConfig | None = None,
+        supply: dict[str, str] | None = None,
+    ) -> None:
+        """`requisitions`: the approval chain and the workflow's alerts; `supply`: a location
+        code -> the store that supplies it (both from the ledger's configuration)."""
         self.engine = engine
         self.clock = clock
+        self.requisition_rules = requisitions or RequisitionConfig()
+        self.supply = dict(supply or {})
         self.session = sessionmaker(engine, expire_on_commit=False)
         self._pg = engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if self._pg else sqlite.insert

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from central import alerts
 from central.clock import as_utc
 from central.ledger.bulk import MOVEMENT_TABLE, PG_TAG_SELECT, TAG_HISTORY_TABLE, BulkWrites
-from central.models import Batch, Discrepancy, Tag
+from central.models import Batch, Discrepancy, Location, Tag
 
 OLDER = "older than the tag's last event"
 _UNKNOWN: tuple[int | None, int | None, datetime | None] = (None, None, None)
@@ -36,6 +36,7 @@ class Pending:
     deltas: dict[tuple[int, int], int] = field(default_factory=lambda: defaultdict(int))
     movements: list[dict[str, Any]] = field(default_factory=list)
     batches: dict[int, Batch | None] = field(default_factory=dict)  # read once per transaction
+    transit: dict[int, bool] = field(default_factory=dict)  # location id -> is in transit
 
     def move_quantity(
         self,
@@ -110,6 +111,14 @@ class Moving(BulkWrites):
         self._add_stocks(s, p.deltas)
         self._insert_rows(s, MOVEMENT_TABLE, p.movements)
 
+    def _in_transit(self, s: Session, p: Pending, location_id: int) -> bool:
+        """Issued goods on their way (a requisition's in-transit location): a reader that
+        sees them anywhere moves them without a discrepancy."""
+        if location_id not in p.transit:
+            p.transit[location_id] = s.scalar(
+                select(Location.kind).where(Location.id == location_id)) == "transit"  # fmt: skip
+        return p.transit[location_id]
+
     def _move_tags(self, s: Session, p: Pending, m: TagMove) -> None:
         """Move each tag to `m.to_id` (None: out of stock); journal one line per (from, to)."""
         epcs, batch_id, from_id, to_id, at = m.epcs, m.batch_id, m.from_id, m.to_id, m.at
@@ -140,7 +149,8 @@ class Moving(BulkWrites):
                 continue
             if (was is None and m.expect_known) or (
                 was is not None and from_id is not None and was != from_id
-            ):
+                and not self._in_transit(s, p, was)
+            ):  # fmt: skip
                 strays += 1
                 s.add(
                     Discrepancy(

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 Kind = Literal["products", "locations", "departments", "users", "limits", "packs"]
 FIELDS: dict[str, tuple[str, ...]] = {  # the first is the record's key
     "products": ("gtin", "name", "unit", "category", "cold_chain_class", "high_value",
-                 "unit_price", "hibc", "trace_prefix"),
+                 "controlled", "unit_price", "hibc", "trace_prefix"),
     "locations": ("code", "name", "kind", "parent", "department"),
     "departments": ("code", "name"),
     "users": ("id", "name", "department", "badge"),
@@ -52,8 +52,8 @@ def records(s: Session, kind: str, q: str = "") -> list[dict[str, str]]:
         rows = [
             {"gtin": p.gtin, "name": p.name, "unit": p.unit, "category": p.category,
              "cold_chain_class": p.cold_chain_class, "high_value": "yes" if p.high_value else "",
-             "unit_price": p.unit_price, "hibc": p.hibc or "",
-             "trace_prefix": p.trace_prefix or ""}
+             "controlled": "yes" if p.controlled else "", "unit_price": p.unit_price,
+             "hibc": p.hibc or "", "trace_prefix": p.trace_prefix or ""}
             for p in s.scalars(query.limit(SHOWN))
         ]  # fmt: skip
     elif kind == "locations":

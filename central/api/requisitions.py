@@ -1,0 +1,120 @@
+"""Requisitions: a department's request, its approvals, the store's issue and the
+destination's receipt. A refusal of the person is 403, of the requisition's status 409."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from central.api.deps import Id, LedgerDep, Reader
+from central.ledger import LineIn, PickIn
+from central.schemas import (
+    CONFLICT,
+    ERRORS,
+    INVALID,
+    NOT_FOUND,
+    CommentIn,
+    IssueIn,
+    PickListOut,
+    RejectIn,
+    RequisitionIn,
+    RequisitionOut,
+    RequisitionSummary,
+)
+
+router = APIRouter(prefix="/requisitions", tags=["requisitions"], responses=ERRORS | INVALID)
+ACTION = NOT_FOUND | CONFLICT
+Status = Annotated[
+    str | None, Query(pattern="^(submitted|approved|issued|received|rejected|cancelled)$")
+]
+
+
+@router.post("", status_code=201)
+def create(body: RequisitionIn, ledger: LedgerDep, user: Reader) -> RequisitionOut:
+    """Request goods for a location in the user's scope (role nurse, head or admin)."""
+    out = ledger.new_requisition(
+        user, to_location=body.to_location, priority=body.priority, note=body.note,
+        lines=[LineIn(gtin=ln.gtin, quantity=ln.quantity) for ln in body.lines],
+        transport=body.transport,
+    )  # fmt: skip
+    return RequisitionOut.model_validate(out)
+
+
+@router.get("")
+def listing(
+    ledger: LedgerDep, user: Reader, status: Status = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[RequisitionSummary]:  # fmt: skip
+    """The requisitions of the user's scope (destination or store), open ones first."""
+    found = ledger.requisitions(user, status=status, limit=limit)
+    return [RequisitionSummary.model_validate(r) for r in found]
+
+
+@router.get("/{requisition_id}", responses=NOT_FOUND)
+def one(requisition_id: Id, ledger: LedgerDep, user: Reader) -> RequisitionOut:
+    return RequisitionOut.model_validate(ledger.requisition(user, requisition_id))
+
+
+@router.get("/{requisition_id}/pick-list", responses=NOT_FOUND)
+def pick_list(requisition_id: Id, ledger: LedgerDep, user: Reader) -> PickListOut:
+    """The batches to pick per open line, first expiry first; locked and expired never."""
+    return PickListOut.model_validate(ledger.pick_list(user, requisition_id))
+
+
+@router.post("/{requisition_id}/approve", responses=ACTION)
+def approve(
+    requisition_id: Id, ledger: LedgerDep, user: Reader, body: CommentIn | None = None
+) -> RequisitionOut:
+    comment = body.comment if body else ""
+    return RequisitionOut.model_validate(ledger.approve_requisition(user, requisition_id, comment))
+
+
+@router.post("/{requisition_id}/reject", responses=ACTION)
+def reject(requisition_id: Id, body: RejectIn, ledger: LedgerDep, user: Reader) -> RequisitionOut:
+    return RequisitionOut.model_validate(
+        ledger.reject_requisition(user, requisition_id, body.reason)
+    )
+
+
+@router.post("/{requisition_id}/cancel", responses=ACTION)
+def cancel(
+    requisition_id: Id, ledger: LedgerDep, user: Reader, body: CommentIn | None = None
+) -> RequisitionOut:
+    comment = body.comment if body else ""
+    return RequisitionOut.model_validate(ledger.cancel_requisition(user, requisition_id, comment))
+
+
+@router.post("/{requisition_id}/review", responses=ACTION)
+def review(
+    requisition_id: Id, ledger: LedgerDep, user: Reader, body: CommentIn | None = None
+) -> RequisitionOut:
+    """An emergency requisition's approval after the fact."""
+    comment = body.comment if body else ""
+    return RequisitionOut.model_validate(ledger.review_requisition(user, requisition_id, comment))
+
+
+@router.post("/{requisition_id}/issue", responses=ACTION)
+def issue(
+    requisition_id: Id, ledger: LedgerDep, user: Reader, body: IssueIn | None = None
+) -> RequisitionOut:
+    """Issue from the store: the lots given, or first-expiry-first-out; what is short stays
+    a back-order (unless `close`)."""
+    body = body or IssueIn()
+    picks = None if body.lines is None else [
+        PickIn(gtin=p.gtin, lot=p.lot, quantity=p.quantity, epcs=tuple(p.epcs), reason=p.reason)
+        for p in body.lines
+    ]  # fmt: skip
+    out = ledger.issue_requisition(
+        user, requisition_id, picks, from_location=body.from_location, close=body.close
+    )
+    return RequisitionOut.model_validate(out)
+
+
+@router.post("/{requisition_id}/receive", responses=ACTION)
+def receive(
+    requisition_id: Id, ledger: LedgerDep, user: Reader, body: CommentIn | None = None
+) -> RequisitionOut:
+    """The destination confirms the goods (its gate or cabinet does so by itself)."""
+    comment = body.comment if body else ""
+    return RequisitionOut.model_validate(ledger.receive_requisition(user, requisition_id, comment))
