@@ -486,7 +486,8 @@ class RequisitionLine(Base):
     __tablename__ = "requisition_line"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     requisition_id: Mapped[int] = mapped_column(ForeignKey("requisition.id"), index=True)
-    gtin: Mapped[str] = mapped_column(ForeignKey("product.gtin"))  # the product (eaches)
+    # the product (eaches); no foreign key: a stock limit's product may not be on file
+    gtin: Mapped[str] = mapped_column(String(14))
     ordered_gtin: Mapped[str] = mapped_column(String(14))  # as asked: the product or a pack
     ordered_quantity: Mapped[int] = mapped_column(Integer)  # in that unit
     quantity: Mapped[int] = mapped_column(Integer)  # eaches

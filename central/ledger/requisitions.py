@@ -709,6 +709,7 @@ class Requisitions(Moving):
         packs = pack_sizes(s)
         out, problems = [], []
         wanted: dict[str, int] = {g: ln.quantity - ln.issued for g, ln in lines.items()}
+        used: dict[int, int] = defaultdict(int)
         for i, pick in enumerate(picks):
             gtin, per = packs.get(pick.gtin, (pick.gtin, 1))
             line = lines.get(gtin)
@@ -730,10 +731,15 @@ class Requisitions(Moving):
                 )
                 problems.append(f"lines[{i}].lot: {pick.lot[:20]!r} {why}")
                 continue
-            if cand is not cands[0] and not pick.reason.strip():
+            if used[cand.batch_id]:
+                problems.append(f"lines[{i}].lot: lot {cand.lot} is given twice; give it once")
+                continue
+            # the first to expire of what this issue has not taken yet
+            first = next((c for c in cands if used[c.batch_id] < c.available), cand)
+            if cand is not first and not pick.reason.strip():
                 problems.append(
                     f"lines[{i}].reason: lot {cand.lot} is not the first to expire"
-                    f" ({cands[0].lot} is); say why"
+                    f" ({first.lot} is); say why"
                 )
                 continue
             epcs, qty = tuple(pick.epcs), pick.quantity * per
@@ -754,6 +760,7 @@ class Requisitions(Moving):
                 )
                 continue
             wanted[gtin] -= count
+            used[cand.batch_id] += count
             out.append((line, cand, epcs, qty, pick.reason.strip()[:500]))
         if problems:
             raise Invalid("; ".join(problems[:20]))

@@ -40,6 +40,7 @@ from central.web import (
     master_pages,
     receiving,
     report_pages,
+    requisition_pages,
     scan_pages,
     stock,
     work,
@@ -264,6 +265,7 @@ def add_web(
     master_pages.register(app, pages, ledger)
     document_pages.register(app, pages, ledger)
     scan_pages.register(app, pages, ledger, label_printer)
+    requisition_pages.register(app, pages, ledger)
 
     def dashboard_context(who: Principal) -> dict[str, Any]:
         return dashboard.figures(ledger, who)

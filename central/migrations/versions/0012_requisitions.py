@@ -46,7 +46,7 @@ def upgrade() -> None:
         "requisition_line",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("requisition_id", sa.Integer(), sa.ForeignKey("requisition.id"), nullable=False),
-        sa.Column("gtin", sa.String(14), sa.ForeignKey("product.gtin"), nullable=False),
+        sa.Column("gtin", sa.String(14), nullable=False),
         sa.Column("ordered_gtin", sa.String(14), nullable=False),
         sa.Column("ordered_quantity", sa.Integer(), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
