@@ -108,13 +108,21 @@ def watch(port: int, v5: bool, live: LiveLog, timeout_s: float = 20.0) -> Any:
 
 def report_orders(lg: Any, seen: dict[str, str], live: LiveLog, day: Day) -> None:
     """Print transport orders that are new or changed state (the ledger's log adapter has
-    no AGV to report to; the database is where the orders are)."""
+    no AGV to report to; the database is where the orders are), and requisitions received."""
     from sqlalchemy import select
     from sqlalchemy.exc import OperationalError
 
-    from central.models import TransportOrder
+    from central.models import Requisition, RequisitionStep, TransportOrder
 
     with contextlib.suppress(OperationalError), lg.session() as s:  # SQLite busy: next time
+        for r, step in s.execute(
+            select(Requisition, RequisitionStep)
+            .join(RequisitionStep, RequisitionStep.requisition_id == Requisition.id)
+            .where(Requisition.status == "received", RequisitionStep.action == "receive")
+        ):
+            if seen.get(f"requisition-{r.id}") != r.status:
+                seen[f"requisition-{r.id}"] = r.status
+                live.say(f"requisition #{r.id} received: read at its destination by {step.actor}")
         for o in s.scalars(select(TransportOrder)):
             if seen.get(o.id) != o.state:
                 seen[o.id] = o.state

@@ -10,12 +10,13 @@ from hwms_demo.day import Day
 
 
 def outcome(db_url: str, day: Day) -> dict[str, list[list[Any]]]:
-    """Stock, open alerts and transport orders in the day's own terms (names, not ids)."""
+    """Stock, open alerts, transport orders and requisitions in the day's own terms (names,
+    not ids)."""
     from sqlalchemy import select
 
     from central import alerts, db
     from central.ledger import Ledger
-    from central.models import Batch, Location, TransportOrder
+    from central.models import Batch, Location, Requisition, RequisitionLine, TransportOrder
 
     lg = Ledger(db.engine(db_url))
     prefix = f"{day.site}/"
@@ -55,12 +56,19 @@ def outcome(db_url: str, day: Day) -> dict[str, list[list[Any]]]:
             [loc(o.source), loc(o.destination), day.names.get(o.gtin, o.gtin), o.quantity, o.state]
             for o in s.scalars(select(TransportOrder))
         )
-    return {"stock": stock, "open_alerts": open_alerts, "transport_orders": orders}
+        requisitions = sorted(
+            [loc(codes[r.to_location_id]), day.names.get(ln.gtin, ln.gtin), ln.quantity,
+             r.requester, r.status]
+            for r, ln in s.execute(select(Requisition, RequisitionLine).join(
+                RequisitionLine, RequisitionLine.requisition_id == Requisition.id))
+        )  # fmt: skip
+    return {"stock": stock, "open_alerts": open_alerts, "transport_orders": orders,
+            "requisitions": requisitions}  # fmt: skip
 
 
 def compare(got: dict[str, list[list[Any]]], expected: dict[str, Any]) -> list[str]:
     problems = []
-    for part in ("stock", "open_alerts", "transport_orders"):
+    for part in ("stock", "open_alerts", "transport_orders", "requisitions"):
         want = sorted(list(x) for x in expected.get(part, []))
         have = got[part]
         for x in want:
@@ -83,6 +91,9 @@ def summary(out: TextIO, got: dict[str, list[list[Any]]], problems: list[str]) -
     w("Transport orders:\n")
     for src, dst, product, qty, state in got["transport_orders"]:
         w(f"  {src} -> {dst}: {qty} x {product} ({state})\n")
+    w("Requisitions:\n")
+    for dst, product, qty, requester, status in got["requisitions"]:
+        w(f"  {requester} -> {dst}: {qty} x {product} ({status})\n")
     if problems:
         w("The day did NOT end as expected:\n" + "".join(f"  {p}\n" for p in problems))
     else:

@@ -82,6 +82,7 @@ class Demo:
         self.printer = LabelPrinterEmulator()  # the store's RFID label printer
         self.protocol = "v5"
         self.central: dict[str, Any] = {}
+        self.requisition = 0  # the day's requisition, once the nurse has sent it
         self.api = f"http://127.0.0.1:{self.ports.api}"
         self.ledger_metrics = f"http://127.0.0.1:{self.ports.ledger_metrics}/metrics"
         self.edge_metrics = f"http://127.0.0.1:{self.ports.edge_metrics}/metrics"
@@ -157,7 +158,11 @@ class Demo:
             f"{day.site}/{lim['location']},{day.gtin(lim['product'])},{lim['min']},{lim['max']}\n"
             for lim in day.data.get("limits", [])
         )
+        products = "gtin,name\n" + "".join(
+            f"{p['gtin']},{p['name']}\n" for p in day.products.values()
+        )
         with ledger.session.begin() as s:
+            import_master_data(s, "products", products, actor="storekeeper-1")
             import_master_data(s, "limits", limits, actor="storekeeper-1")
             import_master_data(s, "locations", f"code,name,department\n{day.site}/ward-5,"
                                "Ward 5,ward-5\n", actor="storekeeper-1")  # fmt: skip
@@ -182,7 +187,7 @@ class Demo:
         tokens = self.workdir / "tokens.json"
         tokens.write_text(json.dumps({hash_token(DEMO_TOKEN): {"user": "demo", "role": "admin"}}))
         self.printer.start()
-        self.sup.start("api", [*self.hwms, "central", "api", "--db", self.db_url, "--tokens",
+        self.sup.start("api", [*self.hwms, "central", "api", "--config", str(config), "--tokens",
                                str(tokens), "--port", str(ports.api), "--label-printer",
                                f"127.0.0.1:{self.printer.port}"],
                        lambda: http_ok(f"{self.api}/health"))  # fmt: skip
@@ -253,6 +258,8 @@ class Demo:
                 self._recall(ledger, live, act["recall"])
             if "scan_receipt" in act:
                 self._scan_receipt(live, act["scan_receipt"])
+            if "requisition" in act:
+                self._requisition(live, act["requisition"])
         # let the last events and one more alert evaluation land
         settle_until = time.time() + float(self.central.get("evaluate_every_s", 5)) + 4.0
         while time.time() < settle_until:
@@ -270,6 +277,24 @@ class Demo:
         live.say(f"recall: {r['product']} lot {r['lot']} locked; trace: "
                  + ", ".join(f"{n} at {k}" for k, n in sorted(where.items()))
                  + f"; {len(trace['movements'])} movements on record")  # fmt: skip
+
+    def _requisition(self, live: LiveLog, spec: dict[str, Any]) -> None:
+        """A step of the day's requisition, by the demo user of the step's role at the web
+        app's forms: request, approve or issue."""
+        from hwms_demo import requisitions
+
+        user = f"demo-{spec['by']}"
+        if spec["step"] == "request":
+            self.requisition = requisitions.request(self.api, user, DEMO_PASSWORD, self.day, spec)
+            live.say(f"requisition #{self.requisition} submitted by {user}")
+        elif spec["step"] == "approve":
+            status = requisitions.approve(self.api, user, DEMO_PASSWORD, self.requisition)
+            live.say(f"requisition #{self.requisition} {status} by {user}")
+        else:
+            status, picks = requisitions.issue(self.api, user, DEMO_PASSWORD, self.requisition)
+            lots = ", ".join(f"{n} of lot {lot}" for lot, n in picks)
+            live.say(f"requisition #{self.requisition} {status} by {user} (first expiry first:"
+                     f" {lots}); in transit until ward 5's gate reads it")  # fmt: skip
 
     def _scan_receipt(self, live: LiveLog, spec: dict[str, Any]) -> None:
         """The storekeeper receives an untagged delivery at the scan screen, as a browser

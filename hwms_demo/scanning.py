@@ -34,6 +34,7 @@ class WebSession:
         self.base = base
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
         self.opener.addheaders = [("Accept-Language", "en")]  # the narration is English
+        self.last_url = ""
 
     def get(self, path: str) -> str:
         with self.opener.open(self.base + path, timeout=30) as r:
@@ -42,6 +43,7 @@ class WebSession:
     def post(self, path: str, fields: list[tuple[str, str]]) -> str:
         data = urllib.parse.urlencode(fields).encode()
         with self.opener.open(self.base + path, data=data, timeout=60) as r:
+            self.last_url = str(r.geturl())  # where a form's redirect led
             return str(r.read().decode())
 
     def csrf(self, path: str) -> str:

@@ -35,7 +35,7 @@ def test_demo_day_ends_exactly_as_scripted(tmp_path: Path, broker: str) -> None:
     assert proc.returncode == 0, log[-4000:]
     got = json.loads((tmp_path / "outcome.json").read_text())
     expect = yaml.safe_load(DAY.read_text())["expect"]
-    for part in ("stock", "open_alerts", "transport_orders"):
+    for part in ("stock", "open_alerts", "transport_orders", "requisitions"):
         assert got[part] == sorted(list(x) for x in expect[part]), part
     # what a person watching saw: each act, the movements, the alarm, the AGV orders
     for line in (
@@ -44,7 +44,9 @@ def test_demo_day_ends_exactly_as_scripted(tmp_path: Path, broker: str) -> None:
         "cabinet or-3: nurse-7 takes 3 x gloves lot G2610 (case case-2026-118)",
         "cabinet or-3: nurse-7 returns 1 x gloves lot G2610 (case case-2026-118)",
         "fridge-2: high_alarm PENDING -> ACTIVE",
-        "AGV order delivered: 16 x saline central_store -> ward-5",
+        "requisition #1 issued by demo-storekeeper (first expiry first: 16 of lot L2611A)",
+        "requisition #1 received: read at its destination by",
+        "AGV order sent: 5 x gloves central_store -> or-3",
         "recall: cefazolin lot C2611B locked",
         "── 100% ── end of the day",
     ):
@@ -57,7 +59,7 @@ def test_demo_day_script_is_consistent() -> None:
     """The script's products, portals and acts are all known (fast, no processes)."""
     day = hwms_demo.Day(yaml.safe_load(DAY.read_text()), speed=2.0)
     store = day.llrp_scenario("store")["events"]
-    assert [e["at"] for e in store] == [2.0, 8.0, 26.0]
+    assert [e["at"] for e in store] == [2.0, 10.0, 26.0]
     cab = day.cabinet_scenario()
     assert cab["steps"][0] == {"at": 14.0}
     assert {"take": 3, "gtin": day.gtin("gloves")} in cab["steps"]

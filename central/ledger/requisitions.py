@@ -292,10 +292,10 @@ class Requisitions(Moving):
         return rows, value, classes
 
     def _store_of(self, s: Session, code: str) -> int | None:
+        """The store that supplies `code` by configuration (made a location if the ledger
+        has not seen it yet), or None."""
         store = self.supply.get(code) or self.requisition_rules.default_store
-        if store is None:
-            return None
-        return s.scalar(select(Location.id).where(Location.code == store))
+        return None if store is None else self._place(s, store)
 
     # --- reading --------------------------------------------------------------------------
     def _load(self, s: Session, who: Principal, rid: int, lock: bool = True) -> Requisition:
@@ -668,6 +668,9 @@ class Requisitions(Moving):
             if found is None:
                 raise Invalid(f"from_location: no location {code[:80]!r}")
             req.from_location_id = found.id
+        if req.from_location_id is None:  # the configuration may name one since
+            dest = s.get(Location, req.to_location_id)
+            req.from_location_id = self._store_of(s, dest.code) if dest else None
         store = s.get(Location, req.from_location_id) if req.from_location_id else None
         if store is None:
             raise Invalid("from_location: this requisition has no store; name one")

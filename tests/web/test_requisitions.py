@@ -14,6 +14,7 @@ import pytest
 from central import accounts, db
 from central.imports import import_master_data
 from central.ledger import Ledger, ReceiptLine
+from central.vocab import Role
 from rules.events import Batch, BatchMovement, Direction, stamp
 from tests.conftest import wall_days
 from tests.support import api_process
@@ -93,7 +94,7 @@ def test_nurse_requests_on_a_phone_head_approves_store_issues_gate_receives(
     # the porter's cart through ward 5's door: the gate reads it (as the edge sends it) and
     # the ledger's schedule sees the items arrive
     lg = Ledger(db.engine(ledger_url))
-    picked = lg.requisition(accounts.Principal("sam", accounts.Role.STOREKEEPER),
+    picked = lg.requisition(accounts.Principal("sam", Role.STOREKEEPER),
                             int(url.rsplit("/", 1)[1]))["picks"]  # fmt: skip
     t = int(datetime.now(UTC).timestamp() * 1e6)
     for seq, lot in enumerate(("LATE", "SOON"), start=1):
