@@ -63,6 +63,27 @@ class Principal:
         return [i for i, code, dept in rows if self.covers(code, dept)]
 
 
+def alert_in_scope(who: Principal, key: str, locations: set[int] | None) -> bool:
+    """Whether an alert concerns the user's scope: keys of stock alerts end in
+    `@<location id>`; the others (cold chain, sensors, gateways) start with the site."""
+    if locations is None:
+        return True
+    where = key.rpartition("@")[2]
+    if "@" in key and where.isdigit():
+        return int(where) in locations
+    return not who.sites or key.split("/", 1)[0] in who.sites
+
+
+def outside_scope(s: Session, who: Principal, codes: list[str]) -> list[str]:
+    """The location codes among `codes` that are not in the user's scope."""
+    if not who.sites and not who.departments:
+        return []
+    wanted = sorted(set(codes))
+    depts = dict(s.execute(select(Location.code, Location.department)
+                           .where(Location.code.in_(wanted))).all())  # fmt: skip
+    return [c for c in wanted if not who.covers(c, depts.get(c))]
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

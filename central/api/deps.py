@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from central import accounts
 from central.accounts import Principal, hash_token
-from central.errors import Invalid
+from central.errors import Forbidden, Invalid
 from central.jobs import Jobs
 from central.ledger import Ledger
 from central.schemas import LOT_PATTERN, MAX_ID
@@ -61,6 +61,14 @@ def need(permission: Permission) -> Any:
     return check
 
 
+def in_scope(ledger: Ledger, who: Principal, codes: list[str]) -> None:
+    """Forbidden unless every location is in the user's scope (their sites and departments)."""
+    with ledger.session() as s:
+        outside = accounts.outside_scope(s, who, codes)
+    if outside:
+        raise Forbidden(f"outside your scope: {', '.join(outside[:5])}")
+
+
 LedgerDep = Annotated[Ledger, Depends(_ledger)]
 JobsDep = Annotated[Jobs, Depends(_jobs)]
 Reader = Annotated[Principal, Depends(need(Permission.READ))]
@@ -70,6 +78,16 @@ Booker = Annotated[Principal, Depends(need(Permission.BOOK))]
 Counter = Annotated[Principal, Depends(need(Permission.STOCKTAKE))]
 Locker = Annotated[Principal, Depends(need(Permission.LOCK))]
 Admin = Annotated[Principal, Depends(need(Permission.ADMINISTER))]
+
+
+def _hospital_reader(user: Reader) -> Principal:
+    """Figures of the whole hospital are for users without a scope."""
+    if user.sites or user.departments:
+        raise Forbidden("hospital-wide figures need a user without a site or department scope")
+    return user
+
+
+HospitalReader = Annotated[Principal, Depends(_hospital_reader)]
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 GtinPath = Annotated[str, Path(pattern=r"^[0-9]{1,14}$")]

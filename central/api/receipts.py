@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from central.api.deps import LedgerDep, Receiver
+from central.api.deps import LedgerDep, Receiver, in_scope
 from central.ledger import ReceiptLine, epcis_receipt, new_receipt_number
 from central.schemas import CONFLICT, ERRORS, INVALID, MAX_LIST, ReceiptIn, Received
 
@@ -26,6 +26,7 @@ def receive(
     number already booked is a 409)."""
     number = number or new_receipt_number(ledger.clock.now())
     rows = [ReceiptLine(**line.model_dump()) for line in lines]
+    in_scope(ledger, user, [r.location for r in rows])
     n = ledger.receive(rows, actor=user.user, today=ledger.clock.today(), number=number)
     return Received(received=n, number=number)
 
@@ -40,5 +41,6 @@ def receive_epcis(
     """Book the commissioning ObjectEvents of an EPCIS 2.0 document at `location`."""
     number = new_receipt_number(ledger.clock.now())
     lines = epcis_receipt(doc, location)
+    in_scope(ledger, user, [location])
     n = ledger.receive(lines, actor=user.user, today=ledger.clock.today(), number=number)
     return Received(received=n, number=number)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from central import reports
-from central.api.deps import Days, LedgerDep, Reader
+from central.api.deps import Days, HospitalReader, LedgerDep, Reader
 from central.clock import period
 from central.schemas import (
     ERRORS,
@@ -25,18 +25,21 @@ router = APIRouter(prefix="/reports", tags=["reports"], responses=ERRORS | INVAL
 
 @router.get("/consumption")
 def consumption(
-    ledger: LedgerDep, _: Reader, start: Day | None = None, end: Day | None = None
+    ledger: LedgerDep, user: Reader, start: Day | None = None, end: Day | None = None
 ) -> list[ConsumptionLine]:
-    """Items consumed (cabinet takes minus returns) per department and product, with value."""
+    """Items consumed (cabinet takes minus returns) per department and product, with value;
+    a user scoped to departments sees theirs."""
     with ledger.session() as s:
         rows = reports.consumption(s, *period(start, end, ledger.clock.today()))
+    if user.departments:
+        rows = [r for r in rows if r["department"] in user.departments]
     return [ConsumptionLine.model_validate(r) for r in rows]
 
 
 @router.get("/top-consumers")
 def top_consumers(
     ledger: LedgerDep,
-    _: Reader,
+    _: HospitalReader,
     start: Day | None = None,
     end: Day | None = None,
     n: Annotated[int, Query(ge=1, le=1000)] = 10,
@@ -47,20 +50,22 @@ def top_consumers(
 
 
 @router.get("/slow-movers")
-def slow_movers(ledger: LedgerDep, _: Reader, days: Days = 90) -> list[SlowMover]:
+def slow_movers(ledger: LedgerDep, _: HospitalReader, days: Days = 90) -> list[SlowMover]:
     with ledger.session() as s:
         rows = reports.slow_movers(s, ledger.clock.now(), days)
     return [SlowMover.model_validate(r) for r in rows]
 
 
 @router.get("/near-expiry")
-def near_expiry(ledger: LedgerDep, _: Reader, days: Days = 90) -> NearExpiry:
+def near_expiry(ledger: LedgerDep, _: HospitalReader, days: Days = 90) -> NearExpiry:
     with ledger.session() as s:
         return NearExpiry.model_validate(reports.near_expiry_value(s, ledger.clock.today(), days))
 
 
 @router.get("/kpis")
-def kpis(ledger: LedgerDep, _: Reader, start: Day | None = None, end: Day | None = None) -> Kpis:
+def kpis(
+    ledger: LedgerDep, _: HospitalReader, start: Day | None = None, end: Day | None = None
+) -> Kpis:
     today = ledger.clock.today()
     with ledger.session() as s:
         return Kpis.model_validate(reports.kpis(s, *period(start, end, today), today))

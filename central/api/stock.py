@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from central import accounts
 from central.accounts import Principal
 from central.api.deps import GtinPath, LedgerDep, Locker, LotPath, Reader
 from central.errors import NotFound
@@ -28,13 +29,17 @@ router = APIRouter(tags=["stock"], responses=ERRORS | INVALID)
 @router.get("/stock")
 def stock(
     ledger: LedgerDep,
-    _: Reader,
+    user: Reader,
     location: Annotated[str | None, Query(max_length=200)] = None,
     gtin: Annotated[str | None, Query(pattern=r"^[0-9]{1,14}$")] = None,
     lot: Annotated[str | None, Query(pattern=LOT_PATTERN)] = None,
 ) -> list[StockLine]:
-    """Stock per location and batch; a location covers the locations below it."""
-    return [StockLine(**row) for row in ledger.stock(location, gtin, lot)]
+    """Stock per location and batch; a location covers the locations below it. A scoped
+    user sees the locations of their sites and departments."""
+    rows = ledger.stock(location, gtin, lot)
+    with ledger.session() as s:
+        outside = set(accounts.outside_scope(s, user, [r["location"] for r in rows]))
+    return [StockLine(**row) for row in rows if row["location"] not in outside]
 
 
 @router.get("/batches/{gtin}/{lot}/trace", responses=NOT_FOUND)

@@ -12,14 +12,14 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from central import alerts, reports
-from central.accounts import Principal
+from central.accounts import Principal, alert_in_scope
 from central.clock import shown_days
 from central.errors import Invalid
 from central.ledger import Ledger
 from central.models import Alert
 from central.schemas import Day
 from central.vocab import Permission
-from central.web import export, work
+from central.web import export
 
 if TYPE_CHECKING:
     from central.web import Pages
@@ -46,7 +46,7 @@ def _figures(
             "sessions": reports.cabinet_sessions(s, first, stop, places),
             "consumption": reports.consumption_by(s, first, stop, by, places),
             "anomalies": [alerts.as_dict(a) for a in cabinet_alerts
-                          if work.alert_in_scope(who, a.key, scope)],
+                          if alert_in_scope(who, a.key, scope)],
             "first": first.date(), "last": (stop - timedelta(days=1)).date(), "by": by,
         }  # fmt: skip
 

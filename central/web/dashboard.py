@@ -13,10 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from central import alerts, coldchain, reports
-from central.accounts import Principal
+from central.accounts import Principal, alert_in_scope
 from central.ledger import Ledger
 from central.models import Alert, Location, Movement
-from central.web import work
 
 STOCK_KINDS = ("stockout", "low_stock", "overstock", "expiry", "expired")
 
@@ -28,7 +27,7 @@ def figures(ledger: Ledger, who: Principal) -> dict[str, Any]:
         allowed = who.locations(s)
         places = None if allowed is None else set(allowed)
         expiry = reports.near_expiry_value(s, ledger.clock.today(), 90)
-        open_alerts = [a for a in alerts.open_alerts(s) if work.alert_in_scope(who, a.key, places)]
+        open_alerts = [a for a in alerts.open_alerts(s) if alert_in_scope(who, a.key, places)]
         counts = Counter((a.kind, a.severity) for a in open_alerts)
         locations = {i: (code, dept) for i, code, dept in
                      s.execute(select(Location.id, Location.code, Location.department))

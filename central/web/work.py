@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from central import alerts
-from central.accounts import Principal
+from central.accounts import Principal, alert_in_scope
 from central.errors import LedgerError
 from central.ledger import Ledger
 from central.models import Alert, Batch, Location
@@ -24,17 +24,6 @@ if TYPE_CHECKING:
 
 HISTORY_DAYS = 30
 HISTORY_ROWS = 200
-
-
-def alert_in_scope(who: Principal, key: str, locations: set[int] | None) -> bool:
-    """Whether an alert concerns the user's scope: keys of stock alerts end in
-    `@<location id>`; the others (cold chain, sensors, gateways) start with the site."""
-    if locations is None:
-        return True
-    where = key.rpartition("@")[2]
-    if "@" in key and where.isdigit():
-        return int(where) in locations
-    return not who.sites or key.split("/", 1)[0] in who.sites
 
 
 def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
