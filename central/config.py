@@ -65,6 +65,25 @@ class ApprovalLevelConfig(_Model):
     priorities: tuple[Literal["routine", "urgent", "emergency"], ...] = ()
 
 
+class BookingApprovalConfig(_Model):
+    """Returns, losses, scrap and adjustments that move stock only once approved: by a user
+    of `role` when the kind is among `kinds` (empty: any), the value is at least
+    `min_value` (when given) and the reason holds one of `reasons` (when given)."""
+
+    kinds: tuple[Literal["return", "loss", "scrap", "adjustment"], ...] = ()
+    min_value: Decimal | None = Field(None, ge=0)
+    reasons: tuple[str, ...] = ()
+    role: Literal["head", "quality", "purchasing", "storekeeper", "admin"]
+
+    def applies(self, kind: str, value: Decimal, reason: str) -> bool:
+        text = reason.casefold()
+        return (
+            (not self.kinds or kind in self.kinds)
+            and (self.min_value is None or value >= self.min_value)
+            and (not self.reasons or any(w.casefold() in text for w in self.reasons))
+        )
+
+
 class RequisitionConfig(_Model):
     # the approval chain, in order; by default the requesting department's head
     approval: tuple[ApprovalLevelConfig, ...] = (ApprovalLevelConfig(name="head", role="head"),)
@@ -72,6 +91,8 @@ class RequisitionConfig(_Model):
     approval_alert_s: float = Field(3600.0, gt=0)  # waiting longer: an alert (it escalates)
     receipt_alert_s: float = Field(4 * 3600.0, gt=0)  # issued, nothing arrived: flagged
     default_store: str | None = None  # where goods come from when `supply` names no store
+    # bookings that wait for an approval (the first rule that applies); none by default
+    bookings: tuple[BookingApprovalConfig, ...] = ()
 
     @model_validator(mode="after")
     def _names_once(self) -> RequisitionConfig:

@@ -522,3 +522,27 @@ class RequisitionStep(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     level: Mapped[str] = mapped_column(String(40), default="")
     comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class PendingBooking(Base):
+    """A return, loss, scrap or adjustment waiting for its approval: it moves stock only
+    once approved (`requisitions.bookings` in the configuration says which)."""
+
+    __tablename__ = "pending_booking"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    location: Mapped[str] = mapped_column(String(200), index=True)
+    requester: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    epcs: Mapped[str] = mapped_column(Text, default="")  # one per line
+    gtin: Mapped[str] = mapped_column(String(14), default="")
+    lot: Mapped[str] = mapped_column(String(20), default="")
+    quantity: Mapped[int] = mapped_column(Integer, default=0)
+    case_id: Mapped[str] = mapped_column(String(64), default="")
+    value: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    role: Mapped[str] = mapped_column(String(20))  # who approves
+    status: Mapped[str] = mapped_column(String(20), index=True)  # pending, approved, rejected
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    comment: Mapped[str] = mapped_column(Text, default="")

@@ -221,7 +221,28 @@ class EpcHistory(BaseModel):
 
 
 class Booked(BaseModel):
-    booked: int
+    booked: int  # items moved now
+    pending: int | None = None  # the booking waiting for its approval (nothing moved yet)
+    approver_role: str | None = None
+
+
+class PendingBookingOut(BaseModel):
+    id: int
+    kind: str
+    location: str
+    requester: str
+    reason: str
+    epcs: list[str]
+    gtin: str
+    lot: str
+    quantity: int
+    value: str
+    approver_role: str
+    status: str
+    created_at: str | None
+    decided_by: str | None
+    decided_at: str | None
+    comment: str
 
 
 class StocktakeLineOut(BaseModel):

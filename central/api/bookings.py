@@ -12,6 +12,9 @@ from central.schemas import (
     NOT_FOUND,
     Booked,
     BookingIn,
+    CommentIn,
+    PendingBookingOut,
+    RejectIn,
     StocktakeIn,
     StocktakeOut,
 )
@@ -22,12 +25,36 @@ router = APIRouter(tags=["bookings and stocktakes"], responses=ERRORS | INVALID)
 @router.post("/bookings", status_code=201)
 def book(body: BookingIn, ledger: LedgerDep, user: Booker) -> Booked:
     in_scope(ledger, user, [body.location])
-    n = ledger.book(
-        body.kind, location=body.location, user=user.user, reason=body.reason,
-        epcs=tuple(body.epcs), gtin=body.gtin, lot=body.lot, quantity=body.quantity,
-        case_id=body.case_id,
+    """Book at once, or (when a rule of the configuration asks for it) keep the booking
+    for its approval: `pending` is then its id and nothing moves until it is approved."""
+    out = ledger.request_booking(
+        user, body.kind, location=body.location, reason=body.reason, epcs=tuple(body.epcs),
+        gtin=body.gtin, lot=body.lot, quantity=body.quantity, case_id=body.case_id,
     )  # fmt: skip
-    return Booked(booked=n)
+    return Booked.model_validate(out)
+
+
+@router.get("/bookings/pending")
+def pending(ledger: LedgerDep, user: Reader) -> list[PendingBookingOut]:
+    """Bookings waiting for an approval, in the user's scope."""
+    return [PendingBookingOut.model_validate(b) for b in ledger.pending_bookings(user)]
+
+
+@router.post("/bookings/{booking_id}/approve", responses=NOT_FOUND | CONFLICT)
+def approve(
+    booking_id: Id, ledger: LedgerDep, user: Reader, body: CommentIn | None = None
+) -> PendingBookingOut:
+    """Approve: the stock moves now (by the role the rule names, not the one who asked)."""
+    out = ledger.decide_booking(
+        user, booking_id, approve=True, comment=body.comment if body else ""
+    )
+    return PendingBookingOut.model_validate(out)
+
+
+@router.post("/bookings/{booking_id}/reject", responses=NOT_FOUND | CONFLICT)
+def reject(booking_id: Id, body: RejectIn, ledger: LedgerDep, user: Reader) -> PendingBookingOut:
+    out = ledger.decide_booking(user, booking_id, approve=False, comment=body.reason)
+    return PendingBookingOut.model_validate(out)
 
 
 @router.post("/stocktakes", status_code=201)

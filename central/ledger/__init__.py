@@ -7,6 +7,7 @@ bookings and stocktakes; read by queries. `Ledger` puts the concerns together:
 - `applying.py`: edge events, idempotent, with the per-gateway acknowledgement;
 - `receiving.py`: deliveries from the API, CSV and EPCIS;
 - `bookings.py`: bookings, stocktakes, recall locks;
+- `booking_approvals.py`: bookings that wait for an approval;
 - `scanning.py`: scans resolved, received, moved and counted;
 - `requisitions.py`: internal demand, approved, issued and received;
 - `queries.py`: stock, traces, histories, the commissioning map.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from central.ledger.applying import Applying
 from central.ledger.base import location_problem
+from central.ledger.booking_approvals import BookingApprovals
 from central.ledger.bookings import BOOKING_KINDS, BookingError, Bookings
 from central.ledger.queries import Queries
 from central.ledger.receiving import (
@@ -56,5 +58,5 @@ __all__ = [
 ]
 
 
-class Ledger(Applying, Scanning, Requisitions, Receiving, Bookings, Queries):
+class Ledger(Applying, Scanning, Requisitions, Receiving, BookingApprovals, Bookings, Queries):
     """The ledger on one database (`Ledger(engine, clock=...)`)."""

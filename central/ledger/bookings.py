@@ -52,14 +52,19 @@ class Bookings(Moving, Queries):
             raise BookingError("give either EPCs or a quantity of a GTIN and lot")
         if problem := location_problem(location):
             raise BookingError(problem)
-        now = self.clock.now()
         with self.transaction() as s:
-            loc = self._place(s, location)
-            if epcs:
-                n = self._book_tags(s, kind, loc, epcs, user, reason, case_id, now)
-            else:
-                n = self._book_quantity(s, kind, loc, gtin, lot, quantity, user, reason, now)
-        return n
+            return self._book(s, kind, location, user, reason, epcs, gtin, lot, quantity, case_id)
+
+    def _book(
+        self, s: Session, kind: str, location: str, user: str, reason: str,
+        epcs: tuple[str, ...], gtin: str, lot: str, quantity: int, case_id: str,
+    ) -> int:  # fmt: skip
+        """`book` within the caller's transaction (an approval books and decides at once)."""
+        now = self.clock.now()
+        loc = self._place(s, location)
+        if epcs:
+            return self._book_tags(s, kind, loc, epcs, user, reason, case_id, now)
+        return self._book_quantity(s, kind, loc, gtin, lot, quantity, user, reason, now)
 
     def _book_tags(
         self,

@@ -52,7 +52,26 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         if not isinstance(who, Principal):
             return who
         found = ledger.requisitions(who)
-        return pages.render(request, "requisitions.html", who=who, found=found)
+        waiting = ledger.pending_bookings(who)
+        return pages.render(request, "requisitions.html", who=who, found=found, waiting=waiting)
+
+    @app.post("/ui/bookings/{booking_id}/{decision}", include_in_schema=False)
+    async def decide(
+        request: Request,
+        decision: Literal["approve", "reject"],
+        booking_id: int = Path(ge=1, le=2**31 - 1),
+    ) -> Response:
+        """A waiting return, loss, scrap or adjustment approved (stock moves) or rejected."""
+        data = await request.form()
+        who = pages.allowed(request, Permission.READ, csrf=str(data.get("csrf", "")))
+        if not isinstance(who, Principal):
+            return who
+        try:
+            ledger.decide_booking(who, booking_id, approve=decision == "approve",
+                                  comment=str(data.get("comment", ""))[:2000])  # fmt: skip
+        except LedgerError as exc:
+            return pages.render(request, "message.html", exc.http_status, who=who, message=str(exc))
+        return RedirectResponse("/ui/requisitions", status_code=303)
 
     @app.get("/ui/requisitions/new", include_in_schema=False)
     def new(request: Request) -> Response:
@@ -155,5 +174,6 @@ _WORDS = (
     N_("submitted"), N_("approved"), N_("issued"), N_("received"), N_("rejected"),
     N_("cancelled"), N_("routine"), N_("urgent"), N_("emergency"), N_("submit"),
     N_("approve"), N_("reject"), N_("cancel"), N_("issue"), N_("receive"), N_("review"),
-    N_("box"), N_("pallet"), N_("inner pack"),
+    N_("box"), N_("pallet"), N_("inner pack"), N_("return"), N_("loss"), N_("scrap"),
+    N_("adjustment"),
 )  # fmt: skip

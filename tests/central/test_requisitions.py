@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -460,3 +461,45 @@ def test_requisition_rows_survive_in_the_database(db_url: str) -> None:
     with lg.session() as s:
         row = s.get(Requisition, rid)
         assert row is not None and row.levels == "head:head" and row.requester == "anna"
+
+
+# --- returns, loss, scrap and adjustments that wait for an approval -----------------------
+def test_a_loss_above_the_rules_value_waits_for_the_head(db_url: str) -> None:
+    from central.config import BookingApprovalConfig
+
+    rules = RequisitionConfig(bookings=(
+        BookingApprovalConfig(kinds=("loss", "scrap"), min_value=Decimal("5"), role="head"),
+        BookingApprovalConfig(reasons=("found",), role="quality"),
+    ))  # fmt: skip
+    lg = ledger(db_url, rules)
+    before = stock(lg, "s1/store")
+    cheap = lg.request_booking(ANNA, "scrap", location="s1/store", reason="torn",
+                               gtin=DRESSING, lot="D1", quantity=2)  # 2.40: at once  # fmt: skip
+    assert cheap == {"booked": 2, "pending": None, "approver_role": None}
+    dear = lg.request_booking(ANNA, "loss", location="s1/store", reason="not found",
+                              gtin=DRESSING, lot="D1", quantity=10)  # fmt: skip
+    assert dear["booked"] == 0 and dear["approver_role"] == "head"
+    assert stock(lg, "s1/store")[(DRESSING, "D1")] == before[(DRESSING, "D1")] - 2
+    found = lg.request_booking(NINA, "adjustment", location="s1/ward-5", reason="found on shelf",
+                               epcs=tuple(tags(range(1, 2))))  # fmt: skip
+    assert found["approver_role"] == "quality"
+    pending = lg.pending_bookings(HANA)
+    assert [p["id"] for p in pending] == [found["pending"]]  # the store's loss: not her scope
+    assert {p["id"] for p in lg.pending_bookings(SAM)} == {dear["pending"], found["pending"]}
+    with pytest.raises(Forbidden, match="head"):
+        lg.decide_booking(QUINN, dear["pending"], approve=True)
+    with pytest.raises(Forbidden, match="scope"):
+        lg.decide_booking(HANA, dear["pending"], approve=True)  # ward 5's head, the store
+    store_head = Principal("stan", Role.HEAD, departments=frozenset({"store"}))
+    out = lg.decide_booking(store_head, dear["pending"], approve=True, comment="searched")
+    assert out["status"] == "approved" and out["decided_by"] == "stan"
+    assert stock(lg, "s1/store")[(DRESSING, "D1")] == before[(DRESSING, "D1")] - 12
+    with pytest.raises(Conflict):
+        lg.decide_booking(store_head, dear["pending"], approve=False)
+    with pytest.raises(Forbidden, match="own"):
+        lg.decide_booking(Principal("nina", Role.ADMIN), found["pending"], approve=True)
+    lg.decide_booking(QUINN, found["pending"], approve=False, comment="it is the store's")
+    assert stock(lg, "s1/ward-5") == {}
+    with lg.session() as s:
+        moved = s.scalars(select(Movement).where(Movement.kind == "loss")).one()
+        assert moved.actor == "anna" and "approved by stan" in moved.reason

@@ -22,7 +22,11 @@ from tests.web.conftest import PASSWORD, axe_violations, log_in
 from tests.web.test_scanning import PHONE
 
 GLOVES = "04012345000030"
-SUPPLY = "supply:\n  s1/ward-5: s1/store\n"
+CONFIG = """
+supply: {s1/ward-5: s1/store}
+requisitions:
+  bookings: [{kinds: [scrap, loss], role: head}]
+"""
 
 
 def gloves(serials: range) -> list[str]:
@@ -44,7 +48,7 @@ def workflow_server(ledger_url: str, tmp_path: Path) -> Iterator[str]:
     lg.receive(lines, actor="t")
     lg.engine.dispose()
     config = tmp_path / "central.yaml"
-    config.write_text(SUPPLY)
+    config.write_text(CONFIG)
     yield from api_process(ledger_url, tmp_path / "api.log", "--config", str(config))
 
 
@@ -145,3 +149,27 @@ def test_refusals_on_the_screen_say_why(workflow_server: str, browser: Any) -> N
     zh.goto(f"{base}/ui/requisitions/{rid}")
     assert zh.get_by_test_id("status").inner_text() == "已提交"
     assert zh.get_by_role("button", name="批准").count() == 1
+
+
+def test_a_scrap_waits_for_the_heads_approval_on_the_list(
+    workflow_server: str, browser: Any, ledger_url: str
+) -> None:
+    from central.config import BookingApprovalConfig, RequisitionConfig
+    from tests.central.test_ledger import epcs
+
+    rules = RequisitionConfig(bookings=(BookingApprovalConfig(kinds=("scrap",), role="head"),))
+    lg = Ledger(db.engine(ledger_url), requisitions=rules)
+    anna = accounts.Principal("anna", Role.NURSE, departments=frozenset({"ward-5"}))
+    asked = lg.request_booking(anna, "scrap", location="s1/ward-5", reason="dropped",
+                               epcs=epcs(2, 50)[:1])  # as the API does for her  # fmt: skip
+    assert asked["booked"] == 0
+    page = browser.new_context(locale="en-GB", bypass_csp=True).new_page()
+    log_in(page, workflow_server, "hana")
+    page.goto(f"{workflow_server}/ui/requisitions")
+    waiting = page.locator("#h-waiting + div tbody tr")
+    assert waiting.count() == 1 and "dropped" in waiting.inner_text()
+    assert axe_violations(page) == []
+    page.get_by_role("button", name="Approve").click()
+    assert page.locator("#h-waiting").count() == 0
+    assert sum(r["quantity"] for r in lg.stock("s1/ward-5")) == 1
+    lg.engine.dispose()
