@@ -91,6 +91,10 @@ class RequisitionConfig(_Model):
     approval_alert_s: float = Field(3600.0, gt=0)  # waiting longer: an alert (it escalates)
     receipt_alert_s: float = Field(4 * 3600.0, gt=0)  # issued, nothing arrived: flagged
     default_store: str | None = None  # where goods come from when `supply` names no store
+    # a second person confirms issues and cabinet takes of these product classes; a take
+    # not confirmed within witness_alert_s raises an alert
+    two_person_classes: tuple[str, ...] = ("controlled", "high_value")
+    witness_alert_s: float = Field(900.0, gt=0)
     # bookings that wait for an approval (the first rule that applies); none by default
     bookings: tuple[BookingApprovalConfig, ...] = ()
 

@@ -546,3 +546,21 @@ class PendingBooking(Base):
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class WitnessCheck(Base):
+    """A second person's confirmation of an issue or a cabinet take of a high-value or
+    controlled product: given with the issue, or afterwards for a take (alerted when it
+    does not come within the configured time)."""
+
+    __tablename__ = "witness_check"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # issue, cabinet_take
+    requisition_id: Mapped[int | None] = mapped_column(ForeignKey("requisition.id"))
+    movement_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"))
+    actor: Mapped[str] = mapped_column(String(200))  # who issued or took
+    what: Mapped[str] = mapped_column(Text, default="")  # e.g. "2 x Morphine 10 mg/ml"
+    witness: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)

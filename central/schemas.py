@@ -123,12 +123,21 @@ class PickLineIn(_In):
     reason: Text = ""  # why, when not the first lot to expire
 
 
+class WitnessIn(_In):
+    """The second person of a two-person check, by their own login."""
+
+    user: Annotated[str, Field(min_length=1, max_length=200)]
+    password: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
 class IssueIn(_In):
-    """Without lines: first-expiry-first-out, as much as the store has."""
+    """Without lines: first-expiry-first-out, as much as the store has. High-value and
+    controlled products need `witness`, a second authorised person's login."""
 
     lines: Annotated[list[PickLineIn], Field(max_length=1000)] | None = None
     from_location: LocationCode | None = None
     close: bool = False  # give up the back-order of what could not be issued
+    witness: WitnessIn | None = None
 
 
 # --- responses --------------------------------------------------------------------------
@@ -426,6 +435,17 @@ class PickListLine(BaseModel):
 
 class PickListOut(RequisitionSummary):
     lines: list[PickListLine]
+
+
+class WitnessCheckOut(BaseModel):
+    id: int
+    kind: str
+    location: str
+    actor: str
+    what: str
+    witness: str | None
+    created_at: str | None
+    confirmed_at: str | None
 
 
 class Problem(BaseModel):

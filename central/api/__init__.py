@@ -67,6 +67,7 @@ def create_app(
 
     for module in (stock, receipts, alerts, bookings, requisitions, reports, admin):
         app.include_router(module.router)
+    app.include_router(requisitions.witness_router)
     add_web(app, ledger, secure_cookies=secure_cookies, label_printer=label_printer)
     return app
 

@@ -21,6 +21,7 @@ from central.schemas import (
     RequisitionIn,
     RequisitionOut,
     RequisitionSummary,
+    WitnessCheckOut,
 )
 
 router = APIRouter(prefix="/requisitions", tags=["requisitions"], responses=ERRORS | INVALID)
@@ -105,10 +106,30 @@ def issue(
         PickIn(gtin=p.gtin, lot=p.lot, quantity=p.quantity, epcs=tuple(p.epcs), reason=p.reason)
         for p in body.lines
     ]  # fmt: skip
+    witness = None
+    if body.witness is not None:
+        witness = ledger.log_in_witness(body.witness.user, body.witness.password)
     out = ledger.issue_requisition(
-        user, requisition_id, picks, from_location=body.from_location, close=body.close
-    )
+        user, requisition_id, picks, from_location=body.from_location, close=body.close,
+        witness=witness,
+    )  # fmt: skip
     return RequisitionOut.model_validate(out)
+
+
+witness_router = APIRouter(prefix="/witness-checks", tags=["requisitions"],
+                           responses=ERRORS | INVALID)  # fmt: skip
+
+
+@witness_router.get("")
+def witness_checks(ledger: LedgerDep, user: Reader) -> list[WitnessCheckOut]:
+    """Cabinet takes of high-value or controlled products waiting for a second person."""
+    return [WitnessCheckOut.model_validate(c) for c in ledger.witness_checks(user)]
+
+
+@witness_router.post("/{check_id}/confirm", responses=ACTION)
+def confirm_witness(check_id: Id, ledger: LedgerDep, user: Reader) -> WitnessCheckOut:
+    """The caller is the second person (not the one who took)."""
+    return WitnessCheckOut.model_validate(ledger.confirm_witness(user, check_id))
 
 
 @router.post("/{requisition_id}/receive", responses=ACTION)

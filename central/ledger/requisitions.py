@@ -27,6 +27,8 @@ from central.errors import Conflict, Forbidden, Invalid, NotFound
 from central.ledger.base import iso
 from central.ledger.moves import Moving, Pending, TagMove
 from central.ledger.receiving import pack_sizes
+from central.ledger.witnessing import ALERT_KIND as TWO_PERSON
+from central.ledger.witnessing import Witnessing
 from central.models import (
     Batch,
     Location,
@@ -45,7 +47,7 @@ from rules.requisitions import OPEN, Action, ApprovalLevel, Priority, Status, St
 TRANSIT_ZONE, TRANSIT_KIND = "in-transit", "transit"
 SYSTEM = "system"  # the requester of automatic replenishments
 MAX_LINES, MAX_QUANTITY = 200, 1_000_000
-ALERT_KINDS = ("requisition_approval", "requisition_receipt", "requisition_review")
+ALERT_KINDS = ("requisition_approval", "requisition_receipt", "requisition_review", TWO_PERSON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,13 @@ class Candidate:
 
 # a line, the batch, the tagged items and the untagged quantity picked from it, the reason
 Chosen = tuple[RequisitionLine, Candidate, tuple[str, ...], int, str]
+
+
+def product_classes(p: Product) -> set[str]:
+    """What approval rules and two-person checks match a product by: high_value,
+    controlled, its category."""
+    return {c for c, on in (("high_value", p.high_value), ("controlled", p.controlled),
+                            (p.category, bool(p.category))) if on}  # fmt: skip
 
 
 def _levels(text: str) -> list[ApprovalLevel]:
@@ -181,7 +190,7 @@ def system_requisition(
     return req
 
 
-class Requisitions(Moving):
+class Requisitions(Moving, Witnessing):
     requisition_rules: RequisitionConfig
     supply: dict[str, str]
 
@@ -268,15 +277,7 @@ class Requisitions(Moving):
                 continue
             eaches = line.quantity * per
             value += (product.unit_price or Decimal(0)) * eaches
-            classes |= {
-                c
-                for c, on in (
-                    ("high_value", product.high_value),
-                    ("controlled", product.controlled),
-                    (product.category, bool(product.category)),
-                )
-                if on
-            }
+            classes |= product_classes(product)
             rows.append(
                 RequisitionLine(
                     gtin=gtin,
@@ -599,9 +600,11 @@ class Requisitions(Moving):
         *,
         from_location: str | None = None,
         close: bool = False,
+        witness: Principal | None = None,
     ) -> dict[str, Any]:
         """Issue from the store: the given picks, or first-expiry-first-out what the open
-        lines need (as much as there is: the rest stays a back-order, unless `close`)."""
+        lines need (as much as there is: the rest stays a back-order, unless `close`).
+        High-value and controlled products need `witness`, a second authorised person."""
         if not who.may(Permission.ISSUE):
             raise Forbidden(f"the {who.role} role may not issue requisitions")
         now, today = self.clock.now(), self.clock.today()
@@ -620,6 +623,15 @@ class Requisitions(Moving):
                 if picks is None
                 else self._given_picks(s, store, open_lines, picks, today)
             )
+            names = self.two_person_products(s, {line.gtin for line, *_ in chosen})
+            if names:
+                place = s.get(Location, store)
+                assert place is not None
+                counts: dict[str, int] = defaultdict(int)
+                for line, _c, epcs, qty, _r in chosen:
+                    counts[line.gtin] += len(epcs) + qty
+                what = ", ".join(f"{counts[g]} x {n}" for g, n in sorted(names.items()))
+                self._witnessed(s, who, witness, place, what, rid, now)
             if chosen:
                 self._book_picks(s, req, chosen, store, who.user, now)
                 req.issued_at = now
@@ -633,7 +645,8 @@ class Requisitions(Moving):
             short = sum(ln.quantity - ln.issued for ln in lines if not ln.closed)
             done = f"{sum(ln.issued for ln in lines)} issued" if chosen else "back-order closed"
             more = f", {short} back-ordered" if short else ""
-            _step(s, req, Action.ISSUE, who.user, now, comment=done + more)
+            seen = f"; witness {witness.user}" if names and witness else ""
+            _step(s, req, Action.ISSUE, who.user, now, comment=done + more + seen)
         return self.requisition(who, rid)
 
     def _book_picks(
@@ -892,6 +905,7 @@ class Requisitions(Moving):
                             f"emergency requisition #{req.id} for {where} awaits its review",
                         )
                     )
+            present += self._take_checks(s, now)
             alerts.sync(s, ALERT_KINDS, present, now)
         return done
 

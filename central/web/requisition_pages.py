@@ -53,7 +53,22 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
             return who
         found = ledger.requisitions(who)
         waiting = ledger.pending_bookings(who)
-        return pages.render(request, "requisitions.html", who=who, found=found, waiting=waiting)
+        checks = ledger.witness_checks(who)
+        return pages.render(request, "requisitions.html", who=who, found=found, waiting=waiting,
+                            checks=checks)  # fmt: skip
+
+    @app.post("/ui/witness-checks/{check_id}", include_in_schema=False)
+    async def witness(request: Request, check_id: int = Path(ge=1, le=2**31 - 1)) -> Response:
+        """The logged-in user is the second person of a cabinet take."""
+        data = await request.form()
+        who = pages.allowed(request, Permission.READ, csrf=str(data.get("csrf", "")))
+        if not isinstance(who, Principal):
+            return who
+        try:
+            ledger.confirm_witness(who, check_id)
+        except LedgerError as exc:
+            return pages.render(request, "message.html", exc.http_status, who=who, message=str(exc))
+        return RedirectResponse("/ui/requisitions", status_code=303)
 
     @app.post("/ui/bookings/{booking_id}/{decision}", include_in_schema=False)
     async def decide(
@@ -113,10 +128,12 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
                 who.may(Permission.ISSUE) and any(ln["back_order"] for ln in req["lines"])
                 and req["status"] in ("approved", "issued", "received")
             ) else None  # fmt: skip
+            with ledger.session() as s:
+                two_person = ledger.two_person_products(s, {ln["gtin"] for ln in req["lines"]})
         except LedgerError as exc:
             return pages.render(request, "message.html", exc.http_status, who=who, message=str(exc))
         return pages.render(request, "requisition.html", status, who=who, req=req, picks=picks,
-                            error=error)  # fmt: skip
+                            error=error, two_person=two_person)  # fmt: skip
 
     @app.get("/ui/requisitions/{rid}", include_in_schema=False)
     def one(request: Request, rid: int = Path(ge=1, le=2**31 - 1)) -> Response:
@@ -146,7 +163,12 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
             elif action == "receive":
                 ledger.receive_requisition(who, rid, comment)
             else:
-                ledger.issue_requisition(who, rid, _picks(data), close=bool(data.get("close")))
+                second = str(data.get("witness_user", "")).strip()
+                witness = ledger.log_in_witness(
+                    second[:200], str(data.get("witness_password", ""))[:1000]
+                ) if second else None  # fmt: skip
+                ledger.issue_requisition(who, rid, _picks(data), close=bool(data.get("close")),
+                                         witness=witness)  # fmt: skip
         except LedgerError as exc:
             return page(request, who, rid, exc.http_status, str(exc))
         return RedirectResponse(f"/ui/requisitions/{rid}", status_code=303)

@@ -5,6 +5,7 @@ a status a 409, through the API, table-driven."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -51,9 +52,21 @@ def tags(serials: range) -> list[str]:
     return [f"urn:epc:id:sgtin:4012345.000001.{n}" for n in serials]
 
 
+_MADE: list[Ledger] = []
+
+
+@pytest.fixture(autouse=True)
+def _dispose() -> Iterator[None]:
+    """Each test's ledgers let go of their database connections (PostgreSQL's are few)."""
+    yield
+    while _MADE:
+        _MADE.pop().engine.dispose()
+
+
 def ledger(url: str, rules: RequisitionConfig | None = None) -> Ledger:
     db.upgrade(url)
     lg = Ledger(db.engine(url), clock=fixed_clock(), requisitions=rules, supply=SUPPLY)
+    _MADE.append(lg)
     with lg.session.begin() as s:
         import_master_data(s, "products", PRODUCTS, actor="test")
         import_master_data(s, "locations", LOCATIONS, actor="test")
@@ -503,3 +516,84 @@ def test_a_loss_above_the_rules_value_waits_for_the_head(db_url: str) -> None:
     with lg.session() as s:
         moved = s.scalars(select(Movement).where(Movement.kind == "loss")).one()
         assert moved.actor == "anna" and "approved by stan" in moved.reason
+
+
+# --- two-person checks --------------------------------------------------------------------
+def morphine(serials: range) -> list[str]:
+    return [f"urn:epc:id:sgtin:4012345.000007.{n}" for n in serials]
+
+
+def test_a_controlled_issue_needs_a_second_authorised_person(db_url: str) -> None:
+    lg = ledger(db_url)
+    rid = lg.new_requisition(ANNA, to_location="s1/ward-5", lines=[LineIn(MORPHINE, 2)])["id"]
+    lg.approve_requisition(HANA, rid)
+    with pytest.raises(
+        Invalid, match="witness: a second person confirms the issue of 2 x Morphine"
+    ):
+        lg.issue_requisition(SAM, rid)
+    with pytest.raises(Forbidden, match="someone else"):
+        lg.issue_requisition(SAM, rid, witness=SAM)
+    with pytest.raises(Forbidden, match="may not confirm issues from s1/store"):
+        lg.issue_requisition(SAM, rid, witness=ANNA)  # a ward nurse, not the store's
+    out = lg.issue_requisition(SAM, rid, witness=QUINN)
+    assert out["status"] == "issued" and out["history"][-1]["comment"].endswith("witness quinn")
+    assert stock(lg, "s1/in-transit") == {(MORPHINE, "M1"): 2}
+
+
+def test_a_controlled_take_at_a_cabinet_waits_for_a_second_nurse(db_url: str) -> None:
+    from rules.events import CabinetMovement
+
+    lg = ledger(db_url, RequisitionConfig(witness_alert_s=600))
+    cab = morphine(range(1, 4))
+    lg.receive([ReceiptLine(epc=e, gtin=MORPHINE, lot="M2", expiry=days(300),
+                            location="s1/ward-5") for e in cab], actor="test")  # fmt: skip
+    t = int(lg.clock.now().timestamp() * 1e6)
+    take = CabinetMovement(
+        occurred_at_us=t, cabinet="ward-5", zone="ward-5", action="take",
+        batch=Batch(gtin=MORPHINE, lot="M2"), quantity=1, epcs=tuple(cab[:1]), user_id="anna",
+        case_id="P-1", session_id=None, attributed=True, uncommissioned=False,
+    )  # fmt: skip
+    assert lg.apply(stamp(take, site="s1", gateway="gw1", seq=1))
+    lg.watch_requisitions()
+    (check,) = lg.witness_checks(NINA)
+    assert (check["actor"], check["what"], check["location"]) == ("anna", "1 x Morphine 10 mg/ml",
+                                                                  "s1/ward-5")  # fmt: skip
+    assert lg.witness_checks(HUGO) == []  # another ward's
+    assert not _open(lg, "two_person")
+    lg.clock.advance(timedelta(minutes=11))  # type: ignore[attr-defined]
+    lg.watch_requisitions()
+    assert _open(lg, "two_person") == [
+        "1 x Morphine 10 mg/ml taken by anna at s1/ward-5 has no second person's confirmation"]  # fmt: skip
+    with pytest.raises(Forbidden, match="someone else"):
+        lg.confirm_witness(ANNA, check["id"])
+    with pytest.raises(Forbidden):
+        lg.confirm_witness(HUGO, check["id"])
+    assert lg.confirm_witness(NINA, check["id"])["witness"] == "nina"
+    with pytest.raises(Conflict):
+        lg.confirm_witness(HANA, check["id"])
+    lg.watch_requisitions()
+    assert not _open(lg, "two_person") and lg.witness_checks(NINA) == []
+    lg.watch_requisitions()  # a take is checked once
+    with lg.session() as s:
+        from central.models import WitnessCheck
+
+        assert len(s.scalars(select(WitnessCheck)).all()) == 1
+
+
+def test_the_api_takes_the_second_persons_login(
+    api: tuple[TestClient, dict[str, dict[str, str]]],
+) -> None:
+    client, h = api
+    made = client.post("/requisitions", headers=h["anna"],
+                       json={"to_location": "s1/ward-5", "lines": [{"gtin": MORPHINE, "quantity": 1}]})  # fmt: skip
+    rid = made.json()["id"]
+    assert client.post(f"/requisitions/{rid}/approve", headers=h["hana"]).status_code == 200
+    r = client.post(f"/requisitions/{rid}/issue", headers=h["sam"], json={})
+    assert r.status_code == 422 and "witness" in r.text
+    wrong = {"witness": {"user": "quinn", "password": "not the password"}}
+    r = client.post(f"/requisitions/{rid}/issue", headers=h["sam"], json=wrong)
+    assert r.status_code == 403 and "wrong user or password" in r.text
+    right = {"witness": {"user": "quinn", "password": "long enough password"}}
+    r = client.post(f"/requisitions/{rid}/issue", headers=h["sam"], json=right)
+    assert r.status_code == 200, r.text
+    assert client.get("/witness-checks", headers=h["anna"]).json() == []
