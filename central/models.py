@@ -564,3 +564,17 @@ class WitnessCheck(Base):
     witness: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class CabinetWitnessBadge(Base):
+    """A second person's badge at a cabinet soon after another's (a `cabinet_witness`
+    event): it confirms the two-person checks of what that person took there then."""
+
+    __tablename__ = "cabinet_witness_badge"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"))
+    user: Mapped[str] = mapped_column(String(200))  # the witness (a user id when known)
+    of_user: Mapped[str] = mapped_column(String(200))  # whose session
+    session_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -111,6 +111,8 @@ class CabinetReaderConfig(_Model):
     lock_mqtt_topic: str | None = None
     scans_after_close: int = Field(2, ge=1, le=10)
     door_ajar_s: float = Field(60.0, gt=0)
+    # a second, different badge this soon after the first witnesses that session
+    witness_window_s: float = Field(120.0, gt=0)
     poll_interval_s: float = Field(0.2, gt=0)
 
     @model_validator(mode="after")
@@ -338,6 +340,7 @@ class EdgeConfig(_Model):
                     zone=c.zone,
                     scans_after_close=c.scans_after_close,
                     door_ajar_s=c.door_ajar_s,
+                    witness_window_s=c.witness_window_s,
                 )
                 for c in self.readers.cabinets
             ),

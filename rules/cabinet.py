@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rules.events import CabinetAlert, CabinetMovement
+from rules.events import CabinetAlert, CabinetMovement, CabinetWitness
 from rules.identity import IdentityResolver, group_by_batch
 from rules.observations import SECOND, BadgeEvent, CabinetScan, DoorEvent
 
-CabinetEvent = CabinetMovement | CabinetAlert
+CabinetEvent = CabinetMovement | CabinetAlert | CabinetWitness
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +26,8 @@ class CabinetConfig:
     scans_after_close: int = 2
     door_ajar_s: float = 60.0
     session_timeout_s: float = 120.0
+    # a different badge this soon after a session's badge witnesses that session
+    witness_window_s: float = 120.0
 
 
 @dataclass(slots=True)
@@ -56,6 +58,7 @@ class CabinetCycle:
         self._door_open_since: int | None = None
         self._ajar_reported = False
         self._open_session: _Session | None = None
+        self._last_session: _Session | None = None  # the last badge's, for a witness
         self._cycle: _Cycle | None = None
         self._timeout_us = int(cfg.session_timeout_s * SECOND)
         self._ajar_us = int(cfg.door_ajar_s * SECOND)
@@ -71,10 +74,23 @@ class CabinetCycle:
 
     def feed(self, obs: BadgeEvent | DoorEvent | CabinetScan) -> list[CabinetEvent]:
         if isinstance(obs, BadgeEvent):
+            out: list[CabinetEvent] = []
+            last = self._last_session
+            if (
+                last is not None
+                and last.user_id != obs.user_id
+                and obs.t_us - last.started_us <= self.cfg.witness_window_s * SECOND
+            ):
+                out.append(CabinetWitness(
+                    occurred_at_us=obs.t_us, cabinet=self.cfg.name, zone=self.cfg.zone,
+                    user_id=obs.user_id, of_user_id=last.user_id, session_id=last.session_id,
+                    session_started_us=last.started_us,
+                ))  # fmt: skip
             self._session = _Session(
                 obs.user_id, obs.case_id, f"{self.cfg.name}-{obs.t_us}", obs.t_us
             )
-            return []
+            self._last_session = None if out else self._session  # one witness per session
+            return out
         if isinstance(obs, DoorEvent):
             return self._door(obs)
         return self._scan(obs)

@@ -128,6 +128,20 @@ class CabinetAlert(Envelope):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CabinetWitness(Envelope):
+    """A second person badged at a cabinet soon after another person's badge: they witness
+    what that session takes (the two-person check of controlled and high-value products)."""
+
+    kind: ClassVar[str] = "cabinet_witness"
+    cabinet: str
+    zone: str
+    user_id: str  # the second person's badge or user id
+    of_user_id: str  # the first person's
+    session_id: str
+    session_started_us: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ColdChainTransition(Envelope):
     """A cold-chain condition of a unit changed state (e.g. high alarm PENDING -> ACTIVE)."""
 
@@ -189,6 +203,7 @@ Event = (
     BatchMovement
     | CabinetMovement
     | CabinetAlert
+    | CabinetWitness
     | ColdChainTransition
     | SensorStatus
     | TemperatureMinute
@@ -200,6 +215,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         BatchMovement,
         CabinetMovement,
         CabinetAlert,
+        CabinetWitness,
         ColdChainTransition,
         SensorStatus,
         TemperatureMinute,

@@ -23,11 +23,18 @@ from central import alerts
 from central.ledger.base import ts
 from central.ledger.coldchain import ColdChainRecords
 from central.ledger.moves import Moving, Pending, TagMove
-from central.models import AppUser, GatewayProgress, IngestedEvent, Movement
+from central.models import (
+    AppUser,
+    CabinetWitnessBadge,
+    GatewayProgress,
+    IngestedEvent,
+    Movement,
+)
 from central.vocab import Outcome
 from rules.events import (
     BatchMovement,
     CabinetMovement,
+    CabinetWitness,
     Direction,
     Event,
     TemperatureMinute,
@@ -91,6 +98,8 @@ class Applying(Moving, ColdChainRecords):
                     self._batch_movement(s, p, event)
                 elif isinstance(event, CabinetMovement):
                     self._cabinet_movement(s, p, event)
+                elif isinstance(event, CabinetWitness):
+                    self._cabinet_witness(s, event)
                 alerts.apply_changes(s, alerts.from_event(event), received_at)
             self._write(s, p)
             self._record_minutes(s, minutes)
@@ -191,14 +200,22 @@ class Applying(Moving, ColdChainRecords):
         )  # fmt: skip
         self._move_tags(s, p, move)
 
+    def _user_of(self, s: Session, badge_or_user: str) -> str:
+        """The cabinet sends what the badge reader read: a badge or a user id."""
+        return s.scalar(select(AppUser.id).where(AppUser.badge == badge_or_user)) or badge_or_user
+
+    def _cabinet_witness(self, s: Session, e: CabinetWitness) -> None:
+        s.add(CabinetWitnessBadge(
+            event_id=e.event_id, location_id=self._location(s, e.site, e.zone),
+            user=self._user_of(s, e.user_id), of_user=self._user_of(s, e.of_user_id),
+            session_started_at=ts(e.session_started_us), at=ts(e.occurred_at_us),
+        ))  # fmt: skip
+
     def _cabinet_movement(self, s: Session, p: Pending, e: CabinetMovement) -> None:
         batch_id = self._batch(s, e.batch)
         cabinet = self._location(s, e.site, e.zone)
         take = e.action == "take"
-        actor = "unattributed"
-        if e.user_id:  # the cabinet sends what the badge reader read: a badge or a user id
-            by_badge = s.scalar(select(AppUser.id).where(AppUser.badge == e.user_id))
-            actor = by_badge or e.user_id
+        actor = self._user_of(s, e.user_id) if e.user_id else "unattributed"
         move = TagMove(
             epcs=e.epcs,
             batch_id=batch_id,

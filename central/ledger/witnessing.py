@@ -1,8 +1,9 @@
 """Two-person checks: an issue or a cabinet take of a product of the configured classes
 (controlled, high-value) is complete only with a second authorised person's confirmation.
-An issue takes the second person's login with it; a take at a cabinet is confirmed
-afterwards by a second user of the ward on the screen, and raises an alert when nobody has
-within `witness_alert_s`."""
+An issue takes the second person's login with it; a take at a cabinet is confirmed by a
+second badge at the cabinet in the same session (the edge's `cabinet_witness` event) or by a
+second user of the ward on the screen, and raises an alert when nobody has within
+`witness_alert_s`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from central.clock import as_utc
 from central.config import RequisitionConfig
 from central.errors import Conflict, Forbidden, Invalid, NotFound
 from central.ledger.base import LedgerBase, iso
-from central.models import Batch, Location, Movement, Product, WitnessCheck
+from central.models import Batch, CabinetWitnessBadge, Location, Movement, Product, WitnessCheck
 from central.vocab import Permission
 
 TAKE = "cabinet_take"
@@ -117,15 +118,36 @@ class Witnessing(LedgerBase):
                                    witness=None, created_at=as_utc(m.occurred_at),
                                    confirmed_at=None))  # fmt: skip
         s.flush()
+        window = timedelta(seconds=self.requisition_rules.witness_alert_s)
+        waiting = list(s.scalars(select(WitnessCheck).where(WitnessCheck.confirmed_at.is_(None))))
+        self._badged(s, [c for c in waiting if c.kind == TAKE], window, now)
         codes = dict(s.execute(select(Location.id, Location.code)).all())
-        late = now - timedelta(seconds=self.requisition_rules.witness_alert_s)
-        waiting = s.scalars(select(WitnessCheck).where(WitnessCheck.confirmed_at.is_(None)))
+        late = now - window
         return [
             alerts.Condition(ALERT_KIND, f"{c.id}@{c.location_id}", "warning",
                              f"{c.what} taken by {c.actor} at {codes.get(c.location_id)}"
                              " has no second person's confirmation")
-            for c in waiting if as_utc(c.created_at) <= late
+            for c in waiting if c.confirmed_at is None and as_utc(c.created_at) <= late
         ]  # fmt: skip
+
+    def _badged(
+        self, s: Session, checks: list[WitnessCheck], window: timedelta, now: datetime
+    ) -> None:
+        """Takes confirmed by a second badge at their cabinet: another person's, in the
+        same session, within `window` of the take."""
+        if not checks:
+            return
+        badges = s.scalars(
+            select(CabinetWitnessBadge).where(CabinetWitnessBadge.at >= now - LOOK_BACK)
+        ).all()
+        for c in checks:
+            taken = as_utc(c.created_at)
+            for b in badges:
+                if (b.location_id == c.location_id and b.of_user == c.actor
+                        and b.user != c.actor and as_utc(b.session_started_at) <= taken
+                        and abs(as_utc(b.at) - taken) <= window):  # fmt: skip
+                    c.witness, c.confirmed_at = b.user, as_utc(b.at)
+                    break
 
 
 def _as_dict(c: WitnessCheck, where: str) -> dict[str, Any]:

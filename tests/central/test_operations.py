@@ -218,7 +218,11 @@ def test_api_bookings_stocktake_reports_and_roles(db_url: str) -> None:
 
     body = {"kind": "scrap", "location": "s1/store", "reason": "dropped", "epcs": [epcs(1)[0]]}
     assert api.post("/bookings", json=body, headers=h("v")).status_code == 403
-    assert api.post("/bookings", json=body, headers=h("k")).json() == {"booked": 1}
+    assert api.post("/bookings", json=body, headers=h("k")).json() == {
+        "booked": 1,
+        "pending": None,
+        "approver_role": None,
+    }
     bad = {**body, "kind": "teleport"}
     assert api.post("/bookings", json=bad, headers=h("k")).status_code == 422
     take = api.post("/stocktakes", json={"location": "s1/store", "epcs": list(epcs(3))[1:]},

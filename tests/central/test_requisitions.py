@@ -597,3 +597,35 @@ def test_the_api_takes_the_second_persons_login(
     r = client.post(f"/requisitions/{rid}/issue", headers=h["sam"], json=right)
     assert r.status_code == 200, r.text
     assert client.get("/witness-checks", headers=h["anna"]).json() == []
+
+
+def test_a_second_badge_at_the_cabinet_confirms_the_take(db_url: str) -> None:
+    from rules.events import CabinetMovement, CabinetWitness
+
+    lg = ledger(db_url, RequisitionConfig(witness_alert_s=600))
+    with lg.session.begin() as s:
+        import_master_data(s, "users", "id,name,badge\nanna,Anna,B-ANNA\nnina,Nina,B-NINA\n",
+                           actor="test")  # fmt: skip
+    cab = morphine(range(1, 4))
+    lg.receive([ReceiptLine(epc=e, gtin=MORPHINE, lot="M2", expiry=days(300),
+                            location="s1/ward-5") for e in cab], actor="test")  # fmt: skip
+    t0 = int(lg.clock.now().timestamp() * 1e6)
+    take = CabinetMovement(
+        occurred_at_us=t0 + 20_000_000, cabinet="ward-5", zone="ward-5", action="take",
+        batch=Batch(gtin=MORPHINE, lot="M2"), quantity=2, epcs=tuple(cab[:2]),
+        user_id="B-ANNA", case_id="P-1", session_id="ward-5-1", attributed=True,
+        uncommissioned=False,
+    )  # fmt: skip
+    seen = CabinetWitness(occurred_at_us=t0 + 45_000_000, cabinet="ward-5", zone="ward-5",
+                          user_id="B-NINA", of_user_id="B-ANNA", session_id="ward-5-1",
+                          session_started_us=t0)  # fmt: skip
+    assert lg.apply(stamp(take, site="s1", gateway="gw1", seq=1))
+    assert lg.apply(stamp(seen, site="s1", gateway="gw1", seq=2))
+    lg.clock.advance(timedelta(minutes=30))  # type: ignore[attr-defined]
+    lg.watch_requisitions()
+    assert lg.witness_checks(NINA) == [] and not _open(lg, "two_person")
+    with lg.session() as s:
+        from central.models import WitnessCheck
+
+        (check,) = s.scalars(select(WitnessCheck)).all()
+        assert (check.actor, check.witness, check.what) == ("anna", "nina", "2 x Morphine 10 mg/ml")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from readers.gate_stream import make_epcs
 from rules.cabinet import CabinetConfig, CabinetCycle
 from rules.epc import decode
-from rules.events import CabinetAlert, CabinetMovement
+from rules.events import CabinetAlert, CabinetMovement, CabinetWitness
 from rules.identity import CommissionRecord, IdentityResolver
 from rules.observations import SECOND, BadgeEvent, CabinetScan, DoorEvent
 
@@ -140,3 +140,32 @@ def test_inventory_always_equals_last_good_union(scan_sets: list[frozenset[str]]
                     assert not set(e.epcs) & stock
                     stock |= set(e.epcs)
         assert cab.inventory == frozenset(stock) == frozenset(decode(h).uri for h in s)
+
+
+def test_a_second_badge_soon_after_witnesses_the_session_once() -> None:
+    cab = CabinetCycle(CabinetConfig(name="or-1", zone="or", witness_window_s=60),
+                       IdentityResolver(COMM))  # fmt: skip
+
+    def badge(user: str, s: float) -> list[object]:
+        return list(cab.feed(BadgeEvent(cabinet="or-1", user_id=user, t_us=T0 + int(s * SECOND))))
+
+    assert badge("anna", 0) == []
+    assert badge("anna", 5) == []  # the same person again: no witness
+    (w,) = badge("nina", 30)
+    assert isinstance(w, CabinetWitness)
+    assert (w.user_id, w.of_user_id, w.session_id) == ("nina", "anna", f"or-1-{T0 + 5 * SECOND}")
+    assert badge("otto", 40) == []  # nina's badge witnessed; it opened no session to witness
+    assert badge("anna", 200) == []
+    assert badge("nina", 300) == []  # too late for anna's session
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 300)), max_size=30))
+def test_witnesses_are_other_people_within_the_window(badges: list[tuple[str, int]]) -> None:
+    cab = CabinetCycle(CabinetConfig(name="or-1", zone="or", witness_window_s=60),
+                       IdentityResolver(COMM))  # fmt: skip
+    t = 0
+    for user, gap in badges:
+        t += gap
+        for e in cab.feed(BadgeEvent(cabinet="or-1", user_id=user, t_us=T0 + t * SECOND)):
+            assert isinstance(e, CabinetWitness) and e.user_id != e.of_user_id
+            assert 0 <= e.occurred_at_us - e.session_started_us <= 60 * SECOND

@@ -18,6 +18,7 @@ from rules.events import (
     BatchMovement,
     CabinetAlert,
     CabinetMovement,
+    CabinetWitness,
     ColdChainTransition,
     Direction,
     Event,
@@ -99,6 +100,15 @@ def sample_events() -> list[Event]:
             uncommissioned=True,
         ),
         CabinetAlert(occurred_at_us=T, cabinet="or-3", reason="door_ajar", detail="open 60 s"),
+        CabinetWitness(
+            occurred_at_us=T,
+            cabinet="ward-5-cab",
+            zone="ward-5",
+            user_id="B-NINA",
+            of_user_id="B-ANNA",
+            session_id="ward-5-cab-1",
+            session_started_us=T - 9,
+        ),
         ColdChainTransition(
             occurred_at_us=T,
             unit="fridge-1",
