@@ -63,7 +63,8 @@ def after(
         return Status.ISSUED
     if action == Action.RECEIVE and status == Status.ISSUED and in_transit:
         return Status.RECEIVED
-    if action == Action.REVIEW and needs_review:
+    if action == Action.REVIEW and needs_review and status in (Status.APPROVED, Status.ISSUED,
+                                                                Status.RECEIVED):  # fmt: skip
         return status
     raise StatusRefused(f"a {status} requisition cannot be {_DONE[action]}")
 

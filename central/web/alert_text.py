@@ -69,6 +69,16 @@ SHAPES: Final[list[tuple[re.Pattern[str], str]]] = [
     (re.compile(r"(?P<qty>\d+) uncommissioned tag\(s\) of (?P<gtin>\S+) seen at (?P<place>\S+)"
                 r" \((?P<site>\S+)\)"),
      N_("%(qty)s uncommissioned tag(s) of %(gtin)s seen at %(place)s (%(site)s)")),
+    (re.compile(r"requisition #(?P<id>\d+) for (?P<where>\S+) waits for the (?P<role>\S+)'s"
+                r" approval"),
+     N_("requisition #%(id)s for %(where)s waits for the %(role)s's approval")),
+    (re.compile(r"requisition #(?P<id>\d+) for (?P<where>\S+): issued goods have not arrived"),
+     N_("requisition #%(id)s for %(where)s: issued goods have not arrived")),
+    (re.compile(r"emergency requisition #(?P<id>\d+) for (?P<where>\S+) awaits its review"),
+     N_("emergency requisition #%(id)s for %(where)s awaits its review")),
+    (re.compile(r"(?P<what>.+) taken by (?P<who>\S+) at (?P<where>\S+) has no second"
+                r" person's confirmation"),
+     N_("%(what)s taken by %(who)s at %(where)s has no second person's confirmation")),
 ]  # fmt: skip
 _CABINET = re.compile(r"cabinet (?P<cabinet>\S+) at (?P<site>\S+): (?P<reason>door ajar|scan "
                       r"failed|suspect missing|unattributed change): (?P<detail>.*)")  # fmt: skip
@@ -102,5 +112,8 @@ def translate(message: str, lang: str, gettext: Callable[[str], str]) -> str:
         )
     for shape, text in SHAPES:
         if m := shape.fullmatch(message):
-            return gettext(text) % {k: v or "" for k, v in m.groupdict().items()}
+            groups = {k: v or "" for k, v in m.groupdict().items()}
+            if groups.get("role"):  # a role's name is in the catalogue too
+                groups["role"] = gettext(groups["role"])
+            return gettext(text) % groups
     return message
