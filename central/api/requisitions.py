@@ -63,36 +63,11 @@ def pick_list(requisition_id: Id, ledger: LedgerDep, user: Reader) -> PickListOu
     return PickListOut.model_validate(ledger.pick_list(user, requisition_id))
 
 
-@router.post("/{requisition_id}/approve", responses=ACTION)
-def approve(
-    requisition_id: Id, ledger: LedgerDep, user: Reader, body: CommentIn | None = None
-) -> RequisitionOut:
-    comment = body.comment if body else ""
-    return RequisitionOut.model_validate(ledger.approve_requisition(user, requisition_id, comment))
-
-
 @router.post("/{requisition_id}/reject", responses=ACTION)
 def reject(requisition_id: Id, body: RejectIn, ledger: LedgerDep, user: Reader) -> RequisitionOut:
     return RequisitionOut.model_validate(
         ledger.reject_requisition(user, requisition_id, body.reason)
     )
-
-
-@router.post("/{requisition_id}/cancel", responses=ACTION)
-def cancel(
-    requisition_id: Id, ledger: LedgerDep, user: Reader, body: CommentIn | None = None
-) -> RequisitionOut:
-    comment = body.comment if body else ""
-    return RequisitionOut.model_validate(ledger.cancel_requisition(user, requisition_id, comment))
-
-
-@router.post("/{requisition_id}/review", responses=ACTION)
-def review(
-    requisition_id: Id, ledger: LedgerDep, user: Reader, body: CommentIn | None = None
-) -> RequisitionOut:
-    """An emergency requisition's approval after the fact."""
-    comment = body.comment if body else ""
-    return RequisitionOut.model_validate(ledger.review_requisition(user, requisition_id, comment))
 
 
 @router.post("/{requisition_id}/issue", responses=ACTION)
@@ -132,10 +107,25 @@ def confirm_witness(check_id: Id, ledger: LedgerDep, user: Reader) -> WitnessChe
     return WitnessCheckOut.model_validate(ledger.confirm_witness(user, check_id))
 
 
-@router.post("/{requisition_id}/receive", responses=ACTION)
-def receive(
-    requisition_id: Id, ledger: LedgerDep, user: Reader, body: CommentIn | None = None
-) -> RequisitionOut:
-    """The destination confirms the goods (its gate or cabinet does so by itself)."""
-    comment = body.comment if body else ""
-    return RequisitionOut.model_validate(ledger.receive_requisition(user, requisition_id, comment))
+def _comment_route(action: str, summary: str) -> None:
+    """`POST /requisitions/{id}/<action>` with an optional comment."""
+
+    def route(
+        requisition_id: Id, ledger: LedgerDep, user: Reader, body: CommentIn | None = None
+    ) -> RequisitionOut:
+        act = getattr(ledger, f"{action}_requisition")
+        return RequisitionOut.model_validate(
+            act(user, requisition_id, body.comment if body else "")
+        )
+
+    router.post(f"/{{requisition_id}}/{action}", responses=ACTION, name=action,
+                summary=summary)(route)  # fmt: skip
+
+
+for _action, _summary in (
+    ("approve", "Approve at the next level (its role, in scope, not one's own)"),
+    ("cancel", "Cancel (the requester, before the issue)"),
+    ("review", "Review an emergency approved at once"),
+    ("receive", "Confirm the goods at the destination (a gate or cabinet does it by itself)"),
+):
+    _comment_route(_action, _summary)

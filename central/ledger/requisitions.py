@@ -451,67 +451,47 @@ class Requisitions(Moving, Witnessing):
             raise Forbidden(f"the {pending[0].name} approval needs the {pending[0].role} role")
 
     def approve_requisition(self, who: Principal, rid: int, comment: str = "") -> dict[str, Any]:
-        now = self.clock.now()
-        with self.transaction() as s:
-            req = self._load(s, who, rid)
-            self._approver_check(s, who, req, "approve")
-            pending = pending_levels(req)
-            req.status = _next(req, Action.APPROVE, levels_left=len(pending))
-            level = pending[0].name if pending else ""
-            req.approved = ",".join(filter(None, [*req.approved.split(","), level]))
-            _step(s, req, Action.APPROVE, who.user, now, level=level, comment=comment)
-        return self.requisition(who, rid)
+        """The next approval level's (a user of its role, in scope, not the requester)."""
+        return self._decide(who, rid, Action.APPROVE, comment)
 
     def reject_requisition(self, who: Principal, rid: int, reason: str) -> dict[str, Any]:
         if not reason.strip():
             raise Invalid("reason: a rejection needs a reason")
-        now = self.clock.now()
-        with self.transaction() as s:
-            req = self._load(s, who, rid)
-            self._approver_check(s, who, req, "reject")
-            pending = pending_levels(req)
-            req.status = _next(req, Action.REJECT)
-            _step(
-                s,
-                req,
-                Action.REJECT,
-                who.user,
-                now,
-                level=pending[0].name if pending else "",
-                comment=reason,
-            )
-        return self.requisition(who, rid)
+        return self._decide(who, rid, Action.REJECT, reason)
 
     def review_requisition(self, who: Principal, rid: int, comment: str = "") -> dict[str, Any]:
         """An emergency's approval after the fact, by a user of its first level's role."""
-        now = self.clock.now()
-        with self.transaction() as s:
-            req = self._load(s, who, rid)
-            self._approver_check(s, who, req, "review")
-            levels = _levels(req.levels)
-            if levels and who.role not in (levels[0].role, Role.ADMIN):
-                raise Forbidden(f"the review needs the {levels[0].role} role")
-            req.status = _next(req, Action.REVIEW, needs_review=req.needs_review)
-            req.needs_review = False
-            _step(
-                s,
-                req,
-                Action.REVIEW,
-                who.user,
-                now,
-                level=levels[0].name if levels else "",
-                comment=comment,
-            )
-        return self.requisition(who, rid)
+        return self._decide(who, rid, Action.REVIEW, comment)
 
     def cancel_requisition(self, who: Principal, rid: int, comment: str = "") -> dict[str, Any]:
+        """By the requester, before the issue."""
+        return self._decide(who, rid, Action.CANCEL, comment)
+
+    def _decide(self, who: Principal, rid: int, action: Action, comment: str) -> dict[str, Any]:
         now = self.clock.now()
         with self.transaction() as s:
             req = self._load(s, who, rid)
-            if who.user != req.requester:
-                raise Forbidden("only the requester may cancel a requisition")
-            req.status = _next(req, Action.CANCEL)
-            _step(s, req, Action.CANCEL, who.user, now, comment=comment)
+            level = ""
+            if action == Action.CANCEL:
+                if who.user != req.requester:
+                    raise Forbidden("only the requester may cancel a requisition")
+                req.status = _next(req, action)
+            elif action == Action.REVIEW:
+                self._approver_check(s, who, req, action)
+                levels = _levels(req.levels)
+                if levels and who.role not in (levels[0].role, Role.ADMIN):
+                    raise Forbidden(f"the review needs the {levels[0].role} role")
+                level = levels[0].name if levels else ""
+                req.status = _next(req, action, needs_review=req.needs_review)
+                req.needs_review = False
+            else:
+                self._approver_check(s, who, req, action)
+                pending = pending_levels(req)
+                level = pending[0].name if pending else ""
+                req.status = _next(req, action, levels_left=len(pending))
+                if action == Action.APPROVE:
+                    req.approved = ",".join(filter(None, [*req.approved.split(","), level]))
+            _step(s, req, action, who.user, now, level=level, comment=comment)
         return self.requisition(who, rid)
 
     # --- issuing --------------------------------------------------------------------------
