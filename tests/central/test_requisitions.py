@@ -629,3 +629,19 @@ def test_a_second_badge_at_the_cabinet_confirms_the_take(db_url: str) -> None:
 
         (check,) = s.scalars(select(WitnessCheck)).all()
         assert (check.actor, check.witness, check.what) == ("anna", "nina", "2 x Morphine 10 mg/ml")
+
+
+def test_a_count_at_the_ward_receives_what_it_finds(db_url: str) -> None:
+    """A handheld read (or serialised barcodes) counted at the ward and confirmed puts the
+    items there: the same receipt as a gate's."""
+    lg = ledger(db_url)
+    rid = lg.new_requisition(ANNA, to_location="s1/ward-5", lines=[LineIn(SALINE, 3)])["id"]
+    lg.approve_requisition(HANA, rid)
+    epcs = [p["epc"] for p in lg.issue_requisition(SAM, rid)["picks"]]
+    take = lg.stocktake("s1/ward-5", epcs, user="nina", source="handheld")
+    assert take["counted"] == 3
+    lg.confirm_stocktake(take["id"], user="hana")
+    assert lg.watch_requisitions() == 1
+    got = lg.requisition(ANNA, rid)
+    assert got["status"] == "received" and got["history"][-1]["actor"] == "hana"
+    assert stock(lg, "s1/ward-5") == {(SALINE, "SOON"): 3} and stock(lg, "s1/in-transit") == {}
