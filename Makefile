@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_hostile.py
 	$(BIN)/python bench/bench_coldchain.py
 	$(BIN)/python bench/bench_scan.py
+	$(BIN)/python bench/bench_requisitions.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
