@@ -53,7 +53,7 @@ def workflow_server(ledger_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 def test_nurse_requests_on_a_phone_head_approves_store_issues_gate_receives(
-    workflow_server: str, browser: Any, ledger_url: str
+    workflow_server: str, browser: Any, ledger_url: str, tmp_path: Path
 ) -> None:
     base = workflow_server
     nurse = browser.new_context(**PHONE, bypass_csp=True)  # for axe
@@ -74,7 +74,7 @@ def test_nurse_requests_on_a_phone_head_approves_store_issues_gate_receives(
     url = page.url
     nurse_width = page.evaluate("() => document.documentElement.scrollWidth")
     assert nurse_width <= 390 + 1, "the request page fits the phone"
-    page.screenshot(path=str(Path(__file__).parent / "requisition-phone.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "requisition-phone.png"), full_page=True)
 
     head = browser.new_context(locale="en-GB").new_page()
     log_in(head, base, "hana")
@@ -92,6 +92,7 @@ def test_nurse_requests_on_a_phone_head_approves_store_issues_gate_receives(
     assert store.get_by_label("Issue of lot SOON").input_value() == "2"
     assert store.get_by_label("Issue of lot LATE").input_value() == "2"
     assert axe_violations(store) == []
+    store.screenshot(path=str(tmp_path / "requisition-pick-list.png"), full_page=True)
     store.get_by_role("button", name="Issue", exact=True).click()
     assert store.get_by_test_id("status").inner_text() == "issued"
 
@@ -119,7 +120,7 @@ def test_nurse_requests_on_a_phone_head_approves_store_issues_gate_receives(
     assert page.get_by_role("button", name="Confirm receipt").count() == 0
 
 
-def test_refusals_on_the_screen_say_why(workflow_server: str, browser: Any) -> None:
+def test_refusals_on_the_screen_say_why(workflow_server: str, browser: Any, tmp_path: Path) -> None:
     base = workflow_server
     page = browser.new_context(locale="en-GB").new_page()
     log_in(page, base, "anna")
@@ -148,6 +149,7 @@ def test_refusals_on_the_screen_say_why(workflow_server: str, browser: Any) -> N
     log_in(zh, base, "hana")
     zh.goto(f"{base}/ui/requisitions/{rid}")
     assert zh.get_by_test_id("status").inner_text() == "已提交"
+    zh.screenshot(path=str(tmp_path / "requisition-zh.png"), full_page=True)
     assert zh.get_by_role("button", name="批准").count() == 1
 
 
