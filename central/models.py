@@ -64,6 +64,13 @@ class Product(Base):
     # the first 7 digits (drug identification code) of its Chinese drug traceability codes
     trace_prefix: Mapped[str | None] = mapped_column(String(7), unique=True, index=True)
 
+    def classes(self) -> set[str]:
+        """What approval rules and two-person checks match it by: high_value, controlled,
+        its category."""
+        flags = (("high_value", self.high_value), ("controlled", self.controlled),
+                 (self.category, bool(self.category)))  # fmt: skip
+        return {name for name, on in flags if on}
+
 
 class ProductPack(Base):
     """A pack level of a product with its own GTIN (a box of 10, a case of 120): a scan or

@@ -9,7 +9,8 @@ bookings and stocktakes; read by queries. `Ledger` puts the concerns together:
 - `bookings.py`: bookings, stocktakes, recall locks;
 - `booking_approvals.py`: bookings that wait for an approval;
 - `scanning.py`: scans resolved, received, moved and counted;
-- `requisitions.py`: internal demand, approved, issued and received;
+- `requisitions.py`: internal demand, requested and approved;
+- `issuing.py`: requisitions picked, issued and received;
 - `queries.py`: stock, traces, histories, the commissioning map.
 """
 
@@ -19,6 +20,7 @@ from central.ledger.applying import Applying
 from central.ledger.base import location_problem
 from central.ledger.booking_approvals import BookingApprovals
 from central.ledger.bookings import BOOKING_KINDS, BookingError, Bookings
+from central.ledger.issuing import Issuing, PickIn
 from central.ledger.queries import Queries
 from central.ledger.receiving import (
     ReceiptError,
@@ -28,7 +30,7 @@ from central.ledger.receiving import (
     new_receipt_number,
     parse_receipt_csv,
 )
-from central.ledger.requisitions import LineIn, PickIn, Requisitions
+from central.ledger.requisitions import LineIn
 from central.ledger.scanning import (
     ResolvedScan,
     ScanBookingError,
@@ -58,5 +60,5 @@ __all__ = [
 ]
 
 
-class Ledger(Applying, Scanning, Requisitions, Receiving, BookingApprovals, Bookings, Queries):
+class Ledger(Applying, Scanning, Issuing, Receiving, BookingApprovals, Bookings, Queries):
     """The ledger on one database (`Ledger(engine, clock=...)`)."""

@@ -38,11 +38,9 @@ class Witnessing(LedgerBase):
 
     def two_person_products(self, s: Session, gtins: set[str]) -> dict[str, str]:
         """GTIN -> name of those among `gtins` that need a second person."""
-        from central.ledger.requisitions import product_classes
-
         wanted = set(self.requisition_rules.two_person_classes)
         rows = s.scalars(select(Product).where(Product.gtin.in_(sorted(gtins))))
-        return {p.gtin: p.name or p.gtin for p in rows if product_classes(p) & wanted}
+        return {p.gtin: p.name or p.gtin for p in rows if p.classes() & wanted}
 
     def _witnessed(
         self, s: Session, who: Principal, witness: Principal | None, store: Location,
