@@ -350,7 +350,8 @@ class Issuing(Requisitions):
 
     # --- receiving ------------------------------------------------------------------------
     def receive_requisition(self, who: Principal, rid: int, comment: str = "") -> dict[str, Any]:
-        """The destination confirms the issued goods: what is still in transit is put there."""
+        """The destination confirms the issued goods: what the ledger does not have there yet
+        (in transit, or read somewhere on the way) is put there."""
         if not who.may(Permission.REQUEST):
             raise Forbidden(f"the {who.role} role may not confirm receipts")
         now = self.clock.now()
@@ -370,7 +371,7 @@ class Issuing(Requisitions):
                     )
                 ).all()
             )
-            tagged: dict[int, list[str]] = defaultdict(list)
+            tagged: dict[tuple[int, int | None], list[str]] = defaultdict(list)
             for pick in waiting:
                 if pick.epc is None:
                     p.move_quantity(
@@ -384,17 +385,17 @@ class Issuing(Requisitions):
                         actor=who.user,
                         reason=f"requisition #{rid}",
                     )
-                elif where.get(pick.epc) == transit:
-                    tagged[pick.batch_id].append(pick.epc)
+                elif where.get(pick.epc) != dest.id:
+                    tagged[(pick.batch_id, where.get(pick.epc))].append(pick.epc)
                 pick.received_at, pick.received_by = now, who.user
-            for batch_id, epcs in sorted(tagged.items()):
+            for (batch_id, here), epcs in sorted(tagged.items(), key=lambda kv: str(kv[0])):
                 self._move_tags(
                     s,
                     p,
                     TagMove(
                         epcs=tuple(epcs),
                         batch_id=batch_id,
-                        from_id=transit,
+                        from_id=here,
                         to_id=dest.id,
                         at=now,
                         kind="requisition_receipt",

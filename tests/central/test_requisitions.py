@@ -645,3 +645,14 @@ def test_a_count_at_the_ward_receives_what_it_finds(db_url: str) -> None:
     got = lg.requisition(ANNA, rid)
     assert got["status"] == "received" and got["history"][-1]["actor"] == "hana"
     assert stock(lg, "s1/ward-5") == {(SALINE, "SOON"): 3} and stock(lg, "s1/in-transit") == {}
+
+
+def test_a_person_receives_what_was_last_read_on_the_way(db_url: str) -> None:
+    lg = ledger(db_url)
+    rid = lg.new_requisition(ANNA, to_location="s1/ward-5", lines=[LineIn(SALINE, 2)])["id"]
+    lg.approve_requisition(HANA, rid)
+    picks = lg.issue_requisition(SAM, rid)["picks"]
+    gate(lg, picks, "store", "corridor", seq=1)  # the ward's own door did not read the cart
+    assert stock(lg, "s1/corridor") == {(SALINE, "SOON"): 2}
+    lg.receive_requisition(NINA, rid, "on the shelf")
+    assert stock(lg, "s1/ward-5") == {(SALINE, "SOON"): 2} and stock(lg, "s1/corridor") == {}
