@@ -654,5 +654,6 @@ def test_a_person_receives_what_was_last_read_on_the_way(db_url: str) -> None:
     picks = lg.issue_requisition(SAM, rid)["picks"]
     gate(lg, picks, "store", "corridor", seq=1)  # the ward's own door did not read the cart
     assert stock(lg, "s1/corridor") == {(SALINE, "SOON"): 2}
+    lg.clock.advance(timedelta(minutes=20))  # type: ignore[attr-defined]  # after the read
     lg.receive_requisition(NINA, rid, "on the shelf")
     assert stock(lg, "s1/ward-5") == {(SALINE, "SOON"): 2} and stock(lg, "s1/corridor") == {}
