@@ -168,6 +168,7 @@ def test_a_scrap_waits_for_the_heads_approval_on_the_list(
     page = browser.new_context(locale="en-GB", bypass_csp=True).new_page()
     log_in(page, workflow_server, "hana")
     page.goto(f"{workflow_server}/ui/requisitions")
+    assert page.title().startswith("Requisitions")
     waiting = page.locator("#h-waiting + div tbody tr")
     assert waiting.count() == 1 and "dropped" in waiting.inner_text()
     assert axe_violations(page) == []
