@@ -154,7 +154,7 @@ def test_refusals_on_the_screen_say_why(workflow_server: str, browser: Any, tmp_
 
 
 def test_a_scrap_waits_for_the_heads_approval_on_the_list(
-    workflow_server: str, browser: Any, ledger_url: str
+    workflow_server: str, browser: Any, ledger_url: str, tmp_path: Path
 ) -> None:
     from central.config import BookingApprovalConfig, RequisitionConfig
     from tests.central.test_ledger import epcs
@@ -172,6 +172,7 @@ def test_a_scrap_waits_for_the_heads_approval_on_the_list(
     waiting = page.locator("#h-waiting + div tbody tr")
     assert waiting.count() == 1 and "dropped" in waiting.inner_text()
     assert axe_violations(page) == []
+    page.screenshot(path=str(tmp_path / "bookings-waiting.png"), full_page=True)
     page.get_by_role("button", name="Approve").click()
     assert page.locator("#h-waiting").count() == 0
     assert sum(r["quantity"] for r in lg.stock("s1/ward-5")) == 1
