@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from central.clock import as_utc
 from central.errors import Conflict, Invalid, NotFound
-from central.models import ApiToken, AppUser, Location
+from central.models import Alert, ApiToken, AppUser, Location
 from central.vocab import Permission, Role
 
 P = Permission
@@ -72,6 +73,13 @@ def alert_in_scope(who: Principal, key: str, locations: set[int] | None) -> bool
     if "@" in key and where.isdigit():
         return int(where) in locations
     return not who.sites or key.split("/", 1)[0] in who.sites
+
+
+def alerts_in_scope(s: Session, who: Principal, found: Iterable[Alert]) -> list[Alert]:
+    """The alerts among `found` that concern the user's scope (`alert_in_scope`)."""
+    allowed = who.locations(s)
+    places = None if allowed is None else set(allowed)
+    return [a for a in found if alert_in_scope(who, a.key, places)]
 
 
 def outside_scope(s: Session, who: Principal, codes: list[str]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from central import alerts
-from central.accounts import alert_in_scope
+from central.accounts import alerts_in_scope
 from central.api.deps import Acknowledger, Id, LedgerDep, Reader
 from central.errors import Forbidden
 from central.models import Alert
@@ -18,10 +18,8 @@ router = APIRouter(tags=["alerts"], responses=ERRORS)
 def list_alerts(ledger: LedgerDep, user: Reader) -> list[AlertOut]:
     """The open alerts of the user's scope."""
     with ledger.session() as s:
-        allowed = user.locations(s)
-        places = None if allowed is None else set(allowed)
-        return [AlertOut.model_validate(alerts.as_dict(a)) for a in alerts.open_alerts(s)
-                if alert_in_scope(user, a.key, places)]  # fmt: skip
+        found = alerts_in_scope(s, user, alerts.open_alerts(s))
+        return [AlertOut.model_validate(alerts.as_dict(a)) for a in found]
 
 
 @router.post("/alerts/{alert_id}/ack", responses=NOT_FOUND | CONFLICT | INVALID)
@@ -30,10 +28,7 @@ def ack(alert_id: Id, body: AckIn, ledger: LedgerDep, user: Acknowledger) -> Ale
     condition clears."""
     with ledger.session.begin() as s:
         found = s.get(Alert, alert_id)
-        allowed = user.locations(s)
-        if found is not None and not alert_in_scope(
-            user, found.key, None if allowed is None else set(allowed)
-        ):
+        if found is not None and not alerts_in_scope(s, user, [found]):
             raise Forbidden(f"alert {alert_id} is outside your scope")
         a = alerts.acknowledge(s, alert_id, user.user, body.comment, ledger.clock.now())
         return AlertState(id=a.id, state=a.state)

@@ -5,6 +5,7 @@ action goes through the ledger, which checks role and scope again."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, Path, Request
@@ -57,18 +58,23 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         return pages.render(request, "requisitions.html", who=who, found=found, waiting=waiting,
                             checks=checks)  # fmt: skip
 
-    @app.post("/ui/witness-checks/{check_id}", include_in_schema=False)
-    async def witness(request: Request, check_id: int = Path(ge=1, le=2**31 - 1)) -> Response:
-        """The logged-in user is the second person of a cabinet take."""
+    async def back_to_list(request: Request, act: Callable[[Principal, Any], object]) -> Response:
+        """A form of the list's (a booking's decision, a witness): the ledger acts for the
+        user, then the list again, or the refusal."""
         data = await request.form()
         who = pages.allowed(request, Permission.READ, csrf=str(data.get("csrf", "")))
         if not isinstance(who, Principal):
             return who
         try:
-            ledger.confirm_witness(who, check_id)
+            act(who, data)
         except LedgerError as exc:
             return pages.render(request, "message.html", exc.http_status, who=who, message=str(exc))
         return RedirectResponse("/ui/requisitions", status_code=303)
+
+    @app.post("/ui/witness-checks/{check_id}", include_in_schema=False)
+    async def witness(request: Request, check_id: int = Path(ge=1, le=2**31 - 1)) -> Response:
+        """The logged-in user is the second person of a cabinet take."""
+        return await back_to_list(request, lambda who, _data: ledger.confirm_witness(who, check_id))
 
     @app.post("/ui/bookings/{booking_id}/{decision}", include_in_schema=False)
     async def decide(
@@ -77,16 +83,9 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         booking_id: int = Path(ge=1, le=2**31 - 1),
     ) -> Response:
         """A waiting return, loss, scrap or adjustment approved (stock moves) or rejected."""
-        data = await request.form()
-        who = pages.allowed(request, Permission.READ, csrf=str(data.get("csrf", "")))
-        if not isinstance(who, Principal):
-            return who
-        try:
-            ledger.decide_booking(who, booking_id, approve=decision == "approve",
-                                  comment=str(data.get("comment", ""))[:2000])  # fmt: skip
-        except LedgerError as exc:
-            return pages.render(request, "message.html", exc.http_status, who=who, message=str(exc))
-        return RedirectResponse("/ui/requisitions", status_code=303)
+        return await back_to_list(request, lambda who, data: ledger.decide_booking(
+            who, booking_id, approve=decision == "approve",
+            comment=str(data.get("comment", ""))[:2000]))  # fmt: skip
 
     @app.get("/ui/requisitions/new", include_in_schema=False)
     def new(request: Request) -> Response:

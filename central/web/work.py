@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from central import alerts
-from central.accounts import Principal, alert_in_scope
+from central.accounts import Principal, alerts_in_scope
 from central.errors import LedgerError
 from central.ledger import Ledger
 from central.models import Alert, Batch, Location
@@ -31,8 +31,6 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         """Open alerts (newest first), or those cleared in the last HISTORY_DAYS, in scope;
         with how often each was notified and its escalation tier."""
         with ledger.session() as s:
-            allowed = who.locations(s)
-            places = None if allowed is None else set(allowed)
             found: Iterable[Alert]
             if view == "history":
                 since = ledger.clock.now() - timedelta(days=HISTORY_DAYS)
@@ -46,8 +44,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
                 found = reversed(alerts.open_alerts(s))
             return [
                 alerts.as_dict(a) | {"tier": a.tier, "notify_count": a.notify_count}
-                for a in found
-                if alert_in_scope(who, a.key, places)
+                for a in alerts_in_scope(s, who, found)
             ]
 
     @app.get("/ui/alerts", include_in_schema=False)
