@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from central.clock import as_utc
 from central.errors import Conflict, Invalid, NotFound
-from central.models import Alert, ApiToken, AppUser, Location
+from central.models import Alert, ApiToken, AppUser, Location, Supplier
 from central.vocab import Permission, Role
 
 P = Permission
@@ -31,6 +31,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.QUALITY: frozenset({P.READ, P.ACKNOWLEDGE, P.LOCK, P.APPROVE}),
     Role.PURCHASING: frozenset({P.READ, P.PURCHASE, P.APPROVE}),
     Role.ADMIN: frozenset(Permission),
+    Role.SUPPLIER: frozenset({P.SUPPLY}),  # nothing of the hospital's stock or alerts
 }
 _hasher = PasswordHasher()  # argon2id with the library's current parameters
 MIN_PASSWORD = 10
@@ -44,6 +45,7 @@ class Principal:
     role: Role
     sites: frozenset[str] = frozenset()
     departments: frozenset[str] = frozenset()
+    supplier: str | None = None  # a supplier's user: whose orders
 
     def may(self, permission: Permission) -> bool:
         return permission in PERMISSIONS[self.role]
@@ -107,6 +109,7 @@ def principal_of(u: AppUser) -> Principal:
         role=Role(u.role),
         sites=frozenset(filter(None, u.sites.split(","))),
         departments=frozenset(filter(None, u.departments.split(","))),
+        supplier=u.supplier if u.role == Role.SUPPLIER else None,
     )
 
 
@@ -119,10 +122,16 @@ def add_user(
     name: str = "",
     sites: list[str] | None = None,
     departments: list[str] | None = None,
+    supplier: str | None = None,
 ) -> None:
-    """A user who logs in; an existing person (from the users master data) gets a login."""
+    """A user who logs in; an existing person (from the users master data) gets a login.
+    A supplier's user (role supplier) names the supplier, and only they do."""
     if role not in set(Role):
         raise Invalid(f"unknown role {role!r} (one of {', '.join(Role)})")
+    if (role == Role.SUPPLIER) != bool(supplier):
+        raise Invalid("a supplier's user (role supplier), and only one, names its supplier")
+    if supplier and s.get(Supplier, supplier) is None:
+        raise Invalid(f"no supplier {supplier[:40]!r} (import suppliers first)")
     if len(password) < MIN_PASSWORD:
         raise Invalid(f"a password needs at least {MIN_PASSWORD} characters")
     u = s.get(AppUser, user_id)
@@ -131,6 +140,7 @@ def add_user(
     u = u or AppUser(id=user_id, name=name or user_id)
     u.role, u.password_hash = role, _hasher.hash(password)
     u.sites, u.departments, u.disabled = _codes(sites), _codes(departments), False
+    u.supplier = supplier or None
     s.add(u)
 
 

@@ -272,6 +272,30 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forecast(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from central.planning.forecast import forecast_all
+    from central.planning.history import read_history_csv
+
+    if args.horizon < 1:
+        print("hwms central forecast: --horizon must be at least 1 day", file=sys.stderr)
+        return 2
+    try:
+        text = Path(args.history).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"hwms central forecast: cannot read {args.history}: {exc}", file=sys.stderr)
+        return 2
+    series = read_history_csv(text)
+    forecasts = forecast_all(series, args.horizon, holidays=args.holiday)
+    for (location, gtin), f in sorted(forecasts.items()):
+        print(json.dumps({"location": location, "gtin": gtin, "start": f.start.isoformat(),
+                          "method": f.method, "pattern": f.pattern,
+                          "backtest_mae": None if f.mae is None else round(f.mae, 4),
+                          "forecast": list(f.values)}))  # fmt: skip
+    return 0
+
+
 def _host_port(value: str) -> str:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -297,7 +321,12 @@ def _api(args: argparse.Namespace) -> int:
     db_url = args.db or cfg.db
     db.upgrade(db_url)
     tokens = load_tokens(Path(args.tokens)) if args.tokens else {}
-    ledger = Ledger(db.engine(db_url), requisitions=cfg.requisitions, supply=cfg.supply)
+    ledger = Ledger(
+        db.engine(db_url),
+        requisitions=cfg.requisitions,
+        supply=cfg.supply,
+        purchasing=cfg.purchasing,
+    )
     app = create_app(ledger, tokens, secure_cookies=args.secure_cookies,
                      label_printer=args.label_printer)  # fmt: skip
     uvicorn.run(app, host=args.host, port=args.port, log_config=None)
@@ -317,7 +346,8 @@ def _user(args: argparse.Namespace) -> int:
                 return 2
             password = sys.stdin.readline().rstrip("\r\n")
             accounts.add_user(s, args.name, role=args.role, password=password,
-                              sites=args.site, departments=args.department)  # fmt: skip
+                              sites=args.site, departments=args.department,
+                              supplier=args.supplier)  # fmt: skip
             print(f"user {args.name} added ({args.role})")
         elif args.user_command == "disable":
             accounts.disable_user(s, args.name)
@@ -348,6 +378,8 @@ def _date(text: str) -> Any:
 
 
 def add_commands(sub: Any) -> None:
+    from central.imports import COLUMNS
+
     central = sub.add_parser("central", help="the central ledger").add_subparsers(
         dest="central_command", required=True
     )
@@ -419,12 +451,30 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="one line")
     p.set_defaults(func=_errors(_report))
     p = central.add_parser("import", help="master data from CSV")
-    p.add_argument("kind", choices=["products", "locations", "departments", "users", "limits",
-                                    "packs"])  # fmt: skip
+    p.add_argument("kind", choices=list(COLUMNS))
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--csv", required=True)
     p.add_argument("--user", default="import", help="who imports (audit log)")
     p.set_defaults(func=_errors(_import))
+    p = central.add_parser(
+        "forecast", help="daily demand forecasts from a history CSV (JSON lines)"
+    )
+    p.add_argument(
+        "--history",
+        required=True,
+        metavar="CSV",
+        help="date,location,gtin,quantity: daily consumption, missing days are zero",
+    )
+    p.add_argument("--horizon", required=True, type=int, metavar="DAYS")
+    p.add_argument(
+        "--holiday",
+        type=_date,
+        action="append",
+        default=[],
+        metavar="YYYY-MM-DD",
+        help="a holiday (repeat the flag): taken out of the fit, put back as such",
+    )
+    p.set_defaults(func=_errors(_forecast))
     p = central.add_parser("trace", help="where every unit of a batch is, and its movements")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--gtin", required=True)
@@ -457,7 +507,8 @@ def add_commands(sub: Any) -> None:
     p = user_sub.add_parser("add", help="a user with a role and a scope")
     p.add_argument("name")
     p.add_argument("--role", required=True, help="nurse, head, storekeeper, quality,"
-                   " purchasing, admin or viewer")  # fmt: skip
+                   " purchasing, admin, viewer or supplier")  # fmt: skip
+    p.add_argument("--supplier", help="a supplier's user (role supplier): the supplier's code")
     p.add_argument("--site", action="append", help="a site in scope (repeat; none: all)")
     p.add_argument("--department", action="append",
                    help="a department in scope (repeat; none: all)")  # fmt: skip

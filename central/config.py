@@ -5,6 +5,7 @@ Unknown keys and wrong types are errors naming the key path, exit code 2, like t
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -106,17 +107,76 @@ class RequisitionConfig(_Model):
         return self
 
     def policy(self) -> ApprovalPolicy:
-        return ApprovalPolicy(
-            levels=tuple(
-                ApprovalLevel(
-                    name=lvl.name, role=lvl.role, min_value=lvl.min_value,
-                    classes=frozenset(lvl.classes),
-                    priorities=frozenset(Priority(p) for p in lvl.priorities),
-                )
-                for lvl in self.approval
-            ),
-            emergency_bypass=self.emergency_bypass,
-        )  # fmt: skip
+        return _policy(self.approval, emergency_bypass=self.emergency_bypass)
+
+
+class SmtpConfig(_Model):
+    """Where purchase orders are e-mailed from (plain SMTP, STARTTLS or implicit TLS)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    sender: str = Field("purchasing@hospital.invalid", pattern=r"^[^@\s]+@[^@\s]+$")
+    username: str | None = None
+    password_file: Path | None = None  # a credentials file, never the password itself
+    timeout_s: float = Field(15.0, gt=0)
+
+
+class ToleranceConfig(_Model):
+    """A delivered line may differ this much from its order before a person accepts it."""
+
+    quantity_pct: Decimal = Field(Decimal(0), ge=0, le=100)
+    price_pct: Decimal = Field(Decimal(0), ge=0, le=100)
+    min_shelf_life_days: int = Field(0, ge=0, le=3650)
+
+
+class PurchasingConfig(_Model):
+    # approvals of a purchase order; by default one by purchasing, more by value
+    approval: tuple[ApprovalLevelConfig, ...] = (
+        ApprovalLevelConfig(name="purchasing", role="purchasing"),
+    )
+    store: str | None = None  # where deliveries go unless an order names another location
+    tolerance: ToleranceConfig = ToleranceConfig()
+    smtp: SmtpConfig | None = None  # None: orders are not e-mailed (download them instead)
+    buyer: str = "hwms hospital"  # the ordering party's name on a purchase order
+    # proposals: a service level per product class (high_value, controlled, a category);
+    # the highest of a product's classes applies, `default` to the rest
+    service_levels: dict[str, float] = Field(
+        default_factory=lambda: {"default": 0.95, "high_value": 0.98, "controlled": 0.99}
+    )
+    review_days: int = Field(7, ge=1, le=365)  # how often levels are reviewed and ordered
+    forecast_history_days: int = Field(365, ge=28, le=3650)
+    holidays: tuple[date, ...] = ()
+
+    @model_validator(mode="after")
+    def _sane(self) -> PurchasingConfig:
+        names = [lvl.name for lvl in self.approval]
+        if len(set(names)) != len(names):
+            raise ValueError("each approval level needs its own name")
+        if any(not 0.5 <= v < 1 for v in self.service_levels.values()):
+            raise ValueError("a service level is at least 0.5 and below 1")
+        return self
+
+    def policy(self) -> ApprovalPolicy:
+        return _policy(self.approval, emergency_bypass=False)
+
+    def service_level(self, classes: set[str]) -> float:
+        levels = [v for k, v in self.service_levels.items() if k in classes]
+        return max(levels) if levels else self.service_levels.get("default", 0.95)
+
+
+def _policy(levels: tuple[ApprovalLevelConfig, ...], *, emergency_bypass: bool) -> ApprovalPolicy:
+    return ApprovalPolicy(
+        levels=tuple(
+            ApprovalLevel(
+                name=lvl.name, role=lvl.role, min_value=lvl.min_value,
+                classes=frozenset(lvl.classes),
+                priorities=frozenset(Priority(p) for p in lvl.priorities),
+            )
+            for lvl in levels
+        ),
+        emergency_bypass=emergency_bypass,
+    )  # fmt: skip
 
 
 class CentralConfig(_Model):
@@ -138,6 +198,7 @@ class CentralConfig(_Model):
     # the cold-chain record (per-minute temperature summaries) is kept this long
     temperature_retention_days: int = Field(365, ge=1, le=36500)
     requisitions: RequisitionConfig = RequisitionConfig()
+    purchasing: PurchasingConfig = PurchasingConfig()
 
 
 def parse(data: Any, source: str = "config") -> CentralConfig:

@@ -13,6 +13,11 @@ Master data (all-or-nothing per file; existing rows are updated, nothing is dele
   quantity (eaches in one pack): a receipt or a scan of the pack's GTIN is that many eaches
 - limits: location, gtin, min, max, reorder (min/max stock per product and location; the
   location is created when new)
+- suppliers: code, name, contact, email (where purchase orders are sent), phone, fhir_url
+  (a FHIR R5 base URL when the supplier takes SupplyRequest bundles)
+- supplier-products: supplier, gtin (the product's), reference (the supplier's article
+  number), unit_price (per each), pack (eaches per order unit), min_order (order units),
+  lead_time_days (quoted)
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from central.models import (
     Product,
     ProductPack,
     StockLimit,
+    Supplier,
+    SupplierProduct,
 )
 from rules.epc import gs1_check_digit
 
@@ -47,6 +54,8 @@ COLUMNS = {
     "users": ("id", "name"),
     "limits": ("location", "gtin", "min", "max"),
     "packs": ("gtin", "product", "level", "quantity"),
+    "suppliers": ("code", "name"),
+    "supplier-products": ("supplier", "gtin"),
 }
 
 
@@ -55,7 +64,8 @@ class MasterDataError(Invalid):
 
 
 TABLES = {"products": Product, "locations": Location, "departments": Department,
-          "users": AppUser, "limits": StockLimit, "packs": ProductPack}  # fmt: skip
+          "users": AppUser, "limits": StockLimit, "packs": ProductPack, "suppliers": Supplier,
+          "supplier-products": SupplierProduct}  # fmt: skip
 MAX_INT = 2**31 - 1  # an INTEGER column
 # a product's codes that name it alone: (column, form, what the form is)
 UNIQUE_CODES = (
@@ -156,13 +166,8 @@ def _check(s: Session, kind: str, row: dict[str, str], rows: list[dict[str, str]
             return f"GTIN {row['gtin'][:40]!r} is not a valid GTIN"
         if s.get(ProductPack, row["gtin"].zfill(14)) is not None:
             return f"GTIN {row['gtin'].zfill(14)} is a pack's GTIN (see packs), not a product's"
-        if row.get("unit_price"):
-            try:
-                price = Decimal(row["unit_price"])
-            except InvalidOperation:
-                return f"unit_price {row['unit_price'][:40]!r} is not a number"
-            if not price.is_finite() or not 0 <= price < MAX_PRICE:
-                return f"unit_price {row['unit_price'][:40]!r} is not a price"
+        if problem := _price_problem(row.get("unit_price", "")):
+            return problem
         for column, pattern, what in UNIQUE_CODES:
             value = row.get(column)
             if not value:
@@ -194,6 +199,10 @@ def _check(s: Session, kind: str, row: dict[str, str], rows: list[dict[str, str]
             return f"GTIN {row['gtin'][:40]!r} is not a valid GTIN"
     if kind == "packs":
         return _check_pack(s, row)
+    if kind == "supplier-products":
+        return _check_supplier_product(s, row, rows)
+    if kind == "suppliers" and (problem := _supplier_problem(row)):
+        return problem
     if kind == "users" and row.get("department"):
         in_db = s.get(Department, row["department"]) is not None
         if not in_db:
@@ -201,6 +210,46 @@ def _check(s: Session, kind: str, row: dict[str, str], rows: list[dict[str, str]
     key = COLUMNS[kind][0]
     if not row.get(key):
         return f"{key} is empty"
+    return ""
+
+
+def _price_problem(value: str) -> str:
+    if not value:
+        return ""
+    try:
+        price = Decimal(value)
+    except InvalidOperation:
+        return f"unit_price {value[:40]!r} is not a number"
+    if not price.is_finite() or not 0 <= price < MAX_PRICE:
+        return f"unit_price {value[:40]!r} is not a price"
+    return ""
+
+
+def _supplier_problem(row: dict[str, str]) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", row["code"]):
+        return f"code {row['code'][:40]!r} is not a code (letters, digits, . _ -)"
+    email = row.get("email", "")
+    if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        return f"email {email[:80]!r} is not an e-mail address"
+    url = row.get("fhir_url", "")
+    if url and not re.fullmatch(r"https?://\S+", url):
+        return f"fhir_url {url[:80]!r} is not an http(s) URL"
+    return ""
+
+
+def _check_supplier_product(s: Session, row: dict[str, str], rows: list[dict[str, str]]) -> str:
+    if not _valid_gtin(row["gtin"]):
+        return f"GTIN {row['gtin'][:40]!r} is not a valid GTIN"
+    if s.get(Product, row["gtin"].zfill(14)) is None:
+        return f"product {row['gtin'].zfill(14)} is not in the product master data"
+    if s.get(Supplier, row["supplier"]) is None:
+        return f"supplier {row['supplier'][:40]!r} is not known (import suppliers first)"
+    if problem := _price_problem(row.get("unit_price", "")):
+        return problem
+    for column, low in (("pack", 1), ("min_order", 1), ("lead_time_days", 0)):
+        value = row.get(column, "")
+        if value and (not value.isdigit() or not low <= int(value) <= 1_000_000):
+            return f"{column} {value[:20]!r} is not a whole number of at least {low}"
     return ""
 
 
@@ -253,6 +302,8 @@ def _upsert(s: Session, kind: str, row: dict[str, str]) -> None:
         pack.product_gtin = row["product"].zfill(14)
         pack.level, pack.quantity = row["level"].strip(), int(row["quantity"])
         s.add(pack)
+    elif kind in ("suppliers", "supplier-products"):
+        _upsert_supplier(s, kind, row)
     elif kind == "departments":
         d = s.get(Department, row["code"]) or Department(code=row["code"])
         d.name = row["name"]
@@ -277,3 +328,24 @@ def _upsert(s: Session, kind: str, row: dict[str, str]) -> None:
         u.badge = row.get("badge") or None
         u.department = row.get("department") or None
         s.add(u)
+
+
+def _upsert_supplier(s: Session, kind: str, row: dict[str, str]) -> None:
+    if kind == "suppliers":
+        sup = s.get(Supplier, row["code"]) or Supplier(code=row["code"])
+        sup.name = row["name"]
+        for column in ("contact", "email", "phone"):
+            setattr(sup, column, row.get(column, getattr(sup, column) or ""))
+        sup.fhir_url = row.get("fhir_url", sup.fhir_url or "") or None
+        s.add(sup)
+        return
+    gtin = row["gtin"].zfill(14)
+    sp = s.get(SupplierProduct, (row["supplier"], gtin))
+    sp = sp or SupplierProduct(supplier=row["supplier"], gtin=gtin)
+    sp.reference = row.get("reference", sp.reference or "")
+    sp.unit_price = Decimal(row["unit_price"]) if row.get("unit_price") else sp.unit_price
+    sp.pack = int(row.get("pack") or sp.pack or 1)
+    sp.min_order = int(row.get("min_order") or sp.min_order or 1)
+    days = row.get("lead_time_days")
+    sp.lead_time_days = int(days) if days else sp.lead_time_days
+    s.add(sp)

@@ -464,7 +464,12 @@ def run(cfg: CentralConfig) -> int:
     db.upgrade(cfg.db)
     m = cfg.mqtt
     ingestor = Ingestor(
-        Ledger(db.engine(cfg.db), requisitions=cfg.requisitions, supply=cfg.supply),
+        Ledger(
+            db.engine(cfg.db),
+            requisitions=cfg.requisitions,
+            supply=cfg.supply,
+            purchasing=cfg.purchasing,
+        ),
         m,
         client_id=m.client_id,
         share_group=m.share_group,
@@ -530,6 +535,7 @@ def run(cfg: CentralConfig) -> int:
                     dispatch_requisitions(s, adapter, cfg.agv.adapter, now)
                     confirm_deliveries(s)
                 ingestor.ledger.watch_requisitions()
+                ingestor.ledger.match_ship_notices()
                 with ingestor.ledger.session.begin() as s:
                     notify_due(
                         s, sinks, now=now, renotify_s=cfg.notify.renotify_s, tiers=tiers,

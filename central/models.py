@@ -105,6 +105,8 @@ class AppUser(Base):
     sites: Mapped[str] = mapped_column(Text, default="", server_default="")
     departments: Mapped[str] = mapped_column(Text, default="", server_default="")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # a supplier's user (role supplier): the supplier whose orders they see
+    supplier: Mapped[str | None] = mapped_column(ForeignKey("supplier.code"))
     # login throttling, kept in the database so that every web process sees it
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -407,6 +409,10 @@ class Receipt(Base):
     actor: Mapped[str] = mapped_column(String(200))
     lines: Mapped[int] = mapped_column(Integer)
     items: Mapped[int] = mapped_column(Integer)
+    # the purchase order it delivers (its lines' `received` count it), when it is one's
+    purchase_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("purchase_order.id"), index=True
+    )
 
 
 class ColdSensor(Base):
@@ -584,4 +590,164 @@ class CabinetWitnessBadge(Base):
     user: Mapped[str] = mapped_column(String(200))  # the witness (a user id when known)
     of_user: Mapped[str] = mapped_column(String(200))  # whose session
     session_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Supplier(Base):
+    """Who the hospital buys from, and how a purchase order reaches them: by e-mail to
+    `email` (PDF and CSV attached) and, when `fhir_url` is set, as a FHIR R5 SupplyRequest
+    bundle posted there."""
+
+    __tablename__ = "supplier"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    contact: Mapped[str] = mapped_column(String(200), default="")  # the person to ask
+    email: Mapped[str] = mapped_column(String(200), default="")  # where orders are sent
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    fhir_url: Mapped[str | None] = mapped_column(String(400))  # takes SupplyRequest bundles
+
+
+class SupplierProduct(Base):
+    """A product a supplier sells: its price per each, the pack it ships in (eaches per
+    order unit), the smallest order (in order units) and the lead time it quotes."""
+
+    __tablename__ = "supplier_product"
+    supplier: Mapped[str] = mapped_column(ForeignKey("supplier.code"), primary_key=True)
+    gtin: Mapped[str] = mapped_column(ForeignKey("product.gtin"), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(80), default="")  # the supplier's article no.
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))  # per each
+    pack: Mapped[int] = mapped_column(Integer, default=1)
+    min_order: Mapped[int] = mapped_column(Integer, default=1)  # order units
+    lead_time_days: Mapped[int | None] = mapped_column(Integer)  # quoted
+
+
+class PurchaseOrder(Base):
+    """External demand: goods ordered from a supplier for delivery to a store
+    (`rules/purchasing.py` has the statuses)."""
+
+    __tablename__ = "purchase_order"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    supplier: Mapped[str] = mapped_column(ForeignKey("supplier.code"), index=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"))  # deliver to
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    levels: Mapped[str] = mapped_column(String(400), default="")  # approval levels, in order
+    approved: Mapped[str] = mapped_column(String(400), default="")  # the levels done so far
+    value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivery_date: Mapped[date | None] = mapped_column(Date)  # as the supplier confirmed
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # all of it
+
+
+class PurchaseOrderLine(Base):
+    __tablename__ = "purchase_order_line"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), index=True)
+    gtin: Mapped[str] = mapped_column(String(14))  # the product (eaches)
+    order_units: Mapped[int] = mapped_column(Integer)  # in the supplier's packs
+    quantity: Mapped[int] = mapped_column(Integer)  # eaches
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))  # per each
+    received: Mapped[int] = mapped_column(Integer, default=0)  # eaches
+
+
+class PurchaseOrderStep(Base):
+    """Every transition of a purchase order: who, when, what, the status after, a comment
+    (a receipt's accepted variances are its comment)."""
+
+    __tablename__ = "purchase_order_step"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    level: Mapped[str] = mapped_column(String(40), default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class ShipNotice(Base):
+    """A supplier's advance ship notice (despatch advice) for a purchase order: what is on
+    the way, lot by lot, with the SSCC of its pallet or parcel. The delivery matches it line
+    by line when it is scanned or crosses the receiving gate."""
+
+    __tablename__ = "ship_notice"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), index=True)
+    number: Mapped[str] = mapped_column(String(80))  # the supplier's despatch note
+    sscc: Mapped[str | None] = mapped_column(String(18), index=True)
+    expected_on: Mapped[date | None] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    receipt: Mapped[str | None] = mapped_column(String(80))  # the receipt that booked it
+
+
+class ShipNoticeLine(Base):
+    __tablename__ = "ship_notice_line"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("ship_notice.id"), index=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    lot: Mapped[str] = mapped_column(String(80))
+    expiry: Mapped[date] = mapped_column(Date)
+    quantity: Mapped[int] = mapped_column(Integer)  # eaches
+    serials: Mapped[str] = mapped_column(Text, default="")  # comma-separated, when given
+
+
+class ShipNoticeTag(Base):
+    """An announced tagged item: its EPC, read at the gate, books the line it is on."""
+
+    __tablename__ = "ship_notice_tag"
+    epc: Mapped[str] = mapped_column(String(200), primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("ship_notice_line.id"), index=True)
+
+
+class ReplenishmentProposal(Base):
+    """A proposed new min/max of a product at a location, with the forecast it rests on and,
+    when stock is below the proposed minimum, an order quantity. A person accepts (possibly
+    edited) or rejects it; an accepted one changes the stock limit and feeds a requisition
+    (supplied internally) or a purchase order (from a supplier)."""
+
+    __tablename__ = "replenishment_proposal"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), index=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    status: Mapped[str] = mapped_column(String(20), index=True)  # open, accepted, rejected
+    current_min: Mapped[int | None] = mapped_column(Integer)
+    current_max: Mapped[int | None] = mapped_column(Integer)
+    proposed_min: Mapped[int] = mapped_column(Integer)
+    proposed_max: Mapped[int] = mapped_column(Integer)
+    on_hand: Mapped[int] = mapped_column(Integer)  # eaches, with what is on order
+    order_quantity: Mapped[int] = mapped_column(Integer)  # eaches (0: no order now)
+    supplier: Mapped[str | None] = mapped_column(ForeignKey("supplier.code"))
+    daily_demand: Mapped[float] = mapped_column(Float)
+    method: Mapped[str] = mapped_column(String(40))
+    backtest_mae: Mapped[float | None] = mapped_column(Float)
+    lead_time_days: Mapped[float] = mapped_column(Float)
+    lead_time_measured: Mapped[bool] = mapped_column(Boolean)
+    service_level: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    requisition_id: Mapped[int | None] = mapped_column(ForeignKey("requisition.id"))
+    purchase_order_id: Mapped[int | None] = mapped_column(ForeignKey("purchase_order.id"))
+
+
+class PurchaseVariance(Base):
+    """How a receipt differed from its purchase order (and its ship notice): the record the
+    supplier KPIs count, with who accepted it when it was above the tolerance."""
+
+    __tablename__ = "purchase_variance"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), index=True)
+    receipt: Mapped[str] = mapped_column(String(80))
+    gtin: Mapped[str] = mapped_column(String(14))
+    kind: Mapped[str] = mapped_column(String(20))  # quantity, price, lot, expiry, ...
+    expected: Mapped[str] = mapped_column(String(200))
+    got: Mapped[str] = mapped_column(String(200))
+    needs_acceptance: Mapped[bool] = mapped_column(Boolean)
+    accepted_by: Mapped[str | None] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

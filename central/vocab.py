@@ -70,6 +70,7 @@ class Role(StrEnum):
     PURCHASING = "purchasing"
     ADMIN = "admin"
     VIEWER = "viewer"
+    SUPPLIER = "supplier"  # a supplier's user in the portal: their own orders only
 
 
 class Permission(StrEnum):
@@ -84,3 +85,4 @@ class Permission(StrEnum):
     APPROVE = "approve"  # requisitions, at the approval levels of the user's role
     ISSUE = "issue"  # requisitions from the store
     ADMINISTER = "administer"  # master data, users, dead letters
+    SUPPLY = "supply"  # a supplier confirms its purchase orders and announces deliveries

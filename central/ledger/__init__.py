@@ -11,6 +11,8 @@ bookings and stocktakes; read by queries. `Ledger` puts the concerns together:
 - `scanning.py`: scans resolved, received, moved and counted;
 - `requisitions.py`: internal demand, requested and approved;
 - `issuing.py`: requisitions picked, issued and received;
+- `purchasing.py`: purchase orders, made, approved, sent and confirmed;
+- `po_receiving.py`: deliveries against them and the ship notices they match;
 - `queries.py`: stock, traces, histories, the commissioning map.
 """
 
@@ -21,11 +23,12 @@ from central.ledger.base import location_problem
 from central.ledger.booking_approvals import BookingApprovals
 from central.ledger.bookings import BOOKING_KINDS, BookingError, Bookings
 from central.ledger.issuing import Issuing, PickIn
+from central.ledger.po_receiving import DeliveredLine, NoticeLineIn, PoReceiving, VarianceRefused
+from central.ledger.purchasing import OrderLineIn, po_number
 from central.ledger.queries import Queries
 from central.ledger.receiving import (
     ReceiptError,
     ReceiptLine,
-    Receiving,
     epcis_receipt,
     new_receipt_number,
     parse_receipt_csv,
@@ -43,8 +46,11 @@ from central.vocab import Outcome
 __all__ = [
     "BOOKING_KINDS",
     "BookingError",
+    "DeliveredLine",
     "Ledger",
     "LineIn",
+    "NoticeLineIn",
+    "OrderLineIn",
     "Outcome",
     "PickIn",
     "ReceiptError",
@@ -52,13 +58,15 @@ __all__ = [
     "ResolvedScan",
     "ScanBookingError",
     "ScanPurpose",
+    "VarianceRefused",
     "epcis_receipt",
     "location_problem",
     "new_receipt_number",
     "parse_receipt_csv",
+    "po_number",
     "split_codes",
 ]
 
 
-class Ledger(Applying, Scanning, Issuing, Receiving, BookingApprovals, Bookings, Queries):
+class Ledger(Applying, Scanning, Issuing, PoReceiving, BookingApprovals, Bookings, Queries):
     """The ledger on one database (`Ledger(engine, clock=...)`)."""

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.clock import SYSTEM_CLOCK, Clock, as_utc
-from central.config import RequisitionConfig
+from central.config import PurchasingConfig, RequisitionConfig
 from central.models import Batch, Location, Tag
 from rules.events import NAME
 from rules.events import Batch as EventBatch
@@ -59,12 +59,15 @@ class LedgerBase:
         *,
         requisitions: RequisitionConfig | None = None,
         supply: dict[str, str] | None = None,
+        purchasing: PurchasingConfig | None = None,
     ) -> None:
         """`requisitions`: the approval chain and the workflow's alerts; `supply`: a location
-        code -> the store that supplies it (both from the ledger's configuration)."""
+        code -> the store that supplies it; `purchasing`: purchase orders' approvals,
+        tolerances and proposals (all from the ledger's configuration)."""
         self.engine = engine
         self.clock = clock
         self.requisition_rules = requisitions or RequisitionConfig()
+        self.purchasing_rules = purchasing or PurchasingConfig()
         self.supply = dict(supply or {})
         self.session = sessionmaker(engine, expire_on_commit=False)
         self._pg = engine.dialect.name == "postgresql"

@@ -84,6 +84,9 @@ class TagMove:
     # the tags should be in stock (they leave a place): an unknown one is a discrepancy;
     # tags arriving from outside may be new to the ledger
     expect_known: bool = False
+    # a receipt names the batch: a tag already here (read at the gate before it was
+    # booked, under the lot "" of its GTIN) changes batch, and its stock with it
+    rebind: bool = False
 
 
 class Moving(BulkWrites):
@@ -161,9 +164,10 @@ class Moving(BulkWrites):
                         resolved=False,
                     )
                 )
-            if was is not None and was != to_id:
+            moved = was != to_id or (m.rebind and old_batch != batch_id)
+            if was is not None and moved:
                 p.deltas[(was, old_batch)] -= 1
-            if to_id is not None and was != to_id:
+            if to_id is not None and moved:
                 p.deltas[(to_id, batch_id)] += 1
             p.known[epc] = (to_id, batch_id, at)
             p.tags[epc] = {

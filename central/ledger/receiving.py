@@ -156,13 +156,25 @@ class Receiving(Moving):
         as `opening_balance` movements (not receiving, so reports do not count it as
         delivered) and written to the audit log."""
         today = today or self.clock.today()
+        rows = self._receivable(rows, today, opening)
+        now = self.clock.now()
+        number = number or new_receipt_number(now)
+        try:
+            self._receive(rows, actor, today, now, number, opening)
+        except IntegrityError:  # the receipt's number, flushed first
+            raise Conflict(f"receipt {number} is already booked") from None
+        return sum(r.quantity for r in rows)  # items received
+
+    def _receivable(
+        self, rows: list[ReceiptLine], today: date, opening: bool = False
+    ) -> list[ReceiptLine]:
+        """The lines in eaches, or ReceiptError naming every line that cannot be booked."""
         with self.session() as s:
             rows = in_eaches(rows, pack_sizes(s))
+            products = set(s.scalars(select(Product.gtin)))
         problems = [
             f"line {i + 1}: {p}" for i, r in enumerate(rows) if (p := r.problem(today, opening))
         ]
-        with self.session() as s:
-            products = set(s.scalars(select(Product.gtin)))
         if products:  # with product master data on file, a receipt names known products only
             problems += [
                 f"line {i + 1}: GTIN {r.gtin} is not in the product master data"
@@ -172,13 +184,7 @@ class Receiving(Moving):
             ]
         if problems:
             raise ReceiptError(listed(problems))
-        now = self.clock.now()
-        number = number or new_receipt_number(now)
-        try:
-            self._receive(rows, actor, today, now, number, opening)
-        except IntegrityError:  # the receipt's number, flushed first
-            raise Conflict(f"receipt {number} is already booked") from None
-        return sum(r.quantity for r in rows)  # items received
+        return rows
 
     def _receive(
         self,
@@ -189,42 +195,58 @@ class Receiving(Moving):
         number: str,
         opening: bool = False,
     ) -> None:
+        with self.transaction() as s:
+            self._book_receipt(s, rows, actor, today, now, number, opening=opening)
+
+    def _book_receipt(
+        self,
+        s: Session,
+        rows: list[ReceiptLine],
+        actor: str,
+        today: date,
+        now: datetime,
+        number: str,
+        *,
+        opening: bool = False,
+        order_id: int | None = None,
+    ) -> None:
+        """The receipt's stock and journal in the caller's transaction (`order_id`: the
+        purchase order it delivers)."""
         kind = "opening_balance" if opening else "receiving"
         what = "opening balance" if opening else "receipt"
-        with self.transaction() as s:
-            items = sum(r.quantity for r in rows)
-            s.add(Receipt(number=number, received_at=now, actor=actor, lines=len(rows),
-                          items=items))  # fmt: skip
-            s.flush()  # a duplicate number fails here, before anything moved
-            if opening:
-                s.add(AuditLog(at=now, actor=actor, action="opening balance",
-                               detail=f"{number}: {len(rows)} lines, {items} items"))  # fmt: skip
-            groups: dict[tuple[str, str, date, str, str], list[ReceiptLine]] = defaultdict(list)
-            for r in rows:
-                groups[(r.gtin, r.lot, r.expiry, r.location, r.supplier)].append(r)
-            p = Pending()
-            for (gtin, lot, expiry, location, supplier), lines in groups.items():
-                batch_id = self._batch(
-                    s, EventBatch(gtin=gtin, lot=lot, expiry=expiry.isoformat()), supplier
-                )
-                loc = self._place(s, location)
-                tags = tuple(r.epc for r in lines if r.epc)
-                if tags:  # a tag received again is re-bound to this batch and moved here
-                    move = TagMove(
-                        epcs=tags, batch_id=batch_id, from_id=None, to_id=loc, at=now,
-                        kind=kind, biz_step="receiving", actor=actor,
-                        reason=f"{what} {number}",
-                    )  # fmt: skip
-                    self._move_tags(s, p, move)
-                untagged = sum(r.quantity for r in lines if not r.epc)
-                if untagged:
-                    p.move_quantity(
-                        batch_id=batch_id, from_id=None, to_id=loc, quantity=untagged,
-                        kind=kind, at=now, biz_step="receiving", actor=actor,
-                        reason=f"{what} {number} (untagged)",
-                    )  # fmt: skip
-            self._write(s, p)
-            alerts.evaluate(s, today, now)  # stock arrived: expiry and levels at once
+        items = sum(r.quantity for r in rows)
+        s.add(Receipt(number=number, received_at=now, actor=actor, lines=len(rows),
+                      items=items, purchase_order_id=order_id))  # fmt: skip
+        s.flush()  # a duplicate number fails here, before anything moved
+        if opening:
+            s.add(AuditLog(at=now, actor=actor, action="opening balance",
+                           detail=f"{number}: {len(rows)} lines, {items} items"))  # fmt: skip
+        groups: dict[tuple[str, str, date, str, str], list[ReceiptLine]] = defaultdict(list)
+        for r in rows:
+            groups[(r.gtin, r.lot, r.expiry, r.location, r.supplier)].append(r)
+        p = Pending()
+        for (gtin, lot, expiry, location, supplier), lines in groups.items():
+            batch_id = self._batch(
+                s, EventBatch(gtin=gtin, lot=lot, expiry=expiry.isoformat()), supplier
+            )
+            loc = self._place(s, location)
+            tags = tuple(r.epc for r in lines if r.epc)
+            if tags:  # a tag received again is re-bound to this batch and moved here
+                move = TagMove(
+                    epcs=tags, batch_id=batch_id, from_id=None, to_id=loc, at=now,
+                    kind=kind, biz_step="receiving", actor=actor,
+                    reason=f"{what} {number}", rebind=True,
+                )  # fmt: skip
+                self._move_tags(s, p, move)
+            untagged = sum(r.quantity for r in lines if not r.epc)
+            if untagged:
+                p.move_quantity(
+                    batch_id=batch_id, from_id=None, to_id=loc, quantity=untagged,
+                    kind=kind, at=now, biz_step="receiving", actor=actor,
+                    reason=f"{what} {number} (untagged)",
+                )  # fmt: skip
+        self._write(s, p)
+        alerts.evaluate(s, today, now)  # stock arrived: expiry and levels at once
 
 
 CBVMDA = "urn:epcglobal:cbv:mda:"

@@ -18,6 +18,7 @@ from central.ledger import Ledger
 from central.models import Location
 from central.spreadsheets import to_csv_text
 from central.vocab import Permission
+from central.web.master_pages import PURCHASING_KINDS
 
 if TYPE_CHECKING:
     from central.web import Pages
@@ -84,12 +85,20 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
             return pages.render(request, "message.html", exc.http_status, who=who, message=str(exc))
         return RedirectResponse(f"/ui/stocktakes/{stocktake_id}", status_code=303)
 
+    def importer(request: Request, csrf: str | None = None) -> Principal | Response:
+        """Admins import any master data (they hold every permission); purchasing imports
+        suppliers and what they sell (`kinds_of`)."""
+        return pages.allowed(request, Permission.PURCHASE, csrf=csrf)
+
+    def kinds_of(who: Principal) -> list[str]:
+        return list(COLUMNS) if who.may(Permission.ADMINISTER) else list(PURCHASING_KINDS)
+
     @app.get("/ui/master-data", include_in_schema=False)
     def master_data_form(request: Request) -> Response:
-        who = pages.allowed(request, Permission.ADMINISTER)
+        who = importer(request)
         if not isinstance(who, Principal):
             return who
-        return pages.render(request, "master_data.html", who=who, kinds=list(COLUMNS),
+        return pages.render(request, "master_data.html", who=who, kinds=kinds_of(who),
                             columns=COLUMNS, result=None, error="", checked=None)  # fmt: skip
 
     @app.post("/ui/master-data", include_in_schema=False)
@@ -101,11 +110,14 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         action: Literal["check", "import"] = Form("import"),
     ) -> Response:
         """Check a file line by line and, unless only checking, import it all at once."""
-        who = pages.allowed(request, Permission.ADMINISTER, csrf=csrf)
+        who = importer(request, csrf)
         if not isinstance(who, Principal):
             return who
+        if kind not in kinds_of(who):
+            message = pages.text(request, "Your role may not do this.")
+            return pages.render(request, "message.html", 403, who=who, message=message)
         raw = file.file.read(MAX_FILE + 1)
-        context: dict[str, Any] = {"who": who, "kinds": list(COLUMNS), "columns": COLUMNS,
+        context: dict[str, Any] = {"who": who, "kinds": kinds_of(who), "columns": COLUMNS,
                                    "result": None, "error": "", "checked": None}  # fmt: skip
         if len(raw) > MAX_FILE:
             context["error"] = pages.text(request, "The file is too large.")

@@ -1,7 +1,8 @@
 """Master data kept by hand, for admins: the products, locations, departments, people and
 min/max limits on file, each editable in a form; and the users who log in (role, scope,
-disabled). A form's record goes through the same checked, audited import as a CSV file
-(a one-row import), so a hand edit and a file obey the same rules."""
+disabled). Suppliers and what they sell are kept by purchasing (and admins). A form's
+record goes through the same checked, audited import as a CSV file (a one-row import), so a
+hand edit and a file obey the same rules."""
 
 from __future__ import annotations
 
@@ -19,14 +20,25 @@ from central import accounts
 from central.accounts import Principal
 from central.errors import Invalid, LedgerError
 from central.imports import import_master_data
-from central.models import AppUser, AuditLog, Department, Location, Product, ProductPack, StockLimit
+from central.models import (
+    AppUser,
+    AuditLog,
+    Department,
+    Location,
+    Product,
+    ProductPack,
+    StockLimit,
+    Supplier,
+    SupplierProduct,
+)
 from central.vocab import Permission, Role
 
 if TYPE_CHECKING:
     from central.ledger import Ledger
     from central.web import Pages
 
-Kind = Literal["products", "locations", "departments", "users", "limits", "packs"]
+Kind = Literal["products", "locations", "departments", "users", "limits", "packs", "suppliers",
+               "supplier-products"]  # fmt: skip
 FIELDS: dict[str, tuple[str, ...]] = {  # the first is the record's key
     "products": ("gtin", "name", "unit", "category", "cold_chain_class", "high_value",
                  "controlled", "unit_price", "hibc", "trace_prefix"),
@@ -35,7 +47,11 @@ FIELDS: dict[str, tuple[str, ...]] = {  # the first is the record's key
     "users": ("id", "name", "department", "badge"),
     "limits": ("location", "gtin", "min", "max", "reorder"),
     "packs": ("gtin", "product", "level", "quantity"),
+    "suppliers": ("code", "name", "contact", "email", "phone", "fhir_url"),
+    "supplier-products": ("supplier", "gtin", "reference", "unit_price", "pack", "min_order",
+                          "lead_time_days"),
 }  # fmt: skip
+PURCHASING_KINDS = ("suppliers", "supplier-products")
 SHOWN = 500  # records listed; the search finds the others
 
 
@@ -71,6 +87,8 @@ def records(s: Session, kind: str, q: str = "") -> list[dict[str, str]]:
                                 | (ProductPack.product_gtin == term.zfill(14)))  # fmt: skip
         rows = [{"gtin": x.gtin, "product": x.product_gtin, "level": x.level,
                  "quantity": x.quantity} for x in s.scalars(query.limit(SHOWN))]  # fmt: skip
+    elif kind in PURCHASING_KINDS:
+        rows = _purchasing_records(s, kind, term)
     elif kind == "departments":
         departments = select(Department).order_by(Department.code).limit(SHOWN)
         rows = [{"code": d.code, "name": d.name} for d in s.scalars(departments)]
@@ -95,6 +113,25 @@ def records(s: Session, kind: str, q: str = "") -> list[dict[str, str]]:
     return [{k: "" if v is None else str(v) for k, v in r.items()} for r in rows]
 
 
+def _purchasing_records(s: Session, kind: str, term: str) -> list[dict[str, Any]]:
+    if kind == "suppliers":
+        query = select(Supplier).order_by(Supplier.code)
+        if term:
+            query = query.where(Supplier.code.icontains(term, autoescape=True)
+                                | Supplier.name.icontains(term, autoescape=True))  # fmt: skip
+        return [{"code": x.code, "name": x.name, "contact": x.contact, "email": x.email,
+                 "phone": x.phone, "fhir_url": x.fhir_url}
+                for x in s.scalars(query.limit(SHOWN))]  # fmt: skip
+    offers = select(SupplierProduct).order_by(SupplierProduct.supplier, SupplierProduct.gtin)
+    if term:
+        offers = offers.where((SupplierProduct.supplier == term)
+                              | (SupplierProduct.gtin == term.zfill(14)))  # fmt: skip
+    return [{"supplier": x.supplier, "gtin": x.gtin, "reference": x.reference,
+             "unit_price": x.unit_price, "pack": x.pack, "min_order": x.min_order,
+             "lead_time_days": x.lead_time_days}
+            for x in s.scalars(offers.limit(SHOWN))]  # fmt: skip
+
+
 def one_row_csv(kind: str, values: dict[str, str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -107,9 +144,14 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
     def admin(request: Request, csrf: str | None = None) -> Principal | Response:
         return pages.allowed(request, Permission.ADMINISTER, csrf=csrf)
 
+    def keeper(request: Request, kind: str, csrf: str | None = None) -> Principal | Response:
+        """Who may keep this kind: purchasing for suppliers, admins for the rest."""
+        right = Permission.PURCHASE if kind in PURCHASING_KINDS else Permission.ADMINISTER
+        return pages.allowed(request, right, csrf=csrf)
+
     @app.get("/ui/master-data/{kind}", include_in_schema=False)
     def listing(request: Request, kind: Kind, q: str = "", saved: str = "") -> Response:
-        who = admin(request)
+        who = keeper(request, kind)
         if not isinstance(who, Principal):
             return who
         with ledger.session() as s:
@@ -119,14 +161,14 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
 
     @app.get("/ui/master-data/{kind}/edit", include_in_schema=False)
     def edit(request: Request, kind: Kind, key: str = "") -> Response:
-        who = admin(request)
+        who = keeper(request, kind)
         if not isinstance(who, Principal):
             return who
         values: dict[str, str] = {}
         if key:
             with ledger.session() as s:
                 found = [r for r in records(s, kind, key[:200]) if r[FIELDS[kind][0]] == key]
-            if not found and kind != "limits":
+            if not found and kind not in ("limits", "supplier-products"):
                 message = pages.text(request, "No such record.")
                 return pages.render(request, "message.html", 404, who=who, message=message)
             values = found[0] if found else {}
@@ -143,7 +185,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         return await run_in_threadpool(store, request, kind, values, csrf)
 
     def store(request: Request, kind: str, values: dict[str, str], csrf: str) -> Response:
-        who = admin(request, csrf)
+        who = keeper(request, kind, csrf)
         if not isinstance(who, Principal):
             return who
         try:
@@ -175,6 +217,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         role: str = Form(max_length=20),
         sites: str = Form("", max_length=2000),
         departments: str = Form("", max_length=2000),
+        supplier: str = Form("", max_length=40),
         password: str = Form(max_length=1000),
         csrf: str = Form(max_length=100),
     ) -> Response:
@@ -190,6 +233,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
                     password=password,
                     sites=sites.split(","),
                     departments=departments.split(","),
+                    supplier=supplier.strip() or None,
                 )
                 s.add(AuditLog(at=ledger.clock.now(), actor=who.user, action="add login",
                                detail=f"{user}: {role} sites={sites} departments="
