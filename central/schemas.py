@@ -8,6 +8,7 @@ a 422 naming the field, never a database error turned into a 500.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -446,6 +447,143 @@ class WitnessCheckOut(BaseModel):
     witness: str | None
     created_at: str | None
     confirmed_at: str | None
+
+
+# --- purchasing ----------------------------------------------------------------------------
+SupplierCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")]
+Price = Annotated[Decimal, Field(ge=0, lt=10**10, max_digits=12, decimal_places=2)]
+
+
+class OrderLineModel(_In):
+    gtin: AnyGtin
+    order_units: Annotated[int, Field(ge=1, le=1_000_000)]  # in the supplier's packs
+
+
+class PurchaseOrderIn(_In):
+    supplier: SupplierCode
+    lines: Annotated[list[OrderLineModel], Field(min_length=1, max_length=500)]
+    location: LocationCode | None = None  # default: the configured store
+    note: Text = ""
+
+
+class SendIn(_In):
+    # how: by e-mail, to the supplier's FHIR server, or by hand (downloaded); default: the
+    # e-mail and the FHIR server the supplier has
+    channels: Annotated[list[Literal["email", "fhir", "manual"]], Field(max_length=3)] = []
+
+
+class ConfirmIn(_In):
+    delivery_date: Day
+    comment: Text = ""
+
+
+class ReasonIn(_In):
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class AcceptIn(_In):
+    comment: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class DeliveredLineModel(_In):
+    gtin: AnyGtin  # the product's or one of its packs'
+    lot: Lot
+    expiry: Day
+    quantity: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    unit_price: Price | None = None  # per each, as invoiced
+    epcs: Annotated[list[Epc], Field(max_length=10_000)] = []  # tagged items
+
+
+class PoReceiptIn(_In):
+    lines: Annotated[list[DeliveredLineModel], Field(min_length=1, max_length=500)]
+    accept: bool = False  # accept the differences above the tolerance (with a comment)
+    comment: Text = ""
+    number: Annotated[str, Field(pattern=r"^[!-~]{1,80}$")] | None = None  # the delivery note
+
+
+class NoticeLineModel(_In):
+    gtin: AnyGtin
+    lot: Lot
+    expiry: Day
+    quantity: Annotated[int, Field(ge=1, le=1_000_000)]
+    serials: Annotated[list[Annotated[str, Field(pattern=r"^[!-~]{1,20}$")]],
+                       Field(max_length=20_000)] = []  # fmt: skip
+    epcs: Annotated[list[Epc], Field(max_length=20_000)] = []
+
+
+class ShipNoticeIn(_In):
+    number: Annotated[str, Field(min_length=1, max_length=80)]  # the despatch note
+    sscc: Annotated[str, Field(pattern=r"^[0-9]{18}$")] | None = None
+    expected_on: Day | None = None
+    lines: Annotated[list[NoticeLineModel], Field(min_length=1, max_length=500)]
+
+
+class PurchaseOrderSummary(BaseModel):
+    id: int
+    number: str
+    status: str
+    supplier: str
+    supplier_name: str
+    location: str
+    value: str | None
+    note: str
+    created_by: str
+    waiting_for: list[Approval]
+    created_at: str | None
+    updated_at: str | None
+    sent_at: str | None
+    delivery_date: str | None
+    received_at: str | None
+
+
+class PoLineOut(BaseModel):
+    id: int
+    gtin: str
+    name: str
+    reference: str
+    order_units: int
+    quantity: int
+    unit_price: str | None
+    received: int
+    open: int
+
+
+class NoticeLineOut(BaseModel):
+    gtin: str
+    lot: str
+    expiry: str
+    quantity: int
+    serials: list[str]
+
+
+class ShipNoticeOut(BaseModel):
+    id: int
+    number: str
+    sscc: str | None
+    expected_on: str | None
+    created_by: str
+    created_at: str | None
+    received_at: str | None
+    receipt: str | None
+    lines: list[NoticeLineOut]
+
+
+class VarianceOut(BaseModel):
+    receipt: str
+    gtin: str
+    kind: str
+    expected: str
+    got: str
+    needs_acceptance: bool
+    accepted_by: str | None
+    at: str | None
+
+
+class PurchaseOrderOut(PurchaseOrderSummary):
+    lines: list[PoLineOut]
+    ship_notices: list[ShipNoticeOut]
+    variances: list[VarianceOut]
+    history: list[StepOut]
 
 
 class Problem(BaseModel):

@@ -2,7 +2,9 @@
 # System packages the tests and the demo use: mosquitto (broker, mosquitto_passwd),
 # promtool (from Debian's prometheus package), openssl, systemd-analyze, and for the browser
 # tests Debian's chromium (Playwright drives it; no browser download) with fonts-noto-cjk so
-# that Chinese renders, and nginx to test the reverse-proxy example.
+# that Chinese renders, nginx to test the reverse-proxy example, and poppler-utils to look
+# at the PDFs hwms writes (purchase orders) as pictures, with fonts-wqy-zenhei, a TrueType
+# CJK font those PDFs embed.
 # Installs only what is missing, and only where it can (root with apt-get).
 set -e
 missing=""
@@ -12,6 +14,8 @@ command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing="$missing chromium"
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+command -v pdftoppm >/dev/null 2>&1 || missing="$missing poppler-utils"
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing="$missing fonts-wqy-zenhei"
 [ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto | grep -q CJK \
     || missing="$missing fonts-noto-cjk"
 [ -z "$missing" ] && exit 0

@@ -1,5 +1,5 @@
 """Helpers every test package shares (one copy each): free loopback ports, connected MQTT
-clients, bounded waiting."""
+clients, bounded waiting, a local SMTP server and a local HTTP receiver."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -69,3 +74,73 @@ def _answers(url: str) -> bool:
         return True
     except OSError:
         return False
+
+
+class Mailbox:
+    """A local SMTP server (aiosmtpd) on a free loopback port that keeps what it gets."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server() -> Iterator[Mailbox]:
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=box.port)
+    controller.start()
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
+class Receiver:
+    """A local HTTP server on a free loopback port that keeps each POST's path and JSON body
+    and answers `status` (a FHIR server, a webhook)."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.port = free_port()
+        self.status = status
+        self.posts: list[tuple[str, Any]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def http_receiver(status: int = 200) -> Iterator[Receiver]:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    got = Receiver(status)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            got.posts.append((self.path, json.loads(body or b"null")))
+            reply = json.dumps({"resourceType": "Bundle", "type": "transaction-response"})
+            self.send_response(got.status)
+            self.send_header("Content-Type", "application/fhir+json")
+            self.end_headers()
+            self.wfile.write(reply.encode())
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", got.port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield got
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,7 +3,7 @@
 Every route needs a permission (`central/accounts.py`: what each role may do). A bearer
 token acts for a user: issued per user in the database (`hwms central token add`), or
 listed as SHA-256 hashes in a tokens file: `{"<sha256 hex>": {"user": "anna", "role":
-"quality"}}`.
+"quality"}}` (a supplier's system: `"role": "supplier", "supplier": "<code>"`).
 
 One router per resource; every input a typed, bounded model and every answer a response
 model (`central/schemas.py`), every status a route can give documented, so the OpenAPI
@@ -23,11 +23,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 
 from central.accounts import Principal, hash_token
-from central.api import admin, alerts, bookings, receipts, reports, requisitions, stock
+from central.api import (
+    admin,
+    alerts,
+    bookings,
+    purchasing,
+    receipts,
+    reports,
+    requisitions,
+    stock,
+)
 from central.api.deps import ROLES, known_query
 from central.errors import LedgerError
 from central.jobs import Jobs
-from central.ledger import Ledger
+from central.ledger import Ledger, VarianceRefused
 from central.schemas import Health
 from central.web import add_web
 
@@ -51,7 +60,10 @@ def create_app(
 
     @app.exception_handler(LedgerError)
     def ledger_error(_request: Request, exc: LedgerError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)
+        body: dict[str, object] = {"detail": str(exc)}
+        if isinstance(exc, VarianceRefused):  # the differences to show and accept
+            body["variances"] = exc.variances
+        return JSONResponse(body, status_code=exc.http_status)
 
     @app.get("/health", tags=["health"])
     def health() -> Health:
@@ -65,7 +77,7 @@ def create_app(
         port): for Prometheus on the internal network, not through the public proxy."""
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (stock, receipts, alerts, bookings, requisitions, reports, admin):
+    for module in (stock, receipts, alerts, bookings, requisitions, purchasing, reports, admin):
         app.include_router(module.router)
     app.include_router(requisitions.witness_router)
     add_web(app, ledger, secure_cookies=secure_cookies, label_printer=label_printer)

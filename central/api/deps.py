@@ -41,7 +41,9 @@ def current_user(
     if creds is not None:
         entry = request.app.state.tokens.get(hash_token(creds.credentials))
         if entry is not None and entry.get("role") in ROLES:
-            found = Principal(user=str(entry["user"]), role=Role(entry["role"]))
+            supplier = entry.get("supplier") if entry["role"] == Role.SUPPLIER else None
+            found = Principal(user=str(entry["user"]), role=Role(entry["role"]),
+                              supplier=str(supplier) if supplier else None)  # fmt: skip
         else:
             with _ledger(request).session.begin() as s:
                 found = accounts.by_token(s, creds.credentials)
@@ -78,6 +80,8 @@ Booker = Annotated[Principal, Depends(need(Permission.BOOK))]
 Counter = Annotated[Principal, Depends(need(Permission.STOCKTAKE))]
 Locker = Annotated[Principal, Depends(need(Permission.LOCK))]
 Admin = Annotated[Principal, Depends(need(Permission.ADMINISTER))]
+# routes the hospital's people and its suppliers share (purchase orders): the ledger checks
+User = Annotated[Principal, Depends(current_user)]
 
 
 def _hospital_reader(user: Reader) -> Principal:

@@ -1,0 +1,195 @@
+"""Purchase orders: made and approved by purchasing, sent to the supplier (e-mail, FHIR, or
+downloaded as PDF and CSV), confirmed and announced (ship notices) by the supplier's own
+users, received against their lines. A refusal of the person is 403 (a supplier's user sees
+another's order as 404), of the order's status 409, of differences above the tolerance 409
+with the `variances` listed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from central.api.deps import Id, LedgerDep, User
+from central.ledger import DeliveredLine, NoticeLineIn, OrderLineIn
+from central.purchase_documents import order_csv, order_pdf, supply_request_bundle
+from central.purchase_sending import send_order
+from central.schemas import (
+    CONFLICT,
+    ERRORS,
+    INVALID,
+    NOT_FOUND,
+    AcceptIn,
+    ConfirmIn,
+    PoReceiptIn,
+    PurchaseOrderIn,
+    PurchaseOrderOut,
+    PurchaseOrderSummary,
+    ReasonIn,
+    SendIn,
+    ShipNoticeIn,
+)
+from rules.purchasing import PoAction
+
+router = APIRouter(prefix="/purchase-orders", tags=["purchasing"], responses=ERRORS | INVALID)
+ACTION = NOT_FOUND | CONFLICT
+Status = Annotated[
+    str | None,
+    Query(pattern="^(draft|approved|sent|confirmed|partially_received|received|closed|cancelled)$"),
+]
+
+
+def _out(order: dict[str, Any]) -> PurchaseOrderOut:
+    return PurchaseOrderOut.model_validate(order)
+
+
+@router.post("", status_code=201)
+def create(body: PurchaseOrderIn, ledger: LedgerDep, user: User) -> PurchaseOrderOut:
+    """A draft order in the supplier's order units (role purchasing)."""
+    lines = [OrderLineIn(ln.gtin, ln.order_units) for ln in body.lines]
+    return _out(
+        ledger.new_purchase_order(
+            user, supplier=body.supplier, lines=lines, location=body.location, note=body.note
+        )
+    )
+
+
+@router.get("")
+def listing(
+    ledger: LedgerDep,
+    user: User,
+    status: Status = None,
+    supplier: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[PurchaseOrderSummary]:
+    """The orders the user may see (a supplier's user: its own sent ones), open first."""
+    found = ledger.purchase_orders(user, status=status, supplier=supplier, limit=limit)
+    return [PurchaseOrderSummary.model_validate(o) for o in found]
+
+
+@router.get("/{order_id}", responses=NOT_FOUND)
+def one(order_id: Id, ledger: LedgerDep, user: User) -> PurchaseOrderOut:
+    return _out(ledger.purchase_order(user, order_id))
+
+
+@router.post("/{order_id}/approve", responses=ACTION)
+def approve(order_id: Id, ledger: LedgerDep, user: User) -> PurchaseOrderOut:
+    """The waiting approval level, by its role; never by whoever made the order."""
+    return _out(ledger.approve_purchase_order(user, order_id))
+
+
+@router.post("/{order_id}/send", responses=ACTION | {502: {"description": "nobody took it"}})
+def send(
+    order_id: Id, ledger: LedgerDep, user: User, body: SendIn | None = None
+) -> PurchaseOrderOut:
+    """E-mail the PDF and CSV and/or POST the FHIR SupplyRequest bundle; `manual`: it was
+    downloaded and sent by hand. The order is sent once at least one channel took it."""
+    channels = (body or SendIn()).channels
+    if channels == ["manual"]:
+        return _out(ledger.mark_purchase_order_sent(user, order_id, ["manual"]))
+    return _out(send_order(ledger, user, order_id, [c for c in channels if c != "manual"]))
+
+
+@router.post("/{order_id}/confirm", responses=ACTION)
+def confirm(order_id: Id, body: ConfirmIn, ledger: LedgerDep, user: User) -> PurchaseOrderOut:
+    """The supplier's delivery date (its user, or purchasing on its word)."""
+    return _out(ledger.confirm_purchase_order(user, order_id, body.delivery_date, body.comment))
+
+
+@router.post("/{order_id}/ship-notices", status_code=201, responses=ACTION)
+def ship_notice(
+    order_id: Id, body: ShipNoticeIn, ledger: LedgerDep, user: User
+) -> PurchaseOrderOut:
+    """An advance ship notice: lots, expiries, serials or EPCs, the SSCC of the unit."""
+    lines = [
+        NoticeLineIn(ln.gtin, ln.lot, ln.expiry, ln.quantity, tuple(ln.serials), tuple(ln.epcs))
+        for ln in body.lines
+    ]
+    return _out(
+        ledger.submit_ship_notice(
+            user,
+            order_id,
+            number=body.number,
+            sscc=body.sscc,
+            expected_on=body.expected_on,
+            lines=lines,
+        )
+    )
+
+
+@router.post("/{order_id}/receipts", responses=ACTION)
+def receive(order_id: Id, body: PoReceiptIn, ledger: LedgerDep, user: User) -> PurchaseOrderOut:
+    """A delivery against the order's lines (role storekeeper); differences above the
+    tolerance are refused (409, listed) until `accept` with a `comment`."""
+    lines = [
+        DeliveredLine(
+            ln.gtin, ln.lot, ln.expiry, len(ln.epcs) or ln.quantity, ln.unit_price, tuple(ln.epcs)
+        )
+        for ln in body.lines
+    ]
+    return _out(
+        ledger.receive_purchase_order(
+            user, order_id, lines, accept=body.accept, comment=body.comment, number=body.number
+        )
+    )
+
+
+@router.post("/ship-notices/{notice_id}/receive", responses=ACTION)
+def receive_notice(
+    notice_id: Id, ledger: LedgerDep, user: User, body: AcceptIn | None = None
+) -> PurchaseOrderOut:
+    """The notice received as announced (its SSCC scanned at receiving)."""
+    return _out(
+        ledger.receive_ship_notice(
+            user, notice_id, accept=body is not None, comment=body.comment if body else ""
+        )
+    )
+
+
+@router.post("/{order_id}/accept-variances", responses=ACTION)
+def accept(order_id: Id, body: AcceptIn, ledger: LedgerDep, user: User) -> PurchaseOrderOut:
+    """Purchasing accepts the differences a gate booked."""
+    return _out(ledger.accept_variances(user, order_id, body.comment))
+
+
+@router.post("/{order_id}/{action}", responses=ACTION)
+def end(
+    order_id: Id,
+    action: Annotated[Literal["cancel", "close"], Path()],
+    body: ReasonIn,
+    ledger: LedgerDep,
+    user: User,
+) -> PurchaseOrderOut:
+    """Cancel (nothing received) or close (the rest will not come), with a reason."""
+    return _out(ledger.end_purchase_order(user, order_id, PoAction(action), body.reason))
+
+
+@router.get("/{order_id}/document", responses=NOT_FOUND, response_class=Response)
+def document(
+    order_id: Id,
+    ledger: LedgerDep,
+    user: User,
+    format: Annotated[str, Query(pattern="^(pdf|csv|fhir)$")] = "pdf",
+) -> Response:
+    """The order as the supplier gets it: PDF, CSV or the FHIR R5 SupplyRequest bundle."""
+    order = ledger.purchase_order(user, order_id)
+    buyer = ledger.purchasing_rules.buyer
+    name = order["number"]
+    if format == "csv":
+        return Response(
+            order_csv(order),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if format == "fhir":
+        import json
+
+        return Response(
+            json.dumps(supply_request_bundle(order, buyer)), media_type="application/fhir+json"
+        )
+    return Response(
+        order_pdf(order, buyer),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
+    )
