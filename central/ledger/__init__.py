@@ -13,6 +13,7 @@ bookings and stocktakes; read by queries. `Ledger` puts the concerns together:
 - `issuing.py`: requisitions picked, issued and received;
 - `purchasing.py`: purchase orders, made, approved, sent and confirmed;
 - `po_receiving.py`: deliveries against them and the ship notices they match;
+- `proposals.py`: min/max and orders proposed from forecasts, decided by a person;
 - `queries.py`: stock, traces, histories, the commissioning map.
 """
 
@@ -23,7 +24,8 @@ from central.ledger.base import location_problem
 from central.ledger.booking_approvals import BookingApprovals
 from central.ledger.bookings import BOOKING_KINDS, BookingError, Bookings
 from central.ledger.issuing import Issuing, PickIn
-from central.ledger.po_receiving import DeliveredLine, NoticeLineIn, PoReceiving, VarianceRefused
+from central.ledger.po_receiving import DeliveredLine, NoticeLineIn, VarianceRefused
+from central.ledger.proposals import ProposalEdit, Proposals
 from central.ledger.purchasing import OrderLineIn, po_number
 from central.ledger.queries import Queries
 from central.ledger.receiving import (
@@ -53,6 +55,7 @@ __all__ = [
     "OrderLineIn",
     "Outcome",
     "PickIn",
+    "ProposalEdit",
     "ReceiptError",
     "ReceiptLine",
     "ResolvedScan",
@@ -68,5 +71,5 @@ __all__ = [
 ]
 
 
-class Ledger(Applying, Scanning, Issuing, PoReceiving, BookingApprovals, Bookings, Queries):
+class Ledger(Applying, Scanning, Issuing, Proposals, BookingApprovals, Bookings, Queries):
     """The ledger on one database (`Ledger(engine, clock=...)`)."""

@@ -165,6 +165,7 @@ class PoReceiving(Purchasing):
         accepted_by: str | None,
         comment: str = "",
         notice: ShipNotice | None = None,
+        arrived: datetime | None = None,
     ) -> list[tuple[str, Variance]]:
         """Stock, order lines, variances and status for one delivery, in `s`; returns the
         variances (a caller that may not accept them raises: the transaction rolls back).
@@ -222,7 +223,7 @@ class PoReceiving(Purchasing):
                 short = not announced and qty < want
                 found.append((gtin, replace(v, needs_acceptance=v.needs_acceptance and not short)))
             ordered.received += qty
-        self._book_receipt(s, rows, actor, today, now, number, order_id=order.id)
+        self._book_receipt(s, rows, actor, today, arrived or now, number, order_id=order.id)
         for gtin, v in found:
             s.add(
                 PurchaseVariance(
@@ -500,10 +501,19 @@ class PoReceiving(Purchasing):
                 return 0
             number = new_receipt_number(now)
             lines = self._notice_lines(s, notice, set(seen))
+            arrived = max(seen.values())  # the lead time ends at the gate's last read
             found = self._book_delivery(
-                s, order, lines, f"gate:{store.code}", now, number, accepted_by=None, notice=notice
+                s,
+                order,
+                lines,
+                f"gate:{store.code}",
+                now,
+                number,
+                accepted_by=None,
+                notice=notice,
+                arrived=arrived,
             )
-            notice.received_at, notice.receipt = now, number
+            notice.received_at, notice.receipt = arrived, number
             if any(v.needs_acceptance for _, v in found):
                 self._flag(s, order, now)
             return 1
