@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import numpy.typing as npt
@@ -202,8 +202,10 @@ def main() -> None:
           f" points, inventory value {1 - p.value_days / s.value_days:.1%} lower (target >= 20 %"
           " at the same or a better fill rate)")  # fmt: skip
     seconds = speed(args.speed_series, rng)
-    print(f"speed: {args.speed_series} series of {DAYS} days forecast in {seconds:.1f} s CPU "
-          f"on one core ({seconds / args.speed_series * 1000:.2f} ms a series; target <= 60 s)")
+    print(
+        f"speed: {args.speed_series} series of {DAYS} days forecast in {seconds:.1f} s CPU "
+        f"on one core ({seconds / args.speed_series * 1000:.2f} ms a series; target <= 60 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -81,8 +81,13 @@ def test_fuzz_any_text_is_series_or_a_history_error(text: str) -> None:
     assert all(s.values.min() >= 0 for s in series.values())
 
 
-@given(st.lists(st.tuples(st.integers(0, 60), st.sampled_from("abc"), st.integers(0, 50)),
-                min_size=1, max_size=80))  # fmt: skip
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 60), st.sampled_from("abc"), st.integers(0, 50)),
+        min_size=1,
+        max_size=80,
+    )
+)
 def test_daily_series_keeps_every_unit_and_ends_on_the_last_day(
     facts: list[tuple[int, str, int]],
 ) -> None:
@@ -146,8 +151,9 @@ def test_a_holiday_is_taken_out_of_the_fit_and_forecast_as_a_holiday() -> None:
     aware = forecast_all({"s": DailySeries(START, history)}, 7, holidays=[*holidays, coming])["s"]
     assert aware.values[2] < 0.4 * plain.values[2]
     assert aware.values[1] == pytest.approx(plain.values[1], rel=0.15)
-    sunday_like = forecast_all({"s": DailySeries(START, weekday_seasonal(364))}, 7,
-                               holidays=[coming])["s"]  # fmt: skip
+    sunday_like = forecast_all(
+        {"s": DailySeries(START, weekday_seasonal(364))}, 7, holidays=[coming]
+    )["s"]
     assert sunday_like.values[2] < 0.4 * sunday_like.values[1]
 
 
@@ -164,22 +170,53 @@ def test_the_cli_prints_one_object_per_location_and_gtin(tmp_path: Path) -> None
         ),
         encoding="utf-8-sig",  # a spreadsheet's CSV
     )
-    out = subprocess.run([sys.executable, "-m", "hwms_cli", "central", "forecast", "--history",
-                          str(history), "--horizon", "10"],
-                         capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hwms_cli",
+            "central",
+            "forecast",
+            "--history",
+            str(history),
+            "--horizon",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [(r["location"], r["gtin"]) for r in rows] == [
-        ("icu", GTIN), ("or-1", "09506000134369"), ("ward-5", GTIN)]  # fmt: skip
+        ("icu", GTIN),
+        ("or-1", "09506000134369"),
+        ("ward-5", GTIN),
+    ]
     last = START + timedelta(days=199)
     for r in rows:
         assert len(r["forecast"]) == 10 and all(v >= 0 for v in r["forecast"])
         assert r["start"] == (last + timedelta(days=1)).isoformat()
     bad = tmp_path / "bad.csv"
     bad.write_text("date,location,gtin,quantity\n2026-02-30,a,b,1\n")
-    out = subprocess.run([sys.executable, "-m", "hwms_cli", "central", "forecast", "--history",
-                          str(bad), "--horizon", "3"],
-                         capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hwms_cli",
+            "central",
+            "forecast",
+            "--history",
+            str(bad),
+            "--horizon",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert out.returncode == 1 and "line 2: date '2026-02-30'" in out.stderr
     assert "Traceback" not in out.stderr
 

@@ -127,8 +127,15 @@ def test_proposals_are_decided_by_a_person(db_url: str) -> None:
     lg = ledger(db_url)
     consume(lg, HISTORY_DAYS)
     left = {r["lot"]: r["quantity"] for r in lg.stock(STORE)}["S1"]
-    lg.book("scrap", location=STORE, user="sam", reason="water damage", gtin=SALINE, lot="S1",
-            quantity=left - 20)  # 20 left: below any sensible minimum
+    lg.book(
+        "scrap",
+        location=STORE,
+        user="sam",
+        reason="water damage",
+        gtin=SALINE,
+        lot="S1",
+        quantity=left - 20,
+    )  # 20 left: below any sensible minimum
     assert lg.propose_replenishment() == 2
     found = {p["location"]: p for p in lg.proposals(PAULA)}
     store, ward = found[STORE], found[WARD]

@@ -5,7 +5,7 @@ tolerance, and delivered by a ship notice that books itself at the gate or by it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -22,6 +22,7 @@ from central.models import Alert, Receipt
 from central.vocab import AlertState, Role
 from rules.epc import gs1_check_digit
 from rules.events import Batch, BatchMovement, Direction, stamp
+from rules.purchasing import PoAction
 from tests.conftest import days, fixed_clock
 
 SALINE, GLOVES = "04012345000016", "04012345000061"
@@ -58,9 +59,17 @@ def _dispose() -> Iterator[None]:
 
 def ledger(url: str, rules: PurchasingConfig | None = None) -> Ledger:
     db.upgrade(url)
-    lg = Ledger(db.engine(url), clock=fixed_clock(), purchasing=rules or PurchasingConfig(
-        store=STORE, tolerance=ToleranceConfig(quantity_pct=Decimal(5), price_pct=Decimal(2),
-                                               min_shelf_life_days=90)))  # fmt: skip
+    lg = Ledger(
+        db.engine(url),
+        clock=fixed_clock(),
+        purchasing=rules
+        or PurchasingConfig(
+            store=STORE,
+            tolerance=ToleranceConfig(
+                quantity_pct=Decimal(5), price_pct=Decimal(2), min_shelf_life_days=90
+            ),
+        ),
+    )
     _MADE.append(lg)
     with lg.session.begin() as s:
         import_master_data(s, "products", PRODUCTS, actor="test")
@@ -71,8 +80,11 @@ def ledger(url: str, rules: PurchasingConfig | None = None) -> Ledger:
 
 
 def sent_order(lg: Ledger, saline_packs: int = 5, gloves_packs: int = 2) -> int:
-    po = lg.new_purchase_order(PAULA, supplier="medline", lines=[
-        OrderLineIn(SALINE, saline_packs), OrderLineIn(GLOVES, gloves_packs)])  # fmt: skip
+    po = lg.new_purchase_order(
+        PAULA,
+        supplier="medline",
+        lines=[OrderLineIn(SALINE, saline_packs), OrderLineIn(GLOVES, gloves_packs)],
+    )
     lg.approve_purchase_order(PETE, po["id"])
     lg.mark_purchase_order_sent(PAULA, po["id"], ["email"])
     return int(po["id"])
@@ -89,13 +101,20 @@ def sscc(serial: int) -> str:
 
 def test_ordered_approved_sent_confirmed_received(db_url: str) -> None:
     lg = ledger(db_url)
-    po = lg.new_purchase_order(PAULA, supplier="medline", note="monthly",
-                               lines=[OrderLineIn(SALINE, 5), OrderLineIn(GLOVES, 2)])  # fmt: skip
+    po = lg.new_purchase_order(
+        PAULA,
+        supplier="medline",
+        note="monthly",
+        lines=[OrderLineIn(SALINE, 5), OrderLineIn(GLOVES, 2)],
+    )
     assert po["status"] == "draft" and po["number"] == f"PO-{po['id']:06d}"
     assert [(ln["order_units"], ln["quantity"], ln["unit_price"]) for ln in po["lines"]] == [
-        (5, 100, "2.40"), (2, 200, "0.08")]  # fmt: skip
-    assert po["value"] == "256.00" and po["waiting_for"] == [{"level": "purchasing",
-                                                              "role": "purchasing"}]  # fmt: skip
+        (5, 100, "2.40"),
+        (2, 200, "0.08"),
+    ]
+    assert po["value"] == "256.00" and po["waiting_for"] == [
+        {"level": "purchasing", "role": "purchasing"}
+    ]
     with pytest.raises(Forbidden, match="they made"):
         lg.approve_purchase_order(PAULA, po["id"])
     with pytest.raises(NotFound):  # a supplier sees nothing before it is sent
@@ -112,23 +131,35 @@ def test_ordered_approved_sent_confirmed_received(db_url: str) -> None:
     assert got["status"] == "confirmed" and got["delivery_date"] == days(4).isoformat()
     assert all(h["action"] != "approve" for h in got["history"])  # the supplier's view
     lg.clock.advance(timedelta(days=4))  # type: ignore[attr-defined]
-    done = lg.receive_purchase_order(SAM, po["id"], [
-        DeliveredLine(SALINE, "L1", days(400), 100, Decimal("2.40")),
-        DeliveredLine(GLOVES, "G1", days(700), 200)], number="DN-1")  # fmt: skip
+    done = lg.receive_purchase_order(
+        SAM,
+        po["id"],
+        [
+            DeliveredLine(SALINE, "L1", days(400), 100, Decimal("2.40")),
+            DeliveredLine(GLOVES, "G1", days(700), 200),
+        ],
+        number="DN-1",
+    )
     assert done["status"] == "received" and done["variances"] == []
     assert [ln["open"] for ln in done["lines"]] == [0, 0]
     assert {(r["gtin"], r["lot"]): r["quantity"] for r in lg.stock(STORE)} == {
-        (SALINE, "L1"): 100, (GLOVES, "G1"): 200}  # fmt: skip
+        (SALINE, "L1"): 100,
+        (GLOVES, "G1"): 200,
+    }
     with lg.session() as s:
         assert s.get(Receipt, "DN-1").purchase_order_id == po["id"]  # type: ignore[union-attr]
     with pytest.raises(Conflict, match="received purchase order cannot be cancelled"):
-        lg.end_purchase_order(PAULA, po["id"], "cancel", "too late")  # type: ignore[arg-type]
+        lg.end_purchase_order(PAULA, po["id"], PoAction.CANCEL, "too late")
 
 
 def test_value_thresholds_add_approval_levels(db_url: str) -> None:
-    rules = PurchasingConfig(store=STORE, approval=(
-        ApprovalLevelConfig(name="purchasing", role="purchasing"),
-        ApprovalLevelConfig(name="director", role="admin", min_value=Decimal(1000))))  # fmt: skip
+    rules = PurchasingConfig(
+        store=STORE,
+        approval=(
+            ApprovalLevelConfig(name="purchasing", role="purchasing"),
+            ApprovalLevelConfig(name="director", role="admin", min_value=Decimal(1000)),
+        ),
+    )
     lg = ledger(db_url, rules)
     small = lg.new_purchase_order(PAULA, supplier="medline", lines=[OrderLineIn(SALINE, 10)])
     assert lg.approve_purchase_order(PETE, small["id"])["status"] == "approved"
@@ -167,13 +198,14 @@ def test_who_may_order_what(
 def test_refusals_by_role_and_supplier(db_url: str) -> None:
     lg = ledger(db_url)
     po = sent_order(lg)
-    for who, act in (
-        (SAM, lambda: lg.mark_purchase_order_sent(SAM, po, [])),
-        (ANNA, lambda: lg.confirm_purchase_order(ANNA, po, days(3))),
-        (MIA, lambda: lg.receive_purchase_order(MIA, po, [DeliveredLine(SALINE, "L", days(400))])),
-        (MIA, lambda: lg.end_purchase_order(MIA, po, "cancel", "no")),  # type: ignore[arg-type]
-        (SAM, lambda: lg.accept_variances(SAM, po, "fine")),
-    ):
+    acts: list[Callable[[], object]] = [
+        lambda: lg.mark_purchase_order_sent(SAM, po, []),
+        lambda: lg.confirm_purchase_order(ANNA, po, days(3)),
+        lambda: lg.receive_purchase_order(MIA, po, [DeliveredLine(SALINE, "L", days(400))]),
+        lambda: lg.end_purchase_order(MIA, po, PoAction.CANCEL, "no"),
+        lambda: lg.accept_variances(SAM, po, "fine"),
+    ]
+    for act in acts:
         with pytest.raises(Forbidden):
             act()
     with pytest.raises(NotFound):
@@ -189,12 +221,13 @@ def test_variances_above_tolerance_wait_for_a_person(db_url: str) -> None:
     with pytest.raises(VarianceRefused) as refused:
         lg.receive_purchase_order(SAM, po, over)
     assert [(v["kind"], v["expected"], v["got"]) for v in refused.value.variances] == [
-        ("quantity", "100", "110")]  # fmt: skip
+        ("quantity", "100", "110")
+    ]
     assert lg.stock(STORE) == []  # nothing booked
     with pytest.raises(Invalid, match="say why"):
         lg.receive_purchase_order(SAM, po, over, accept=True)
     priced = [DeliveredLine(SALINE, "L1", days(400), 100, Decimal("2.50"))]  # 4.2 % > 2 %
-    with pytest.raises(VarianceRefused, match="price: expected 2.40, got 2.50"):
+    with pytest.raises(VarianceRefused, match=r"price: expected 2\.40, got 2\.50"):
         lg.receive_purchase_order(SAM, po, priced)
     near = [DeliveredLine(SALINE, "L1", days(30), 100)]
     with pytest.raises(VarianceRefused, match="shelf_life"):
@@ -203,24 +236,32 @@ def test_variances_above_tolerance_wait_for_a_person(db_url: str) -> None:
     got = lg.receive_purchase_order(SAM, po, small)
     assert got["status"] == "partially_received"  # the gloves are still to come
     assert {(v["kind"], v["needs_acceptance"]) for v in got["variances"]} == {
-        ("quantity", False), ("price", False)}  # fmt: skip
+        ("quantity", False),
+        ("price", False),
+    }
     short = lg.receive_purchase_order(SAM, po, [DeliveredLine(GLOVES, "G1", days(700), 150)])
     assert short["status"] == "partially_received" and short["lines"][1]["open"] == 50
     assert short["variances"][-1] | {"at": None} == {
-        "receipt": short["variances"][-1]["receipt"], "gtin": GLOVES, "kind": "quantity",
-        "expected": "200", "got": "150", "needs_acceptance": False, "accepted_by": None,
-        "at": None}  # fmt: skip
-    accepted = lg.receive_purchase_order(SAM, po, [DeliveredLine(GLOVES, "G2", days(700), 60)],
-                                         accept=True, comment="whole box")  # fmt: skip
+        "receipt": short["variances"][-1]["receipt"],
+        "gtin": GLOVES,
+        "kind": "quantity",
+        "expected": "200",
+        "got": "150",
+        "needs_acceptance": False,
+        "accepted_by": None,
+        "at": None,
+    }
+    accepted = lg.receive_purchase_order(
+        SAM, po, [DeliveredLine(GLOVES, "G2", days(700), 60)], accept=True, comment="whole box"
+    )
     assert accepted["status"] == "received"
     assert accepted["variances"][-1]["accepted_by"] == "sam"
     closed = sent_order(lg)
     lg.receive_purchase_order(SAM, closed, [DeliveredLine(SALINE, "L3", days(400), 100)])
     with pytest.raises(Invalid, match="say why"):
-        lg.end_purchase_order(PAULA, closed, "close", " ")  # type: ignore[arg-type]
-    assert lg.end_purchase_order(PAULA, closed, "close", "gloves discontinued")["status"] == (  # type: ignore[arg-type]
-        "closed"
-    )
+        lg.end_purchase_order(PAULA, closed, PoAction.CLOSE, " ")
+    ended = lg.end_purchase_order(PAULA, closed, PoAction.CLOSE, "gloves discontinued")
+    assert ended["status"] == "closed"
 
 
 def test_a_ship_notice_is_checked_and_received_by_its_sscc(db_url: str) -> None:
@@ -230,24 +271,39 @@ def test_a_ship_notice_is_checked_and_received_by_its_sscc(db_url: str) -> None:
         ([NoticeLineIn("04012345000023", "X", days(400), 1)], "not on the order"),
         ([NoticeLineIn(SALINE, "L1", days(-2), 1)], "not in the future"),
         ([NoticeLineIn(SALINE, "L1", days(400), 2, epcs=tags(range(1, 2)))], "as many EPCs"),
-        ([NoticeLineIn(SALINE, "L1", days(400), 1,
-                       epcs=("urn:epc:id:sgtin:4012345.000006.1",))], "another GTIN"),  # fmt: skip
+        (
+            [NoticeLineIn(SALINE, "L1", days(400), 1, epcs=("urn:epc:id:sgtin:4012345.000006.1",))],
+            "another GTIN",
+        ),
     ]
     for lines, match in bad:
         with pytest.raises(Invalid, match=match):
             lg.submit_ship_notice(MIA, po, number="DA-1", lines=lines)
     with pytest.raises(Invalid, match="not an SSCC"):
-        lg.submit_ship_notice(MIA, po, number="DA-1", sscc="123456789012345678",
-                              lines=[NoticeLineIn(SALINE, "L1", days(400), 100)])  # fmt: skip
+        lg.submit_ship_notice(
+            MIA,
+            po,
+            number="DA-1",
+            sscc="123456789012345678",
+            lines=[NoticeLineIn(SALINE, "L1", days(400), 100)],
+        )
     notice = lg.submit_ship_notice(
-        MIA, po, number="DA-1", sscc=sscc(1), expected_on=days(3),
-        lines=[NoticeLineIn(SALINE, "L1", days(400), 60), NoticeLineIn(SALINE, "L2", days(500), 40),
-               NoticeLineIn(GLOVES, "G1", days(700), 200)],
-    )["ship_notices"][0]  # fmt: skip
+        MIA,
+        po,
+        number="DA-1",
+        sscc=sscc(1),
+        expected_on=days(3),
+        lines=[
+            NoticeLineIn(SALINE, "L1", days(400), 60),
+            NoticeLineIn(SALINE, "L2", days(500), 40),
+            NoticeLineIn(GLOVES, "G1", days(700), 200),
+        ],
+    )["ship_notices"][0]
     assert notice["sscc"] == sscc(1) and len(notice["lines"]) == 3
     with pytest.raises(Conflict, match="announced already"):
-        lg.submit_ship_notice(MIA, po, number="DA-2", sscc=sscc(1),
-                              lines=[NoticeLineIn(SALINE, "L1", days(400), 1)])  # fmt: skip
+        lg.submit_ship_notice(
+            MIA, po, number="DA-2", sscc=sscc(1), lines=[NoticeLineIn(SALINE, "L1", days(400), 1)]
+        )
     wrong_lot = [DeliveredLine(SALINE, "L9", days(400), 100)]
     with pytest.raises(VarianceRefused, match="lot: expected L1, L2, got L9"):
         lg.receive_purchase_order(SAM, po, wrong_lot)
@@ -264,10 +320,20 @@ def gate_read(lg: Ledger, epcs: tuple[str, ...], seq: int) -> None:
     """The receiving portal reads tags coming in from outside; the edge knows no lot yet."""
     t = int(lg.clock.now().timestamp() * 1e6)
     e = BatchMovement(
-        occurred_at_us=t, read_point="dock-door", direction=Direction.IN, from_zone=None,
-        to_zone="store", biz_step="receiving", batch=Batch(gtin=SALINE, lot=None), quantity=len(epcs),
-        epcs=epcs, first_seen_us=t, last_seen_us=t, confidence=1.0, uncommissioned=True,
-    )  # fmt: skip
+        occurred_at_us=t,
+        read_point="dock-door",
+        direction=Direction.IN,
+        from_zone=None,
+        to_zone="store",
+        biz_step="receiving",
+        batch=Batch(gtin=SALINE, lot=None),
+        quantity=len(epcs),
+        epcs=epcs,
+        first_seen_us=t,
+        last_seen_us=t,
+        confidence=1.0,
+        uncommissioned=True,
+    )
     assert lg.apply(stamp(e, site="s1", gateway="gw1", seq=seq))
 
 
@@ -276,8 +342,12 @@ def test_a_ship_notice_books_itself_when_its_tags_cross_the_gate(db_url: str) ->
     po = lg.new_purchase_order(PAULA, supplier="medline", lines=[OrderLineIn(SALINE, 1)])
     lg.approve_purchase_order(PETE, po["id"])
     lg.mark_purchase_order_sent(PAULA, po["id"], ["fhir"])
-    lg.submit_ship_notice(MIA, po["id"], number="DA-7", lines=[
-        NoticeLineIn(SALINE, "T1", days(400), 20, epcs=tags(range(100, 120)))])  # fmt: skip
+    lg.submit_ship_notice(
+        MIA,
+        po["id"],
+        number="DA-7",
+        lines=[NoticeLineIn(SALINE, "T1", days(400), 20, epcs=tags(range(100, 120)))],
+    )
     lg.clock.advance(timedelta(hours=20))  # type: ignore[attr-defined]
     gate_read(lg, tags(range(100, 118)), seq=1)  # two tags (10 %) were not read
     assert lg.match_ship_notices() == 0  # the cart may still be passing
@@ -287,8 +357,9 @@ def test_a_ship_notice_books_itself_when_its_tags_cross_the_gate(db_url: str) ->
     assert {(r["gtin"], r["lot"]): r["quantity"] for r in lg.stock(STORE)} == {(SALINE, "T1"): 18}
     got = lg.purchase_order(PAULA, po["id"])
     assert got["status"] == "partially_received" and got["lines"][0]["received"] == 18
-    assert [(v["kind"], v["expected"], v["got"], v["needs_acceptance"])
-            for v in got["variances"]] == [("quantity", "20", "18", True)]  # fmt: skip
+    assert [
+        (v["kind"], v["expected"], v["got"], v["needs_acceptance"]) for v in got["variances"]
+    ] == [("quantity", "20", "18", True)]
     assert got["history"][-1]["actor"] == "gate:s1/store"
     with lg.session() as s:
         alert = s.scalars(select(Alert).where(Alert.kind == "purchase_variance")).one()
