@@ -5,6 +5,8 @@ the same movements gates and cabinets make.
 
 - receive: serialised items become tags (their SGTIN URI), the rest quantities; a line
   without lot or expiry (a bare GTIN, an HIBC primary) takes what the storekeeper typed;
+  the SSCC of a shipping unit that a supplier's ship notice announced stands for the notice
+  (booked against its purchase order, `po_receiving.py`);
 - issue (store -> ward), dispense (out, to a case or patient) and return (back in);
   a scan without a lot takes the first-expiring batch there (FEFO), never a locked or
   expired one;
@@ -20,7 +22,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from central.errors import Invalid, listed
@@ -28,7 +30,17 @@ from central.ledger.base import location_problem, tag_column
 from central.ledger.bookings import Bookings
 from central.ledger.moves import Pending, TagMove
 from central.ledger.receiving import ReceiptLine, Receiving, pack_sizes
-from central.models import Batch, Location, Product, Stock, StocktakeLine, Tag
+from central.models import (
+    Batch,
+    Location,
+    Product,
+    PurchaseOrder,
+    ShipNotice,
+    ShipNoticeLine,
+    Stock,
+    StocktakeLine,
+    Tag,
+)
 from rules.scan import ItemIdentity, ScanError, ScanJoiner
 
 MAX_SCANS = 5_000  # one session at one screen
@@ -65,11 +77,13 @@ class ResolvedScan:
     at: str = ""  # where the ledger has the tag, "" when not in stock
     quantity: int = 1
     problem: str = ""
+    notice: int | None = None  # receiving: the SSCC of a ship notice on its way here
 
     def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "gtin": self.gtin, "name": self.name, "lot": self.lot,
                 "expiry": self.expiry.isoformat() if self.expiry else "", "epc": self.epc,
-                "at": self.at, "quantity": self.quantity, "problem": self.problem}  # fmt: skip
+                "at": self.at, "quantity": self.quantity, "problem": self.problem,
+                "notice": self.notice}  # fmt: skip
 
 
 def split_codes(text: str) -> list[str]:
@@ -114,8 +128,12 @@ class Scanning(Receiving, Bookings):
         number: str | None = None,
         fill: Mapping[str, tuple[str, date | None]] | None = None,
     ) -> int:
-        """A delivery received by scan: booked as one receipt, like a file's."""
-        scans = self._checked(codes, ScanPurpose.RECEIVE, location, fill)
+        """A delivery received by scan: booked as one receipt, like a file's. The SSCCs of
+        ship notices are not items: their notices are received on their own."""
+        scans = [r for r in self._checked(codes, ScanPurpose.RECEIVE, location, fill)
+                 if r.notice is None]  # fmt: skip
+        if not scans:
+            return 0
         lines: dict[tuple[str, str, str], int] = defaultdict(int)
         expiries: dict[tuple[str, str], date] = {}
         for r in scans:
@@ -282,6 +300,26 @@ class _Resolver:
             seen.add(r.epc)
         return out
 
+    def _shipment(self, r: ResolvedScan, sscc: str) -> ResolvedScan:
+        """A shipping unit's SSCC at receiving: the open ship notice that announced it,
+        received as announced when the scans are booked."""
+        found = self.s.execute(
+            select(ShipNotice.id, ShipNotice.number, Location.code)
+            .join(PurchaseOrder, PurchaseOrder.id == ShipNotice.order_id)
+            .join(Location, Location.id == PurchaseOrder.location_id)
+            .where(ShipNotice.sscc == sscc, ShipNotice.received_at.is_(None))
+        ).first()
+        if found is None:
+            return replace(
+                r, problem=f"SSCC {sscc} is on no open ship notice: scan the items in it"
+            )
+        notice_id, number, store = found
+        if store != self.location:
+            return replace(r, problem=f"SSCC {sscc} (ship notice {number}) is for {store}")
+        items = self.s.scalar(select(func.sum(ShipNoticeLine.quantity))
+                              .where(ShipNoticeLine.notice_id == notice_id))  # fmt: skip
+        return replace(r, name=f"ship notice {number}", quantity=int(items or 0), notice=notice_id)
+
     def _tags(self, idents: list[ItemIdentity]) -> dict[str, tuple[int, int | None]]:
         """epc -> (batch id, location id) of the tags the serialised scans may name."""
         candidates = [u for i in idents for u in (*i.epc_uris(), i.trace_uri) if u]
@@ -306,6 +344,8 @@ class _Resolver:
                 why = f"drug code {ident.trace_prefix} is not in the product master data"
                 return replace(r, problem=why)
         if gtin is None:
+            if ident.sscc is not None and self.purpose == ScanPurpose.RECEIVE:
+                return self._shipment(r, ident.sscc)
             if ident.sscc is not None:
                 return replace(r, problem="an SSCC names a shipping unit: scan the items in it")
             return replace(r, problem="the scan names no product (GTIN)")

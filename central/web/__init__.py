@@ -28,7 +28,7 @@ from central.accounts import Principal
 from central.errors import Invalid
 from central.ledger import Ledger
 from central.models import AppSecret, AppUser
-from central.vocab import Permission
+from central.vocab import Permission, Role
 from central.web import (
     alert_text,
     cabinet_pages,
@@ -38,6 +38,7 @@ from central.web import (
     document_pages,
     live,
     master_pages,
+    purchasing_pages,
     receiving,
     report_pages,
     requisition_pages,
@@ -266,12 +267,16 @@ def add_web(
     document_pages.register(app, pages, ledger)
     scan_pages.register(app, pages, ledger, label_printer)
     requisition_pages.register(app, pages, ledger)
+    purchasing_pages.register(app, pages, ledger)
 
     def dashboard_context(who: Principal) -> dict[str, Any]:
         return dashboard.figures(ledger, who)
 
     @app.get("/", include_in_schema=False)
     def dashboard_page(request: Request) -> Response:
+        someone = pages.principal(request)
+        if someone is not None and someone.role == Role.SUPPLIER:  # a supplier's home: orders
+            return RedirectResponse("/ui/purchase-orders", status_code=303)
         who = pages.allowed(request, Permission.READ)
         if not isinstance(who, Principal):
             return who

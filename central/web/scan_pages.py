@@ -248,7 +248,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger, label_printer: str | No
         if form.get("action") == "check":
             return page(request, who, purpose, **again)
         try:
-            done = _do(who, purpose, codes, fields, fill)
+            done = _do(who, purpose, codes, scans, fields, fill)
         except LedgerError as exc:
             return page(request, who, purpose, exc.http_status, error=str(exc), **again)
         log.info("scans booked", purpose=purpose.value, user=who.user, scans=len(codes))
@@ -258,14 +258,22 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger, label_printer: str | No
         who: Principal,
         purpose: ScanPurpose,
         codes: list[str],
+        scans: list[ResolvedScan],
         fields: dict[str, str],
         fill: dict[str, tuple[str, date | None]],
     ) -> dict[str, Any]:
         location = fields["location"]
         if purpose == ScanPurpose.RECEIVE:
             number = fields["number"] or new_receipt_number(ledger.clock.now())
-            n = ledger.receive_scans(codes, location=location, actor=who.user, number=number,
-                                     fill=fill)  # fmt: skip
+            notices = {r.code: r.notice for r in scans if r.notice is not None}
+            items = [c for c in codes if c not in notices]
+            n = ledger.receive_scans(items, location=location, actor=who.user, number=number,
+                                     fill=fill) if items else 0  # fmt: skip
+            for notice in notices.values():  # each against its purchase order, its receipt
+                order = ledger.receive_ship_notice(who, notice)
+                (booked,) = [sn for sn in order["ship_notices"] if sn["id"] == notice]
+                n += sum(ln["quantity"] for ln in booked["lines"])
+                number = number if items else booked["receipt"]
             return {"received": n, "number": number}
         if purpose == ScanPurpose.COUNT:
             epcs = tuple(e.strip() for e in fields["epcs"].split() if e.strip())
