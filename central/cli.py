@@ -250,6 +250,10 @@ def _report(args: argparse.Namespace) -> int:
             result = reports.top_consumers(s, start, end)
         elif args.report == "slow-movers":
             result = reports.slow_movers(s, SYSTEM_CLOCK.now(), args.days)
+        elif args.report == "supplier-kpis":
+            from central.supplier_kpis import supplier_kpis
+
+            result = supplier_kpis(s, start, end)
         elif args.report == "near-expiry":
             result = reports.near_expiry_value(s, SYSTEM_CLOCK.today(), args.days)
         else:
@@ -293,6 +297,25 @@ def _forecast(args: argparse.Namespace) -> int:
                           "method": f.method, "pattern": f.pattern,
                           "backtest_mae": None if f.mae is None else round(f.mae, 4),
                           "forecast": list(f.values)}))  # fmt: skip
+    return 0
+
+
+def _propose(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from central import db
+    from central.config import ConfigError, load, parse
+    from central.ledger import Ledger
+
+    try:
+        cfg = load(Path(args.config)) if args.config else parse({})
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    url = args.db or cfg.db
+    db.upgrade(url)
+    ledger = Ledger(db.engine(url), supply=cfg.supply, purchasing=cfg.purchasing)
+    print(f"made {ledger.propose_replenishment()} replenishment proposal(s)")
     return 0
 
 
@@ -442,7 +465,15 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=_errors(_stocktake))
     p = central.add_parser("report", help="reports and KPIs (JSON)")
     p.add_argument(
-        "report", choices=["consumption", "top-consumers", "slow-movers", "near-expiry", "kpis"]
+        "report",
+        choices=[
+            "consumption",
+            "top-consumers",
+            "slow-movers",
+            "near-expiry",
+            "kpis",
+            "supplier-kpis",
+        ],
     )
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--start", type=_date, help="YYYY-MM-DD (default: 30 days before --end)")
@@ -475,6 +506,10 @@ def add_commands(sub: Any) -> None:
         help="a holiday (repeat the flag): taken out of the fit, put back as such",
     )
     p.set_defaults(func=_errors(_forecast))
+    p = central.add_parser("propose", help="replenishment proposals from forecasts, now")
+    p.add_argument("--config", help="YAML: supply, purchasing (service levels, store...)")
+    p.add_argument("--db", help="default: the config's, else sqlite:///hwms.db")
+    p.set_defaults(func=_errors(_propose))
     p = central.add_parser("trace", help="where every unit of a batch is, and its movements")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--gtin", required=True)

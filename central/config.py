@@ -145,6 +145,7 @@ class PurchasingConfig(_Model):
         default_factory=lambda: {"default": 0.95, "high_value": 0.98, "controlled": 0.99}
     )
     review_days: int = Field(7, ge=1, le=365)  # how often levels are reviewed and ordered
+    propose_every_s: float = Field(86400.0, gt=0)  # the ledger proposes this often
     forecast_history_days: int = Field(365, ge=28, le=3650)
     holidays: tuple[date, ...] = ()
 

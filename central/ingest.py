@@ -500,6 +500,7 @@ def run(cfg: CentralConfig) -> int:
     leader = Leadership(ingestor.ledger.engine)
     commissioning: CommissioningPublisher | None = None
     next_evaluation = next_prune = 0.0
+    next_proposals = ingestor.ledger.clock.now().timestamp() + cfg.purchasing.propose_every_s
     full_evaluation = True
     ingestor.connected.wait(10.0)
     while True:
@@ -536,6 +537,10 @@ def run(cfg: CentralConfig) -> int:
                     confirm_deliveries(s)
                 ingestor.ledger.watch_requisitions()
                 ingestor.ledger.match_ship_notices()
+                if now.timestamp() >= next_proposals:
+                    next_proposals = now.timestamp() + cfg.purchasing.propose_every_s
+                    made = ingestor.ledger.propose_replenishment()
+                    log.info("replenishment proposals made", proposals=made)
                 with ingestor.ledger.session.begin() as s:
                     notify_due(
                         s, sinks, now=now, renotify_s=cfg.notify.renotify_s, tiers=tiers,

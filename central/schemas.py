@@ -586,6 +586,67 @@ class PurchaseOrderOut(PurchaseOrderSummary):
     history: list[StepOut]
 
 
+class ProposalDecisionIn(_In):
+    minimum: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    maximum: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    order_quantity: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    comment: Text = ""
+
+
+class ProposalOut(BaseModel):
+    id: int
+    location: str
+    gtin: str
+    name: str
+    status: str
+    current_min: int | None
+    current_max: int | None
+    proposed_min: int
+    proposed_max: int
+    on_hand: int
+    order_quantity: int
+    supplier: str | None
+    daily_demand: float
+    method: str
+    backtest_mae: float | None
+    lead_time_days: float
+    lead_time_measured: bool
+    service_level: float
+    created_at: str | None
+    decided_by: str | None
+    decided_at: str | None
+    comment: str
+    purchase_order_id: int | None
+
+
+class ProposalsMade(BaseModel):
+    made: int
+
+
+class KpiFigures(BaseModel):
+    orders: int
+    delivered: int
+    lead_time_days_mean: float | None
+    lead_time_days_sd: float | None
+    on_time_rate: float | None
+    in_full_rate: float | None
+    otif_rate: float | None
+    receipts: int
+    variance_rate: float | None
+    variance_rate_by_kind: dict[str, float | None]
+
+
+class ProductKpiOut(KpiFigures):
+    gtin: str
+    name: str
+
+
+class SupplierKpiOut(KpiFigures):
+    supplier: str
+    name: str
+    products: list[ProductKpiOut]
+
+
 class Problem(BaseModel):
     detail: Any
 

@@ -80,6 +80,8 @@ def create_app(
     for module in (stock, receipts, alerts, bookings, requisitions, purchasing, reports, admin):
         app.include_router(module.router)
     app.include_router(requisitions.witness_router)
+    app.include_router(purchasing.proposals_router)
+    app.include_router(purchasing.kpi_router)
     add_web(app, ledger, secure_cookies=secure_cookies, label_printer=label_printer)
     return app
 

@@ -6,13 +6,16 @@ with the `variances` listed."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import Response
 
 from central.api.deps import Id, LedgerDep, User
-from central.ledger import DeliveredLine, NoticeLineIn, OrderLineIn
+from central.errors import Forbidden
+from central.ledger import DeliveredLine, NoticeLineIn, OrderLineIn, ProposalEdit, epcis_receipt
+from central.ledger.po_receiving import delivered_from_receipt, parse_delivery_csv
 from central.purchase_documents import order_csv, order_pdf, supply_request_bundle
 from central.purchase_sending import send_order
 from central.schemas import (
@@ -22,14 +25,21 @@ from central.schemas import (
     NOT_FOUND,
     AcceptIn,
     ConfirmIn,
+    Day,
     PoReceiptIn,
+    ProposalDecisionIn,
+    ProposalOut,
+    ProposalsMade,
     PurchaseOrderIn,
     PurchaseOrderOut,
     PurchaseOrderSummary,
     ReasonIn,
     SendIn,
     ShipNoticeIn,
+    SupplierKpiOut,
 )
+from central.supplier_kpis import supplier_kpis
+from central.vocab import Permission
 from rules.purchasing import PoAction
 
 router = APIRouter(prefix="/purchase-orders", tags=["purchasing"], responses=ERRORS | INVALID)
@@ -135,6 +145,29 @@ def receive(order_id: Id, body: PoReceiptIn, ledger: LedgerDep, user: User) -> P
     )
 
 
+@router.post("/{order_id}/receipts/csv", responses=ACTION)
+def receive_csv(
+    order_id: Id, ledger: LedgerDep, user: User,
+    text: Annotated[str, Body(media_type="text/csv", max_length=5_000_000)],
+    accept: bool = False, comment: Annotated[str, Query(max_length=2000)] = "",
+) -> PurchaseOrderOut:  # fmt: skip
+    """A delivery note as CSV (gtin, lot, expiry, quantity[, unit_price][, epc])."""
+    return _out(ledger.receive_purchase_order(user, order_id, parse_delivery_csv(text),
+                                              accept=accept, comment=comment))  # fmt: skip
+
+
+@router.post("/{order_id}/receipts/epcis", responses=ACTION)
+def receive_epcis(
+    order_id: Id, doc: dict[str, Any], ledger: LedgerDep, user: User, accept: bool = False,
+    comment: Annotated[str, Query(max_length=2000)] = "",
+) -> PurchaseOrderOut:  # fmt: skip
+    """The supplier's EPCIS 2.0 commissioning events (lots, expiries, EPCs) as the delivery."""
+    store = ledger.purchase_order(user, order_id)["location"]
+    lines = delivered_from_receipt(epcis_receipt(doc, store))
+    return _out(ledger.receive_purchase_order(user, order_id, lines, accept=accept,
+                                              comment=comment))  # fmt: skip
+
+
 @router.post("/ship-notices/{notice_id}/receive", responses=ACTION)
 def receive_notice(
     notice_id: Id, ledger: LedgerDep, user: User, body: AcceptIn | None = None
@@ -193,3 +226,57 @@ def document(
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
     )
+
+
+proposals_router = APIRouter(prefix="/proposals", tags=["purchasing"], responses=ERRORS | INVALID)
+
+
+@proposals_router.get("")
+def proposals(ledger: LedgerDep, user: User) -> list[ProposalOut]:
+    """Open min/max and order proposals of the user's scope (purchasing, storekeepers)."""
+    return [ProposalOut.model_validate(p) for p in ledger.proposals(user)]
+
+
+@proposals_router.post("/run")
+def propose(ledger: LedgerDep, user: User) -> ProposalsMade:
+    """Forecast every series and propose again now (purchasing; it also runs daily)."""
+    if not user.may(Permission.PURCHASE):
+        raise Forbidden(f"the {user.role} role may not run the proposals")
+    return ProposalsMade(made=ledger.propose_replenishment())
+
+
+@proposals_router.post("/{proposal_id}/{decision}", responses=ACTION)
+def decide(
+    proposal_id: Id, decision: Annotated[Literal["accept", "reject"], Path()], ledger: LedgerDep,
+    user: User, body: ProposalDecisionIn | None = None,
+) -> ProposalOut:  # fmt: skip
+    """Accept (as proposed, or with other levels or quantity) or reject; an accepted order
+    of a store is a draft purchase order."""
+    body = body or ProposalDecisionIn()
+    edit = ProposalEdit(body.minimum, body.maximum, body.order_quantity)
+    return ProposalOut.model_validate(
+        ledger.decide_proposal(
+            user, proposal_id, accept=decision == "accept", edit=edit, comment=body.comment
+        )
+    )
+
+
+kpi_router = APIRouter(tags=["purchasing"], responses=ERRORS | INVALID)
+
+
+@kpi_router.get("/reports/supplier-kpis")
+def kpis(
+    ledger: LedgerDep, user: User, start: Annotated[Day | None, Query()] = None,
+    end: Annotated[Day | None, Query()] = None,
+) -> list[SupplierKpiOut]:  # fmt: skip
+    """Per supplier and product, for the orders sent from `start` (default: 90 days before
+    `end`) to `end` (exclusive; default: tomorrow): lead time, on time, in full, OTIF,
+    variance rates (purchasing)."""
+    if not user.may(Permission.PURCHASE):
+        raise Forbidden(f"the {user.role} role may not read supplier KPIs")
+    until = end or ledger.clock.today() + timedelta(days=1)
+    since = start or until - timedelta(days=90)
+    with ledger.session() as s:
+        rows = supplier_kpis(s, datetime.combine(since, time(), UTC),
+                             datetime.combine(until, time(), UTC))  # fmt: skip
+    return [SupplierKpiOut.model_validate(r) for r in rows]

@@ -599,3 +599,70 @@ def _receipt_lines(line: DeliveredLine, store: str, supplier: str) -> list[Recei
             supplier=supplier,
         )
     ]
+
+
+def delivered_from_receipt(rows: list[ReceiptLine]) -> list[DeliveredLine]:
+    """Receipt lines (an EPCIS document's, a receipt CSV's) as delivered lines: one per
+    batch, its tags together and its untagged quantity on its own."""
+    tagged: dict[tuple[str, str, date], list[str]] = defaultdict(list)
+    untagged: dict[tuple[str, str, date], int] = defaultdict(int)
+    for r in rows:
+        if r.epc:
+            tagged[(r.gtin, r.lot, r.expiry)].append(r.epc)
+        else:
+            untagged[(r.gtin, r.lot, r.expiry)] += r.quantity
+    out = [
+        DeliveredLine(g, lot, exp, len(e), None, tuple(e)) for (g, lot, exp), e in tagged.items()
+    ]
+    out += [DeliveredLine(g, lot, exp, q) for (g, lot, exp), q in untagged.items()]
+    return out
+
+
+def parse_delivery_csv(text: str) -> list[DeliveredLine]:
+    """A supplier's delivery note as CSV: gtin, lot, expiry (YYYY-MM-DD), quantity, and
+    optionally unit_price and epc (one tagged item per row); refused whole, naming lines."""
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"gtin", "lot", "expiry"} - set(reader.fieldnames or [])
+    if missing:
+        raise Invalid(f"delivery CSV lacks columns {sorted(missing)}")
+    tagged: dict[tuple[str, str, date], list[str]] = defaultdict(list)
+    out: list[DeliveredLine] = []
+    problems: list[str] = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            get = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+            try:
+                expiry = date.fromisoformat(get["expiry"])
+            except ValueError:
+                problems.append(f"line {line}: expiry {get['expiry'][:20]!r} is not YYYY-MM-DD")
+                continue
+            gtin, lot, epc = get["gtin"].zfill(14), get["lot"], get.get("epc", "")
+            if epc:
+                tagged[(gtin, lot, expiry)].append(epc)
+                continue
+            qty = get.get("quantity", "")
+            if not qty.isdigit() or not 1 <= int(qty) <= 1_000_000:
+                problems.append(f"line {line}: quantity {qty[:20]!r} is not a whole number >= 1")
+                continue
+            try:
+                price = Decimal(get["unit_price"]) if get.get("unit_price") else None
+            except ArithmeticError:
+                problems.append(
+                    f"line {line}: unit_price {get['unit_price'][:20]!r} is not a number"
+                )
+                continue
+            out.append(DeliveredLine(gtin, lot, expiry, int(qty), price))
+    except csv.Error as exc:
+        raise Invalid(f"delivery CSV: line {reader.line_num}: {exc}") from None
+    if problems:
+        raise Invalid(listed(problems))
+    out += [
+        DeliveredLine(g, lot, exp, len(e), None, tuple(e)) for (g, lot, exp), e in tagged.items()
+    ]
+    if not out:
+        raise Invalid("delivery CSV: no lines")
+    return out

@@ -204,3 +204,61 @@ def test_an_order_without_a_way_to_send_it_says_so(db_url: str) -> None:
         f"/purchase-orders/{order_id}/cancel", headers=h("paula"), json={"reason": "twice"}
     )
     assert again.status_code == 409
+
+
+def test_a_delivery_note_as_csv_or_epcis_and_the_kpis(db_url: str) -> None:
+    client = api(db_url, None)
+    order_id = approved(client)
+    client.post(
+        f"/purchase-orders/{order_id}/send", headers=h("paula"), json={"channels": ["manual"]}
+    )
+    bad = client.post(
+        f"/purchase-orders/{order_id}/receipts/csv",
+        headers=h("sam") | {"Content-Type": "text/csv"},
+        content="gtin,lot,expiry,quantity\nx,L1,2026-13-01,5\n",
+    )
+    assert bad.status_code == 422 and "line 2: expiry" in bad.json()["detail"]
+    note = f"gtin,lot,expiry,quantity,unit_price\n{SALINE},L1,{days(300)},60,2.40\n"
+    got = client.post(
+        f"/purchase-orders/{order_id}/receipts/csv",
+        headers=h("sam") | {"Content-Type": "text/csv"},
+        content=note,
+    )
+    assert got.status_code == 200, got.text
+    assert got.json()["status"] == "partially_received" and got.json()["lines"][0]["open"] == 40
+    epcs = [f"urn:epc:id:sgtin:4012345.000001.{n}" for n in range(1, 41)]
+    doc = {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-11-24T08:00:00Z",
+        "epcisBody": {
+            "eventList": [
+                {
+                    "type": "ObjectEvent",
+                    "action": "ADD",
+                    "bizStep": "commissioning",
+                    "eventTime": "2026-11-23T10:00:00Z",
+                    "eventTimeZoneOffset": "+00:00",
+                    "epcList": epcs,
+                    "ilmd": {
+                        "cbvmda:lotNumber": "L2",
+                        "cbvmda:itemExpirationDate": days(300).isoformat(),
+                    },
+                }
+            ]
+        },
+    }
+    done = client.post(f"/purchase-orders/{order_id}/receipts/epcis", headers=h("sam"), json=doc)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "received"
+    stock = client.get("/stock?location=s1/store", headers=h("sam")).json()
+    assert {(r["lot"], r["quantity"]) for r in stock} >= {("L1", 60), ("L2", 40)}
+    kpis = client.get("/reports/supplier-kpis", headers=h("paula"))
+    assert kpis.status_code == 200 and kpis.json()[0]["supplier"] == "medline"
+    assert kpis.json()[0]["receipts"] == 2 and kpis.json()[0]["in_full_rate"] == 0.0
+    assert client.get("/reports/supplier-kpis", headers=h("sam")).status_code == 403
+    assert client.get("/proposals", headers=h("anna")).status_code == 403
+    assert client.post("/proposals/run", headers=h("sam")).status_code == 403
+    assert client.post("/proposals/run", headers=h("paula")).json() == {"made": 0}
+    assert client.post("/proposals/7/accept", headers=h("paula")).status_code == 404
