@@ -146,6 +146,8 @@ class PurchasingConfig(_Model):
     )
     review_days: int = Field(7, ge=1, le=365)  # how often levels are reviewed and ordered
     propose_every_s: float = Field(86400.0, gt=0)  # the ledger proposes this often
+    # a ship notice's tags read at the gate book once no new one came for this long
+    gate_settle_s: float = Field(120.0, ge=0, le=3600)
     forecast_history_days: int = Field(365, ge=28, le=3650)
     holidays: tuple[date, ...] = ()
 

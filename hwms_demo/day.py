@@ -17,6 +17,9 @@ class Day:
         self.products = {k: dict(v) for k, v in data["products"].items()}
         self.names: dict[str, str] = {str(v["gtin"]): k for k, v in self.products.items()}
         self.acts = sorted(data["acts"], key=lambda a: float(a["at"]))
+        # how many the day's purchase order brings: the overnight proposal's order quantity
+        # (the items of a cart with `count: ordered`)
+        self.ordered = 0
 
     def at(self, act: dict[str, Any]) -> float:
         return float(act["at"]) / self.speed
@@ -29,7 +32,7 @@ class Day:
             {
                 "gtin": self.gtin(i["product"]),
                 "first_serial": i["first_serial"],
-                "count": i["count"],
+                "count": self.ordered if i["count"] == "ordered" else i["count"],
             }
             for i in specs
         ]

@@ -64,7 +64,8 @@ class LiveLog:
             batch = b["batch"]
             self.say(
                 f"{b['read_point']}: {b['direction']} {b['quantity']} x {self.name(batch['gtin'])}"
-                f" lot {batch['lot']} ({b['from_zone']} -> {b['to_zone']}, {b['biz_step']})"
+                f" lot {batch['lot'] or '(not yet known)'} ({b['from_zone']} -> {b['to_zone']},"
+                f" {b['biz_step']})"
             )
         elif kind == "cabinet_movement":
             batch = b["batch"]
@@ -108,11 +109,18 @@ def watch(port: int, v5: bool, live: LiveLog, timeout_s: float = 20.0) -> Any:
 
 def report_orders(lg: Any, seen: dict[str, str], live: LiveLog, day: Day) -> None:
     """Print transport orders that are new or changed state (the ledger's log adapter has
-    no AGV to report to; the database is where the orders are), and requisitions received."""
+    no AGV to report to; the database is where the orders are), requisitions received and
+    purchase orders that the receiving gate booked."""
     from sqlalchemy import select
     from sqlalchemy.exc import OperationalError
 
-    from central.models import Requisition, RequisitionStep, TransportOrder
+    from central.models import (
+        PurchaseOrder,
+        PurchaseOrderStep,
+        Requisition,
+        RequisitionStep,
+        TransportOrder,
+    )
 
     with contextlib.suppress(OperationalError), lg.session() as s:  # SQLite busy: next time
         for r, step in s.execute(
@@ -123,6 +131,19 @@ def report_orders(lg: Any, seen: dict[str, str], live: LiveLog, day: Day) -> Non
             if seen.get(f"requisition-{r.id}") != r.status:
                 seen[f"requisition-{r.id}"] = r.status
                 live.say(f"requisition #{r.id} received: read at its destination by {step.actor}")
+        for po, po_step in s.execute(
+            select(PurchaseOrder, PurchaseOrderStep)
+            .join(PurchaseOrderStep, PurchaseOrderStep.order_id == PurchaseOrder.id)
+            .where(
+                PurchaseOrderStep.action == "receive", PurchaseOrderStep.actor.startswith("gate:")
+            )
+        ):
+            if seen.get(f"po-{po.id}") != po.status:
+                seen[f"po-{po.id}"] = po.status
+                live.say(
+                    f"PO-{po.id:06d} {po.status.replace('_', ' ')}: the {po_step.actor}"
+                    f" reads matched the ship notice ({po_step.comment})"
+                )
         for o in s.scalars(select(TransportOrder)):
             if seen.get(o.id) != o.state:
                 seen[o.id] = o.state

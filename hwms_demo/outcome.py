@@ -1,5 +1,5 @@
-"""How the day ended (stock, open alerts, transport orders) against what the script
-expects."""
+"""How the day ended (stock, open alerts, transport orders, requisitions, purchase orders,
+replenishment proposals) against what the script expects."""
 
 from __future__ import annotations
 
@@ -16,7 +16,16 @@ def outcome(db_url: str, day: Day) -> dict[str, list[list[Any]]]:
 
     from central import alerts, db
     from central.ledger import Ledger
-    from central.models import Batch, Location, Requisition, RequisitionLine, TransportOrder
+    from central.models import (
+        Batch,
+        Location,
+        PurchaseOrder,
+        PurchaseOrderLine,
+        ReplenishmentProposal,
+        Requisition,
+        RequisitionLine,
+        TransportOrder,
+    )
 
     lg = Ledger(db.engine(db_url))
     prefix = f"{day.site}/"
@@ -62,13 +71,35 @@ def outcome(db_url: str, day: Day) -> dict[str, list[list[Any]]]:
             for r, ln in s.execute(select(Requisition, RequisitionLine).join(
                 RequisitionLine, RequisitionLine.requisition_id == Requisition.id))
         )  # fmt: skip
+        purchase_orders = sorted(
+            [o.supplier, loc(codes[o.location_id]), day.names.get(ln.gtin, ln.gtin), ln.quantity,
+             ln.received, o.status]
+            for o, ln in s.execute(select(PurchaseOrder, PurchaseOrderLine).join(
+                PurchaseOrderLine, PurchaseOrderLine.order_id == PurchaseOrder.id))
+        )  # fmt: skip
+        proposals = sorted(
+            [loc(codes[p.location_id]), day.names.get(p.gtin, p.gtin), p.status]
+            for p in s.scalars(select(ReplenishmentProposal))
+        )
     return {"stock": stock, "open_alerts": open_alerts, "transport_orders": orders,
-            "requisitions": requisitions}  # fmt: skip
+            "requisitions": requisitions, "purchase_orders": purchase_orders,
+            "proposals": proposals}  # fmt: skip
+
+
+PARTS = ("stock", "open_alerts", "transport_orders", "requisitions", "purchase_orders",
+         "proposals")  # fmt: skip
+
+
+def resolve(expected: dict[str, Any], ordered: int) -> dict[str, Any]:
+    """The script's expectations with `ordered` (the overnight proposal's order quantity,
+    known only once the ledger forecast it) as the number."""
+    return {part: [[ordered if x == "ordered" else x for x in row] for row in rows]
+            for part, rows in expected.items()}  # fmt: skip
 
 
 def compare(got: dict[str, list[list[Any]]], expected: dict[str, Any]) -> list[str]:
     problems = []
-    for part in ("stock", "open_alerts", "transport_orders", "requisitions"):
+    for part in PARTS:
         want = sorted(list(x) for x in expected.get(part, []))
         have = got[part]
         for x in want:
@@ -94,6 +125,12 @@ def summary(out: TextIO, got: dict[str, list[list[Any]]], problems: list[str]) -
     w("Requisitions:\n")
     for dst, product, qty, requester, status in got["requisitions"]:
         w(f"  {requester} -> {dst}: {qty} x {product} ({status})\n")
+    w("Purchase orders:\n")
+    for supplier, dst, product, qty, received, status in got["purchase_orders"]:
+        w(f"  {supplier} -> {dst}: {qty} x {product}, {received} received ({status})\n")
+    w("Replenishment proposals:\n")
+    for where, product, status in got["proposals"]:
+        w(f"  {product} @ {where}: {status}\n")
     if problems:
         w("The day did NOT end as expected:\n" + "".join(f"  {p}\n" for p in problems))
     else:

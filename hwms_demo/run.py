@@ -19,7 +19,7 @@ import yaml
 
 from hwms_demo.day import MODBUS_SPEED, Day
 from hwms_demo.narrate import LiveLog, report_orders, watch
-from hwms_demo.outcome import compare, outcome, summary
+from hwms_demo.outcome import compare, outcome, resolve, summary
 from hwms_demo.scanning import receive_by_scan
 from hwms_demo.supervisor import (
     EmbeddedBroker,
@@ -60,6 +60,15 @@ class DemoPorts:
     modbus: int = field(default_factory=free_port)
 
 
+def _csv(header: list[str], rows: list[list[Any]]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out).writerows([header, *rows])
+    return out.getvalue()
+
+
 def _write_yaml(path: Path, data: Any) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -83,6 +92,7 @@ class Demo:
         self.protocol = "v5"
         self.central: dict[str, Any] = {}
         self.requisition = 0  # the day's requisition, once the nurse has sent it
+        self.order = 0  # the day's purchase order, once the buyer accepted the proposal
         self.api = f"http://127.0.0.1:{self.ports.api}"
         self.ledger_metrics = f"http://127.0.0.1:{self.ports.ledger_metrics}/metrics"
         self.edge_metrics = f"http://127.0.0.1:{self.ports.edge_metrics}/metrics"
@@ -145,12 +155,15 @@ class Demo:
     def _book_receiving(self) -> Any:
         """Before the day: the storekeeper books the deliveries and the stock limits."""
         from central import accounts, db
+        from central.config import parse
         from central.imports import import_master_data
         from central.ledger import Ledger
 
         day = self.day
         db.upgrade(self.db_url)
-        ledger = Ledger(db.engine(self.db_url))
+        config = parse(yaml.safe_load((DATA / "central.yaml").read_text()))
+        ledger = Ledger(db.engine(self.db_url), supply=config.supply,
+                        purchasing=config.purchasing)  # fmt: skip
         today = date.today()  # the demo runs on the wall clock
         lines = day.receipt(today)
         ledger.receive(lines, actor="storekeeper-1", today=today)
@@ -158,9 +171,9 @@ class Demo:
             f"{day.site}/{lim['location']},{day.gtin(lim['product'])},{lim['min']},{lim['max']}\n"
             for lim in day.data.get("limits", [])
         )
-        products = "gtin,name\n" + "".join(
-            f"{p['gtin']},{p['name']}\n" for p in day.products.values()
-        )
+        products = _csv(["gtin", "name", "unit_price"],
+                        [[p["gtin"], p["name"], p.get("unit_price", "")]
+                         for p in day.products.values()])  # fmt: skip
         with ledger.session.begin() as s:
             import_master_data(s, "products", products, actor="storekeeper-1")
             import_master_data(s, "limits", limits, actor="storekeeper-1")
@@ -171,7 +184,34 @@ class Demo:
                                   departments=departments)  # fmt: skip
         self.say(f"  receiving: {len(lines)} tagged items booked,"
                  f" {len(day.data.get('limits', []))} stock limits set\n")  # fmt: skip
+        self._before_purchasing(ledger, today)
         return ledger
+
+    def _before_purchasing(self, ledger: Any, today: date) -> None:
+        """The suppliers on file, twelve weeks of use behind the store, and the proposals
+        the ledger makes overnight: what the day's delivery will bring."""
+        from central import accounts
+        from central.accounts import Principal
+        from central.imports import import_master_data
+        from central.vocab import Role
+        from hwms_demo.purchasing import seed_history
+
+        spec = self.day.data["purchasing"]
+        with ledger.session.begin() as s:
+            for kind in ("suppliers", "supplier-products"):
+                import_master_data(s, kind, spec[kind], actor="purchasing-1")
+            accounts.add_user(s, "demo-supplier", role="supplier", password=DEMO_PASSWORD,
+                              supplier=spec["supplier"])  # fmt: skip
+        used = seed_history(ledger, self.day, spec["product"], today)
+        made = ledger.propose_replenishment(today)
+        store = f"{self.day.site}/central_store"
+        buyer = Principal("purchasing-1", Role.PURCHASING)
+        (proposal,) = [p for p in ledger.proposals(buyer) if p["location"] == store]
+        self.day.ordered = int(proposal["order_quantity"])
+        self.say(f"  purchasing: {used} {spec['product']} used in the last 12 weeks; overnight,"
+                 f" {made} proposals: the store's min {proposal['proposed_min']}, max"
+                 f" {proposal['proposed_max']}, order {self.day.ordered} from"
+                 f" {proposal['supplier']} ({proposal['method']})\n")  # fmt: skip
 
     def _start_central(self) -> None:
         from central.api import hash_token
@@ -260,6 +300,8 @@ class Demo:
                 self._scan_receipt(live, act["scan_receipt"])
             if "requisition" in act:
                 self._requisition(live, act["requisition"])
+            if "purchasing" in act:
+                self._purchasing(live, act["purchasing"])
         # let the last events and one more alert evaluation land
         settle_until = time.time() + float(self.central.get("evaluate_every_s", 5)) + 4.0
         while time.time() < settle_until:
@@ -296,6 +338,31 @@ class Demo:
             live.say(f"requisition #{self.requisition} {status} by {user} (first expiry first:"
                      f" {lots}); in transit until ward 5's gate reads it")  # fmt: skip
 
+    def _purchasing(self, live: LiveLog, spec: dict[str, Any]) -> None:
+        """A step of the day's purchase order at the web app's forms: the proposal accepted,
+        the order approved, sent, confirmed and announced by the supplier's user."""
+        from hwms_demo import purchasing
+
+        user, step = f"demo-{spec['by']}", spec["step"]
+        if step == "accept":
+            name = self.day.products[spec["product"]]["name"]
+            where = f"{self.day.site}/{spec['location']}"
+            self.order = purchasing.accept_proposal(self.api, user, DEMO_PASSWORD, name, where)
+            live.say(f"proposal accepted by {user}: purchase order PO-{self.order:06d}, draft")
+        elif step == "announce":
+            gtin = self.day.gtin(self.day.data["purchasing"]["product"])
+            status = purchasing.announce(self.api, user, DEMO_PASSWORD, self.order, spec, gtin,
+                                         self.day.ordered, date.today())  # fmt: skip
+            live.say(
+                f"PO-{self.order:06d} {status} by {user}: delivery tomorrow; ship notice"
+                f" {spec['number']} with {self.day.ordered} EPCs and the pallet's SSCC"
+            )
+        else:
+            fields = [("channel", "manual")] if step == "send" else []
+            status = purchasing.act(self.api, user, DEMO_PASSWORD, self.order, step, fields)
+            live.say(f"PO-{self.order:06d} {status} by {user}"
+                     + (" (the PDF downloaded and sent)" if step == "send" else ""))  # fmt: skip
+
     def _scan_receipt(self, live: LiveLog, spec: dict[str, Any]) -> None:
         """The storekeeper receives an untagged delivery at the scan screen, as a browser
         would, and has the RFID label printer tag one item."""
@@ -311,13 +378,15 @@ class Demo:
 
     def _compare(self) -> list[str]:
         got = outcome(self.db_url, self.day)
-        (self.workdir / "outcome.json").write_text(json.dumps(got, indent=1))
-        problems = compare(got, self.day.data.get("expect", {}))
+        record = {**got, "values": {"ordered": self.day.ordered}}
+        (self.workdir / "outcome.json").write_text(json.dumps(record, indent=1))
+        problems = compare(got, resolve(self.day.data.get("expect", {}), self.day.ordered))
         summary(self.out, got, problems)
         self.say(
             "\nStill running:\n"
             f"  web app         {self.api}/   users demo-nurse, demo-head, demo-storekeeper,"
-            f" demo-quality, demo-purchasing, demo-admin, demo-viewer; password {DEMO_PASSWORD}\n"
+            f" demo-quality, demo-purchasing, demo-admin, demo-viewer, demo-supplier (Medline's"
+            f" portal); password {DEMO_PASSWORD}\n"
             f"  ledger API      {self.api}/docs   (token: {DEMO_TOKEN})\n"
             f"                  curl -H 'Authorization: Bearer {DEMO_TOKEN}' {self.api}/stock\n"
             f"  ledger metrics  {self.ledger_metrics}\n"

@@ -1,6 +1,7 @@
 """Acceptance: a shortened demo day, every process real (mosquitto, ledger, API, emulators,
 edge), and the ledger's final stock, open alerts and transport orders exactly as the day's
-script expects. Run alone with `pytest -m acceptance`."""
+script expects, the day's purchase order included (its quantity is what the ledger's
+forecast proposed). Run alone with `pytest -m acceptance`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 import hwms_demo
+from hwms_demo.outcome import PARTS, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = hwms_demo.DATA / "day.yaml"
@@ -34,8 +36,10 @@ def test_demo_day_ends_exactly_as_scripted(tmp_path: Path, broker: str) -> None:
     assert "The day ended exactly as expected." in log, log[-4000:]
     assert proc.returncode == 0, log[-4000:]
     got = json.loads((tmp_path / "outcome.json").read_text())
-    expect = yaml.safe_load(DAY.read_text())["expect"]
-    for part in ("stock", "open_alerts", "transport_orders", "requisitions"):
+    ordered = got["values"]["ordered"]  # what the ledger's overnight forecast proposed
+    assert ordered > 0
+    expect = resolve(yaml.safe_load(DAY.read_text())["expect"], ordered)
+    for part in PARTS:
         assert got[part] == sorted(list(x) for x in expect[part]), part
     # what a person watching saw: each act, the movements, the alarm, the AGV orders
     for line in (
@@ -48,6 +52,10 @@ def test_demo_day_ends_exactly_as_scripted(tmp_path: Path, broker: str) -> None:
         "requisition #1 received: read at its destination by",
         "AGV order sent: 5 x gloves central_store -> or-3",
         "recall: cefazolin lot C2611B locked",
+        "proposal accepted by demo-purchasing: purchase order PO-000001, draft",
+        "PO-000001 approved by demo-admin",
+        f"ship notice DA-2611-07 with {ordered} EPCs",
+        "PO-000001 received: the gate:st-elsewhere/central_store reads matched the ship notice",
         "── 100% ── end of the day",
     ):
         assert line in log, line
@@ -59,7 +67,7 @@ def test_demo_day_script_is_consistent() -> None:
     """The script's products, portals and acts are all known (fast, no processes)."""
     day = hwms_demo.Day(yaml.safe_load(DAY.read_text()), speed=2.0)
     store = day.llrp_scenario("store")["events"]
-    assert [e["at"] for e in store] == [2.0, 10.0, 26.0]
+    assert [e["at"] for e in store] == [2.0, 10.0, 26.0, 33.0]
     cab = day.cabinet_scenario()
     assert cab["steps"][0] == {"at": 14.0}
     assert {"take": 3, "gtin": day.gtin("gloves")} in cab["steps"]

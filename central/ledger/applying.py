@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central import alerts
-from central.ledger.base import ts
+from central.ledger.base import IN_CHUNK, ts
 from central.ledger.coldchain import ColdChainRecords
 from central.ledger.moves import Moving, Pending, TagMove
 from central.models import (
@@ -29,6 +29,9 @@ from central.models import (
     GatewayProgress,
     IngestedEvent,
     Movement,
+    ShipNotice,
+    ShipNoticeLine,
+    ShipNoticeTag,
 )
 from central.vocab import Outcome
 from rules.events import (
@@ -100,12 +103,31 @@ class Applying(Moving, ColdChainRecords):
                     self._cabinet_movement(s, p, event)
                 elif isinstance(event, CabinetWitness):
                     self._cabinet_witness(s, event)
-                alerts.apply_changes(s, alerts.from_event(event), received_at)
+                changes = alerts.from_event(event)
+                if (
+                    isinstance(event, BatchMovement)
+                    and event.uncommissioned
+                    and self._all_announced(s, event.epcs)
+                ):  # a supplier's ship notice announced them: the delivery books itself
+                    changes = [c for c in changes if c[0] != "uncommissioned"]
+                alerts.apply_changes(s, changes, received_at)
             self._write(s, p)
             self._record_minutes(s, minutes)
             progress = self._record_progress(s, [e for e, _ in events], self.clock.now())
         self.progress = progress
         return outcomes
+
+    def _all_announced(self, s: Session, epcs: tuple[str, ...]) -> bool:
+        """Whether every one of these (new) tags is on a ship notice still on its way."""
+        if not epcs:
+            return False
+        found = set(s.scalars(
+            select(ShipNoticeTag.epc)
+            .join(ShipNoticeLine, ShipNoticeLine.id == ShipNoticeTag.line_id)
+            .join(ShipNotice, ShipNotice.id == ShipNoticeLine.notice_id)
+            .where(ShipNoticeTag.epc.in_(epcs[:IN_CHUNK]), ShipNotice.received_at.is_(None))
+        ))  # fmt: skip
+        return len(found) == len(set(epcs))
 
     def _record_progress(
         self, s: Session, events: list[Event], now: datetime

@@ -9,8 +9,8 @@ variances are kept either way, for the supplier's KPIs.
 A ship notice lists lots, expiries, serials or EPCs and the SSCC of the shipping unit. Its
 delivery books itself: scanning the SSCC receives the notice as announced, and tags of the
 notice read at the order's store are received once no new one has been read for
-`GATE_SETTLE_S` (the cart has passed). What the gate did not read stays open on the order,
-and the differences raise a `purchase_variance` alert for purchasing to accept.
+`purchasing.gate_settle_s` (the cart has passed). What the gate did not read stays open on
+the order, and the differences raise a `purchase_variance` alert for purchasing to accept.
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ from rules.identity import ident_from_uri
 from rules.purchasing import Delivered, Ordered, PoAction, PoStatus, Tolerance, Variance, variances
 
 log = structlog.get_logger(__name__)
-GATE_SETTLE_S = 120.0  # no new read of a notice's tags for this long: the delivery is in
 MAX_NOTICE_LINES, MAX_NOTICE_TAGS = 500, 20_000
 
 
@@ -452,11 +451,12 @@ class PoReceiving(Purchasing):
         return out
 
     # --- the gate -------------------------------------------------------------------------
-    def match_ship_notices(self, settle_s: float = GATE_SETTLE_S) -> int:
+    def match_ship_notices(self, settle_s: float | None = None) -> int:
         """Book each open ship notice whose tags the store's site has read, once no new one
         was read for `settle_s`; returns how many notices were booked. What was not read
         stays open on the order; the differences raise a `purchase_variance` alert."""
         now = self.clock.now()
+        settle = self.purchasing_rules.gate_settle_s if settle_s is None else settle_s
         tagged = select(ShipNoticeLine.notice_id).join(
             ShipNoticeTag, ShipNoticeTag.line_id == ShipNoticeLine.id
         )
@@ -471,7 +471,7 @@ class PoReceiving(Purchasing):
         booked = 0
         for notice_id in waiting:
             try:
-                booked += self._match_notice(notice_id, now, settle_s)
+                booked += self._match_notice(notice_id, now, settle)
             except (Conflict, Invalid) as exc:  # e.g. the order was cancelled meanwhile
                 log.warning("ship notice not booked at the gate", notice=notice_id, reason=str(exc))
         return booked

@@ -113,7 +113,7 @@ class Proposals(PoReceiving):
             )
         if not history:
             return 0
-        horizon = rules.review_days + 28
+        horizon = rules.review_days + 14  # the demand of a review period and a lead time
         forecasts = forecast_all(history, horizon, holidays=rules.holidays)
         made = 0
         with self.transaction() as s:

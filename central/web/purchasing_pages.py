@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import FastAPI, Path, Request
 from fastapi.responses import RedirectResponse, Response
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from central.web import Pages
 
 MAX_FORM_LINES = 20
-ID = Path(ge=1, le=2**31 - 1)
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]  # one FieldInfo per use (a shared default
+# Path() is renamed by the first route that takes it)
 Action = Literal["approve", "send", "confirm", "notice", "receive", "receive-notice",
                  "accept", "cancel", "close"]  # fmt: skip
 
@@ -174,14 +175,14 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         )
 
     @app.get("/ui/purchase-orders/{order_id}", include_in_schema=False)
-    def one(request: Request, order_id: int = ID) -> Response:
+    def one(request: Request, order_id: Id) -> Response:
         who = allowed(request)
         if not isinstance(who, Principal):
             return who
         return page(request, who, order_id)
 
     @app.get("/ui/purchase-orders/{order_id}/document.{fmt}", include_in_schema=False)
-    def document(request: Request, fmt: Literal["pdf", "csv"], order_id: int = ID) -> Response:
+    def document(request: Request, fmt: Literal["pdf", "csv"], order_id: Id) -> Response:
         who = allowed(request)
         if not isinstance(who, Principal):
             return who
@@ -203,7 +204,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         )
 
     @app.post("/ui/purchase-orders/{order_id}/{action}", include_in_schema=False)
-    async def act(request: Request, action: Action, order_id: int = ID) -> Response:
+    async def act(request: Request, action: Action, order_id: Id) -> Response:
         data = await request.form()
         who = allowed(request, csrf=str(data.get("csrf", "")))
         if not isinstance(who, Principal):
@@ -277,7 +278,7 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
 
     @app.post("/ui/proposals/{proposal_id}/{decision}", include_in_schema=False)
     async def decide(
-        request: Request, decision: Literal["accept", "reject"], proposal_id: int = ID
+        request: Request, decision: Literal["accept", "reject"], proposal_id: Id
     ) -> Response:
         data = await request.form()
         who = pages.allowed(request, Permission.READ, csrf=str(data.get("csrf", "")))

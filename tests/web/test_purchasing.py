@@ -7,14 +7,17 @@ delivery that differs is refused until it is accepted with a reason. On both dat
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from central import accounts, db
+from central.clock import FixedClock
 from central.imports import import_master_data
 from central.ledger import Ledger
+from tests.central.test_proposals import consume
 from tests.conftest import wall_days
 from tests.support import Mailbox, api_process, smtp_server
 from tests.web.conftest import PASSWORD, axe_violations, log_in
@@ -30,10 +33,7 @@ def mailbox() -> Iterator[Mailbox]:
         yield box
 
 
-@pytest.fixture
-def purchasing_server(ledger_url: str, tmp_path: Path, mailbox: Mailbox) -> Iterator[str]:
-    """The web app with a supplier (medline) selling saline and gloves, two buyers (paula,
-    pete) and medline's user mia; orders are e-mailed through the local SMTP server."""
+def master_data(ledger_url: str) -> Ledger:
     lg = Ledger(db.engine(ledger_url))
     with lg.session.begin() as s:
         import_master_data(s, "products", f"gtin,name,unit_price\n{SALINE},Saline 0.9%,2.50\n"
@@ -46,14 +46,41 @@ def purchasing_server(ledger_url: str, tmp_path: Path, mailbox: Mailbox) -> Iter
         for user in ("paula", "pete"):
             accounts.add_user(s, user, role="purchasing", password=PASSWORD)
         accounts.add_user(s, "mia", role="supplier", password=PASSWORD, supplier="medline")
-    lg.engine.dispose()
+    return lg
+
+
+def config_file(tmp_path: Path, mailbox: Mailbox) -> str:
     config = tmp_path / "central.yaml"
     config.write_text(
+        "supply: {s1/ward-5: s1/store}\n"
         "purchasing:\n  store: s1/store\n  buyer: City Hospital\n"
         f"  smtp: {{host: 127.0.0.1, port: {mailbox.port}, sender: buyer@city.example}}\n"
         "  tolerance: {quantity_pct: 5}\n"
     )
-    yield from api_process(ledger_url, tmp_path / "api.log", "--config", str(config))
+    return str(config)
+
+
+@pytest.fixture
+def purchasing_server(ledger_url: str, tmp_path: Path, mailbox: Mailbox) -> Iterator[str]:
+    """The web app with a supplier (medline) selling saline and gloves, two buyers (paula,
+    pete) and medline's user mia; orders are e-mailed through the local SMTP server."""
+    master_data(ledger_url).engine.dispose()
+    yield from api_process(
+        ledger_url, tmp_path / "api.log", "--config", config_file(tmp_path, mailbox)
+    )
+
+
+@pytest.fixture
+def proposals_server(ledger_url: str, tmp_path: Path, mailbox: Mailbox) -> Iterator[str]:
+    """The same, with ten weeks of saline issued by the store to ward 5 and used there,
+    up to yesterday on the wall clock (the web process proposes on it)."""
+    lg = master_data(ledger_url)
+    lg.clock = FixedClock(datetime.now(UTC))
+    consume(lg, 70)
+    lg.engine.dispose()
+    yield from api_process(
+        ledger_url, tmp_path / "api.log", "--config", config_file(tmp_path, mailbox)
+    )
 
 
 def log_out(page: Any) -> None:
@@ -170,3 +197,36 @@ def test_a_delivery_that_differs_waits_for_a_reason(
     assert "sam" in page.get_by_test_id("variances").inner_text()
     assert axe_violations(page) == []
     page.screenshot(path=str(tmp_path / "purchase-order-variances.png"), full_page=True)
+
+
+def test_a_proposal_is_accepted_edited_into_a_draft_order(
+    proposals_server: str, browser: Any, tmp_path: Path
+) -> None:
+    base = proposals_server
+    page = browser.new_context(bypass_csp=True).new_page()
+    log_in(page, base, "sam")  # the storekeeper may change levels, not order from suppliers
+    page.goto(f"{base}/ui/proposals")
+    assert page.get_by_role("button", name="Propose again now").count() == 0
+    log_out(page)
+    log_in(page, base, "paula")
+    page.get_by_role("link", name="Purchasing", exact=True).click()
+    page.get_by_role("link", name="Replenishment proposals").click()
+    page.get_by_role("button", name="Propose again now").click()
+    assert "New proposals: 2" in page.get_by_role("status").inner_text()
+    store = page.locator("form.proposal").filter(has_text="s1/store")
+    assert "backtest error" in store.inner_text()
+    assert axe_violations(page) == []
+    page.screenshot(path=str(tmp_path / "proposals.png"), full_page=True)
+    proposed_min = int(store.get_by_label("New min").input_value())
+    store.get_by_label("New min").fill(str(proposed_min + 5))
+    store.get_by_label("Order from medline (eaches)").fill("100")
+    store.get_by_label("Comment").fill("a new ward opens next month")
+    store.get_by_role("button", name="Accept").click()
+    assert page.get_by_test_id("status").inner_text() == "draft"  # the order to approve
+    assert "100" in page.get_by_test_id("lines").inner_text()  # five packs of 20
+    assert "replenishment proposal" in page.locator("dl").inner_text()
+    page.goto(f"{base}/ui/proposals")
+    assert page.locator("form.proposal").filter(has_text="s1/store").count() == 0
+    ward = page.locator("form.proposal").filter(has_text="s1/ward-5")
+    ward.get_by_role("button", name="Reject").click()
+    assert page.locator("form.proposal").count() == 0
