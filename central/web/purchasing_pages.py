@@ -23,6 +23,7 @@ from central.purchase_documents import order_csv, order_pdf
 from central.purchase_sending import send_order
 from central.supplier_kpis import supplier_kpis
 from central.vocab import Permission, Role
+from central.web import export
 from central.web.alert_text import N_
 from rules.purchasing import PoAction
 
@@ -30,6 +31,17 @@ if TYPE_CHECKING:
     from central.web import Pages
 
 MAX_FORM_LINES = 20
+KPI_COLUMNS = (
+    "orders",
+    "delivered",
+    "lead_time_days_mean",
+    "lead_time_days_sd",
+    "on_time_rate",
+    "in_full_rate",
+    "otif_rate",
+    "receipts",
+    "variance_rate",
+)
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]  # one FieldInfo per use (a shared default
 # Path() is renamed by the first route that takes it)
 Action = Literal["approve", "send", "confirm", "notice", "receive", "receive-notice",
@@ -306,16 +318,40 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
             )
         return RedirectResponse("/ui/proposals", status_code=303)
 
+    def kpi_rows(days: int) -> list[dict[str, Any]]:
+        end = ledger.clock.now()
+        with ledger.session() as s:
+            return supplier_kpis(s, end - timedelta(days=days), end + timedelta(seconds=1))
+
     @app.get("/ui/supplier-kpis", include_in_schema=False)
     def kpis(request: Request, days: int = 90) -> Response:
         who = pages.allowed(request, Permission.PURCHASE)
         if not isinstance(who, Principal):
             return who
         days = min(max(days, 1), 3650)
-        end = ledger.clock.now()
-        with ledger.session() as s:
-            rows = supplier_kpis(s, end - timedelta(days=days), end + timedelta(seconds=1))
+        rows = kpi_rows(days)
         return pages.render(request, "supplier_kpis.html", who=who, rows=rows, days=days)
+
+    @app.get("/ui/supplier-kpis.{fmt}", include_in_schema=False)
+    def kpis_export(request: Request, fmt: Literal["csv", "xlsx"], days: int = 90) -> Response:
+        """One row per supplier (all its products) and per supplier and product."""
+        who = pages.allowed(request, Permission.PURCHASE)
+        if not isinstance(who, Principal):
+            return who
+        out = []
+        for r in kpi_rows(min(max(days, 1), 3650)):
+            for p in [{"gtin": "", "name": ""} | r, *r["products"]]:
+                out.append(
+                    [
+                        r["supplier"],
+                        r["name"],
+                        p["gtin"],
+                        p["name"] if p["gtin"] else "",
+                        *(p[k] for k in KPI_COLUMNS),
+                    ]
+                )
+        header = ["supplier", "supplier_name", "gtin", "product", *KPI_COLUMNS]
+        return export.table("supplier-kpis", fmt, header, out)
 
 
 def _whole(text: str, what: str) -> int:

@@ -225,3 +225,29 @@ def test_supplier_kpis_are_measured_from_receipts(db_url: str) -> None:
     assert (gloves["orders"], gloves["lead_time_days_mean"], gloves["otif_rate"]) == (1, 2.0, 1.0)
     with lg.session() as s:
         assert supplier_kpis(s, end, end + timedelta(days=1)) == []
+
+
+def test_an_accepted_ward_level_feeds_the_automatic_requisitions(db_url: str) -> None:
+    """A ward's new minimum above what it holds: the low-stock alert, then the system's
+    requisition from its store (the way every limit feeds replenishment)."""
+    from central import alerts
+    from central.agv import LogAgvAdapter, dispatch_replenishments
+    from central.models import Requisition, RequisitionLine
+
+    lg = ledger(db_url)
+    consume(lg, HISTORY_DAYS)
+    lg.propose_replenishment()
+    (ward,) = [p for p in lg.proposals(SAM) if p["location"] == WARD]
+    assert ward["on_hand"] == 0 and ward["supplier"] is None  # supplied by the store
+    lg.decide_proposal(SAM, ward["id"], accept=True)
+    with lg.session.begin() as s:
+        alerts.evaluate(s, lg.clock.today(), lg.clock.now())
+        dispatch_replenishments(s, LogAgvAdapter(), {WARD: STORE}, "log", lg.clock.now())
+    with lg.session() as s:
+        (req, line) = s.execute(
+            select(Requisition, RequisitionLine).join(
+                RequisitionLine, RequisitionLine.requisition_id == Requisition.id
+            )
+        ).one()
+    assert (req.requester, req.status, line.gtin) == ("system", "approved", SALINE)
+    assert line.quantity == ward["proposed_max"]

@@ -197,6 +197,18 @@ def test_a_delivery_that_differs_waits_for_a_reason(
     assert "sam" in page.get_by_test_id("variances").inner_text()
     assert axe_violations(page) == []
     page.screenshot(path=str(tmp_path / "purchase-order-variances.png"), full_page=True)
+    log_out(page)
+    log_in(page, base, "paula")  # what the delivery says about the supplier
+    page.get_by_role("link", name="Reports").click()
+    page.get_by_role("link", name="Supplier KPIs").first.click()
+    figures = page.get_by_test_id("kpis-medline").inner_text()
+    assert "All products\t1\t1\t0.0\t—\t100.0 %\t100.0 %" in figures  # on time, in full
+    assert axe_violations(page) == []
+    with page.expect_download() as got:
+        page.get_by_role("link", name="Export CSV").click()
+    rows = Path(got.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert rows[0].startswith("supplier,supplier_name,gtin,product,orders")
+    assert rows[1].startswith("medline,Medline GmbH,,,1,1,")
 
 
 def test_a_proposal_is_accepted_edited_into_a_draft_order(
