@@ -300,21 +300,30 @@ def _forecast(args: argparse.Namespace) -> int:
     return 0
 
 
-def _propose(args: argparse.Namespace) -> int:
+def _configured_ledger(args: argparse.Namespace) -> Any:
+    """The ledger on `--db` (or the config's), migrated, with the `--config` rules; a bad
+    configuration is a ConfigError (exit 2)."""
     from pathlib import Path
 
     from central import db
-    from central.config import ConfigError, load, parse
+    from central.config import load, parse
     from central.ledger import Ledger
 
+    cfg = load(Path(args.config)) if args.config else parse({})
+    url = args.db or cfg.db
+    db.upgrade(url)
+    return Ledger(db.engine(url), requisitions=cfg.requisitions, supply=cfg.supply,
+                  purchasing=cfg.purchasing)  # fmt: skip
+
+
+def _propose(args: argparse.Namespace) -> int:
+    from central.config import ConfigError
+
     try:
-        cfg = load(Path(args.config)) if args.config else parse({})
+        ledger = _configured_ledger(args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    url = args.db or cfg.db
-    db.upgrade(url)
-    ledger = Ledger(db.engine(url), supply=cfg.supply, purchasing=cfg.purchasing)
     print(f"made {ledger.propose_replenishment()} replenishment proposal(s)")
     return 0
 
@@ -331,25 +340,15 @@ def _api(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from central import db
     from central.api import create_app, load_tokens
-    from central.config import ConfigError, load, parse
-    from central.ledger import Ledger
+    from central.config import ConfigError
 
     try:
-        cfg = load(Path(args.config)) if args.config else parse({})
+        ledger = _configured_ledger(args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    db_url = args.db or cfg.db
-    db.upgrade(db_url)
     tokens = load_tokens(Path(args.tokens)) if args.tokens else {}
-    ledger = Ledger(
-        db.engine(db_url),
-        requisitions=cfg.requisitions,
-        supply=cfg.supply,
-        purchasing=cfg.purchasing,
-    )
     app = create_app(ledger, tokens, secure_cookies=args.secure_cookies,
                      label_printer=args.label_printer)  # fmt: skip
     uvicorn.run(app, host=args.host, port=args.port, log_config=None)

@@ -257,3 +257,17 @@ def _uuid(number: str, line: int) -> str:
     import uuid
 
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{PO_LINE_SYSTEM}:{number}/{line}"))
+
+
+def download(order: dict[str, Any], fmt: str, buyer: str) -> tuple[bytes, str, str]:
+    """(body, media type, Content-Disposition) of the order as `pdf`, `csv` or `fhir`."""
+    import json
+
+    name = order["number"]
+    if fmt == "csv":
+        return (order_csv(order).encode(), "text/csv; charset=utf-8",
+                f'attachment; filename="{name}.csv"')  # fmt: skip
+    if fmt == "fhir":
+        return (json.dumps(supply_request_bundle(order, buyer)).encode(),
+                "application/fhir+json", f'attachment; filename="{name}.json"')  # fmt: skip
+    return order_pdf(order, buyer), "application/pdf", f'inline; filename="{name}.pdf"'

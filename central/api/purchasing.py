@@ -16,7 +16,7 @@ from central.api.deps import Id, LedgerDep, User
 from central.errors import Forbidden
 from central.ledger import DeliveredLine, NoticeLineIn, OrderLineIn, ProposalEdit, epcis_receipt
 from central.ledger.po_receiving import delivered_from_receipt, parse_delivery_csv
-from central.purchase_documents import order_csv, order_pdf, supply_request_bundle
+from central.purchase_documents import download
 from central.purchase_sending import send_order
 from central.schemas import (
     CONFLICT,
@@ -207,25 +207,8 @@ def document(
 ) -> Response:
     """The order as the supplier gets it: PDF, CSV or the FHIR R5 SupplyRequest bundle."""
     order = ledger.purchase_order(user, order_id)
-    buyer = ledger.purchasing_rules.buyer
-    name = order["number"]
-    if format == "csv":
-        return Response(
-            order_csv(order),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
-    if format == "fhir":
-        import json
-
-        return Response(
-            json.dumps(supply_request_bundle(order, buyer)), media_type="application/fhir+json"
-        )
-    return Response(
-        order_pdf(order, buyer),
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
-    )
+    body, media, disposition = download(order, format, ledger.purchasing_rules.buyer)
+    return Response(body, media_type=media, headers={"Content-Disposition": disposition})
 
 
 proposals_router = APIRouter(prefix="/proposals", tags=["purchasing"], responses=ERRORS | INVALID)

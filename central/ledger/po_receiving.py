@@ -136,21 +136,30 @@ class PoReceiving(Purchasing):
         try:
             with self.transaction() as s:
                 order = self._load_order(s, who, order_id)
-                found = self._book_delivery(
-                    s,
-                    order,
-                    lines,
-                    who.user,
-                    now,
-                    number,
-                    accepted_by=who.user if accept else None,
-                    comment=comment,
-                )
-                if any(v.needs_acceptance for _, v in found) and not accept:
-                    raise VarianceRefused(order_id, found)
+                self._received_by(s, who, order, lines, now, number, accept, comment)
         except IntegrityError:
             raise Conflict(f"receipt {number} is already booked") from None
         return self.purchase_order(who, order_id)
+
+    def _received_by(
+        self,
+        s: Session,
+        who: Principal,
+        order: PurchaseOrder,
+        lines: list[DeliveredLine],
+        now: datetime,
+        number: str,
+        accept: bool,
+        comment: str,
+        notice: ShipNotice | None = None,
+    ) -> None:
+        """A person's receipt: booked, or refused (rolled back) while a difference above the
+        tolerance is not accepted."""
+        found = self._book_delivery(s, order, lines, who.user, now, number,
+                                    accepted_by=who.user if accept else None, comment=comment,
+                                    notice=notice)  # fmt: skip
+        if any(v.needs_acceptance for _, v in found) and not accept:
+            raise VarianceRefused(order.id, found)
 
     def _book_delivery(
         self,
@@ -398,19 +407,7 @@ class PoReceiving(Purchasing):
                 raise Conflict(f"ship notice {notice.number} was received ({notice.receipt})")
             lines = self._notice_lines(s, notice)
             number = new_receipt_number(now)
-            found = self._book_delivery(
-                s,
-                order,
-                lines,
-                who.user,
-                now,
-                number,
-                accepted_by=who.user if accept else None,
-                comment=comment,
-                notice=notice,
-            )
-            if any(v.needs_acceptance for _, v in found) and not accept:
-                raise VarianceRefused(order.id, found)
+            self._received_by(s, who, order, lines, now, number, accept, comment, notice)
             notice.received_at, notice.receipt = now, number
             order_id = order.id
         return self.purchase_order(who, order_id)

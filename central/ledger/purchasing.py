@@ -23,6 +23,7 @@ from central.config import PurchasingConfig
 from central.errors import Conflict, Forbidden, Invalid, NotFound
 from central.ledger.base import iso, location_problem
 from central.ledger.receiving import Receiving
+from central.ledger.requisitions import pending_levels
 from central.models import (
     Location,
     Product,
@@ -37,7 +38,7 @@ from central.models import (
 )
 from central.vocab import Permission, Role
 from rules.purchasing import PoAction, PoStatus, PoStatusRefused, po_after
-from rules.requisitions import ApprovalLevel, Priority
+from rules.requisitions import Priority
 
 MAX_LINES, MAX_UNITS = 500, 1_000_000
 OPEN_ORDERS = (
@@ -59,16 +60,6 @@ class OrderLineIn:
 
 def po_number(order_id: int) -> str:
     return f"PO-{order_id:06d}"
-
-
-def _levels(order: PurchaseOrder) -> list[ApprovalLevel]:
-    done = set(filter(None, order.approved.split(",")))
-    out = []
-    for part in filter(None, order.levels.split(",")):
-        name, _, role = part.partition(":")
-        if name not in done:
-            out.append(ApprovalLevel(name=name, role=role))
-    return out
 
 
 class Purchasing(Receiving):
@@ -252,7 +243,7 @@ class Purchasing(Receiving):
     def _order_summary(self, s: Session, order: PurchaseOrder) -> dict[str, Any]:
         sup = s.get(Supplier, order.supplier)
         loc = s.get(Location, order.location_id)
-        pending = _levels(order) if order.status == PoStatus.DRAFT else []
+        pending = pending_levels(order) if order.status == PoStatus.DRAFT else []
         return {
             "id": order.id,
             "number": po_number(order.id),
@@ -389,7 +380,7 @@ class Purchasing(Receiving):
                 raise Forbidden(f"the {who.role} role may not approve purchase orders")
             if who.user == order.created_by:
                 raise Forbidden("nobody may approve a purchase order they made")
-            waiting = _levels(order)
+            waiting = pending_levels(order)
             status = self._next(order, PoAction.APPROVE, levels_left=len(waiting))
             level = waiting[0] if waiting else None
             if level is not None and who.role not in (Role(level.role), Role.ADMIN):

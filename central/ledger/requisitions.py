@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -61,7 +61,14 @@ def _levels(text: str) -> list[ApprovalLevel]:
     return out
 
 
-def pending_levels(req: Requisition) -> list[ApprovalLevel]:
+class Approvable(Protocol):
+    """What waits for approval levels: a requisition or a purchase order."""
+
+    levels: str  # the levels it needs, "name:role,..." in order
+    approved: str  # the names of those done
+
+
+def pending_levels(req: Approvable) -> list[ApprovalLevel]:
     done = set(filter(None, req.approved.split(",")))
     return [lvl for lvl in _levels(req.levels) if lvl.name not in done]
 

@@ -19,7 +19,7 @@ from central.errors import Invalid, LedgerError
 from central.ledger import DeliveredLine, Ledger, NoticeLineIn, OrderLineIn, ProposalEdit
 from central.ledger.po_receiving import VarianceRefused
 from central.models import Location, Product, Supplier, SupplierProduct
-from central.purchase_documents import order_csv, order_pdf
+from central.purchase_documents import download
 from central.purchase_sending import send_order
 from central.supplier_kpis import supplier_kpis
 from central.vocab import Permission, Role
@@ -202,18 +202,8 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
             order = ledger.purchase_order(who, order_id)
         except LedgerError as exc:
             return refusal(request, who, exc)
-        name = order["number"]
-        if fmt == "csv":
-            return Response(
-                order_csv(order),
-                media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-            )
-        return Response(
-            order_pdf(order, ledger.purchasing_rules.buyer),
-            media_type="application/pdf",
-            headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
-        )
+        body, media, disposition = download(order, fmt, ledger.purchasing_rules.buyer)
+        return Response(body, media_type=media, headers={"Content-Disposition": disposition})
 
     @app.post("/ui/purchase-orders/{order_id}/{action}", include_in_schema=False)
     async def act(request: Request, action: Action, order_id: Id) -> Response:

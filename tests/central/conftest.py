@@ -3,7 +3,10 @@ tests/conftest.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 
 def finish_job(api: Any, accepted: Any, headers: dict[str, str], timeout_s: float = 60.0) -> Any:
@@ -18,3 +21,20 @@ def finish_job(api: Any, accepted: Any, headers: dict[str, str], timeout_s: floa
             return job
         assert time.monotonic() < deadline, job
         time.sleep(0.02)
+
+
+_LEDGERS: list[Any] = []
+
+
+def disposed(ledger: Any) -> Any:
+    """A test's ledger, whose database connections are let go when the test ends
+    (PostgreSQL allows few: a suite of engines left open runs out of them)."""
+    _LEDGERS.append(ledger)
+    return ledger
+
+
+@pytest.fixture(autouse=True)
+def _dispose_ledgers() -> Iterator[None]:
+    yield
+    while _LEDGERS:
+        _LEDGERS.pop().engine.dispose()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.central.test_requisitions import SALINE, _dispose, api  # noqa: F401 (fixtures)
+from tests.central.test_requisitions import SALINE, api  # noqa: F401 (a fixture)
 
 Api = tuple[TestClient, dict[str, dict[str, str]]]
 BOOK_STORE = {"kind": "scrap", "location": "s1/store", "reason": "broken", "gtin": SALINE,

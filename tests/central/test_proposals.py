@@ -3,7 +3,6 @@ its own receipts, on both databases."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import numpy as np
@@ -27,6 +26,7 @@ from central.ledger import (
 from central.models import StockLimit
 from central.supplier_kpis import supplier_kpis
 from central.vocab import Role
+from tests.central.conftest import disposed
 from tests.central.test_purchasing import GLOVES, OFFERS, PAULA, PETE, PRODUCTS, SALINE, SUPPLIERS
 from tests.conftest import TEST_NOW, fixed_clock
 
@@ -35,15 +35,6 @@ SAM = Principal("sam", Role.STOREKEEPER, sites=frozenset({"s1"}))
 ANNA = Principal("anna", Role.NURSE, departments=frozenset({"ward-5"}))
 MIA = Principal("mia", Role.SUPPLIER, supplier="medline")
 HISTORY_DAYS = 70
-
-_MADE: list[Ledger] = []
-
-
-@pytest.fixture(autouse=True)
-def _dispose() -> Iterator[None]:
-    yield
-    while _MADE:
-        _MADE.pop().engine.dispose()
 
 
 def ledger(url: str) -> Ledger:
@@ -54,7 +45,7 @@ def ledger(url: str) -> Ledger:
         supply={WARD: STORE},
         purchasing=PurchasingConfig(store=STORE, review_days=7),
     )
-    _MADE.append(lg)
+    disposed(lg)
     with lg.session.begin() as s:
         import_master_data(s, "products", PRODUCTS, actor="test")
         import_master_data(

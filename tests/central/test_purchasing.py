@@ -5,7 +5,7 @@ tolerance, and delivered by a ship notice that books itself at the gate or by it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -23,6 +23,7 @@ from central.vocab import AlertState, Role
 from rules.epc import gs1_check_digit
 from rules.events import Batch, BatchMovement, Direction, stamp
 from rules.purchasing import PoAction
+from tests.central.conftest import disposed
 from tests.conftest import days, fixed_clock
 
 SALINE, GLOVES = "04012345000016", "04012345000061"
@@ -47,15 +48,6 @@ ANNA = Principal("anna", Role.NURSE, departments=frozenset({"ward-5"}))
 MIA = Principal("mia", Role.SUPPLIER, supplier="medline")
 OTTO = Principal("otto", Role.SUPPLIER, supplier="other")
 
-_MADE: list[Ledger] = []
-
-
-@pytest.fixture(autouse=True)
-def _dispose() -> Iterator[None]:
-    yield
-    while _MADE:
-        _MADE.pop().engine.dispose()
-
 
 def ledger(url: str, rules: PurchasingConfig | None = None) -> Ledger:
     db.upgrade(url)
@@ -70,7 +62,7 @@ def ledger(url: str, rules: PurchasingConfig | None = None) -> Ledger:
             ),
         ),
     )
-    _MADE.append(lg)
+    disposed(lg)
     with lg.session.begin() as s:
         import_master_data(s, "products", PRODUCTS, actor="test")
         import_master_data(s, "locations", "code,name\ns1/store,Central store\n", actor="test")

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from decimal import Decimal
 
-import pytest
 from fastapi.testclient import TestClient
 from fhir.resources.bundle import Bundle
 from fhir.resources.supplyrequest import SupplyRequest
@@ -22,6 +20,7 @@ from central.api import create_app
 from central.config import PurchasingConfig, SmtpConfig, ToleranceConfig
 from central.imports import import_master_data
 from central.ledger import Ledger
+from tests.central.conftest import disposed
 from tests.central.test_purchasing import OFFERS, PRODUCTS, SALINE, STORE
 from tests.conftest import days, fixed_clock
 from tests.support import free_port, http_receiver, smtp_server
@@ -40,16 +39,6 @@ def h(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer t-{token}"}
 
 
-_MADE: list[Ledger] = []
-
-
-@pytest.fixture(autouse=True)
-def _dispose() -> Iterator[None]:
-    yield
-    while _MADE:
-        _MADE.pop().engine.dispose()
-
-
 def api(url: str, smtp_port: int | None, fhir_url: str = "") -> TestClient:
     db.upgrade(url)
     rules = PurchasingConfig(
@@ -61,7 +50,7 @@ def api(url: str, smtp_port: int | None, fhir_url: str = "") -> TestClient:
         tolerance=ToleranceConfig(quantity_pct=Decimal(5)),
     )
     lg = Ledger(db.engine(url), clock=fixed_clock(), purchasing=rules)
-    _MADE.append(lg)
+    disposed(lg)
     with lg.session.begin() as s:
         import_master_data(s, "products", PRODUCTS, actor="test")
         import_master_data(

@@ -5,7 +5,6 @@ a status a 409, through the API, table-driven."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -25,6 +24,7 @@ from central.ledger import Ledger, LineIn, PickIn, ReceiptLine
 from central.models import Alert, Movement, Requisition
 from central.vocab import AlertState, Role
 from rules.events import Batch, BatchMovement, Direction, stamp
+from tests.central.conftest import disposed
 from tests.conftest import TEST_NOW, days, fixed_clock
 
 SALINE, DRESSING, BOX, MORPHINE = "04012345000016", "04012345000061", "14012345000068", "04012345000078"  # fmt: skip
@@ -52,21 +52,10 @@ def tags(serials: range) -> list[str]:
     return [f"urn:epc:id:sgtin:4012345.000001.{n}" for n in serials]
 
 
-_MADE: list[Ledger] = []
-
-
-@pytest.fixture(autouse=True)
-def _dispose() -> Iterator[None]:
-    """Each test's ledgers let go of their database connections (PostgreSQL's are few)."""
-    yield
-    while _MADE:
-        _MADE.pop().engine.dispose()
-
-
 def ledger(url: str, rules: RequisitionConfig | None = None) -> Ledger:
     db.upgrade(url)
     lg = Ledger(db.engine(url), clock=fixed_clock(), requisitions=rules, supply=SUPPLY)
-    _MADE.append(lg)
+    disposed(lg)
     with lg.session.begin() as s:
         import_master_data(s, "products", PRODUCTS, actor="test")
         import_master_data(s, "locations", LOCATIONS, actor="test")
