@@ -107,7 +107,8 @@ def backtest(items: list[Item]) -> dict[str, list[float]]:
 class Outcome:
     demanded: float = 0.0
     served: float = 0.0
-    stockout_days: int = 0
+    stockout_days: int = 0  # days on which at least one item ran short
+    item_stockout_days: int = 0  # (item, day) pairs short
     value_days: float = 0.0  # sum over days of the stock's value
 
 
@@ -141,6 +142,7 @@ def simulate(items: list[Item], rng: np.random.Generator) -> dict[str, Outcome]:
                 o.demanded += want
                 o.served += give
                 short = short or give < want
+                o.item_stockout_days += give < want
                 position = on_hand[i] + sum(arriving[i].values())
                 low, high = levels[i]
                 if position <= low and high > position:
@@ -195,7 +197,8 @@ def main() -> None:
           f"{REVIEW_DAYS} days, lost sales")  # fmt: skip
     outcome = simulate(items, rng)
     for name, o in outcome.items():
-        print(f"  {name:<9} fill rate {o.served / o.demanded:.2%}  stockout days "
+        print(f"  {name:<9} fill rate {o.served / o.demanded:.2%}  item-days short "
+              f"{o.item_stockout_days}/{365 * len(items)}  days with any item short "
               f"{o.stockout_days}/365  mean inventory value {o.value_days / 365:,.0f}")  # fmt: skip
     p, s = outcome["proposed"], outcome["static"]
     print(f"  proposed vs static: fill rate {p.served / p.demanded - s.served / s.demanded:+.2%}"
