@@ -48,6 +48,8 @@ def read_history_csv(text: str) -> dict[SeriesKey, DailySeries]:
     problems: list[str] = []
     days: list[tuple[date, SeriesKey, float]] = []
     try:
+        if reader.fieldnames:  # a spreadsheet's header: " Date" is date
+            reader.fieldnames = [(f or "").strip().lower() for f in reader.fieldnames]
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise HistoryError(f"history: CSV lacks columns {missing} (needs {','.join(COLUMNS)})")

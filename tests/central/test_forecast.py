@@ -37,6 +37,11 @@ def csv_of(series: dict[tuple[str, str], np.ndarray], start: date = START) -> st
     return "\n".join(lines) + "\n"
 
 
+def test_a_spreadsheets_history_is_read_as_it_is_written() -> None:
+    text = "Date, Location ,GTIN,Quantity,Note\r\n2026-01-02,w,g,1.5,x\r\n2026-01-01,w,g,2,y\r\n"
+    assert read_history_csv(text)[("w", "g")].values.tolist() == [2.0, 1.5]
+
+
 def test_history_fills_missing_days_sums_a_day_and_runs_every_series_to_the_last_day() -> None:
     text = (
         "date,location,gtin,quantity\n"
