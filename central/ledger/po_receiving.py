@@ -232,6 +232,8 @@ class PoReceiving(Purchasing):
                 found.append((gtin, replace(v, needs_acceptance=v.needs_acceptance and not short)))
             ordered.received += qty
         self._book_receipt(s, rows, actor, today, arrived or now, number, order_id=order.id)
+        if notice is None:  # the ship notices this delivery was compared with are in
+            self._close_notices(s, order.id, {(r.gtin, r.lot) for r in rows}, now, number)
         for gtin, v in found:
             s.add(
                 PurchaseVariance(
@@ -279,6 +281,28 @@ class PoReceiving(Purchasing):
             before = out[gtin].get(lot, (expiry, 0))[1]
             out[gtin][lot] = (expiry, before + quantity)
         return out
+
+    def _close_notices(
+        self,
+        s: Session,
+        order_id: int,
+        delivered: set[tuple[str, str]],
+        now: datetime,
+        number: str,
+    ) -> None:
+        """Open ship notices of the order with a line of a delivered product: received by
+        this receipt, whatever lot came (the receipt was compared with them, and their SSCC
+        or tags must not book the goods a second time)."""
+        products = {gtin for gtin, _lot in delivered}
+        waiting = select(ShipNotice).where(
+            ShipNotice.order_id == order_id, ShipNotice.received_at.is_(None)
+        )
+        for notice in s.scalars(waiting):
+            announced = set(
+                s.scalars(select(ShipNoticeLine.gtin).where(ShipNoticeLine.notice_id == notice.id))
+            )
+            if announced & products:
+                notice.received_at, notice.receipt = now, number
 
     # --- ship notices ---------------------------------------------------------------------
     def submit_ship_notice(

@@ -376,3 +376,18 @@ def test_supplier_master_data_is_checked(db_url: str) -> None:
     for kind, text, match in cases:
         with lg.session() as s, pytest.raises(MasterDataError, match=match):
             import_master_data(s, kind, text)
+
+
+def test_a_notice_received_by_hand_cannot_book_again(db_url: str) -> None:
+    """The storekeeper books the announced lot at the form: the notice is received with it,
+    so scanning its SSCC later does not book the goods twice."""
+    lg = ledger(db_url)
+    po = sent_order(lg)
+    notice = lg.submit_ship_notice(MIA, po, number="DA-9", sscc=sscc(9), lines=[
+        NoticeLineIn(SALINE, "L1", days(400), 100)])["ship_notices"][0]  # fmt: skip
+    got = lg.receive_purchase_order(SAM, po, [DeliveredLine(SALINE, "L1", days(400), 100)])
+    assert got["ship_notices"][0]["receipt"] is not None
+    assert lg.ship_notice_by_sscc(sscc(9)) is None
+    with pytest.raises(Conflict, match="was received"):
+        lg.receive_ship_notice(SAM, notice["id"])
+    assert {(r["lot"], r["quantity"]) for r in lg.stock(STORE)} == {("L1", 100)}

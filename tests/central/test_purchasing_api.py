@@ -159,6 +159,7 @@ def test_sent_by_email_and_fhir_confirmed_announced_received(db_url: str) -> Non
     )
     assert done.status_code == 200 and done.json()["status"] == "received"
     assert done.json()["variances"][0]["accepted_by"] == "sam"
+    assert done.json()["ship_notices"][0]["receipt"]  # in: its SSCC books nothing more
 
 
 def test_a_failed_send_leaves_the_order_approved(db_url: str) -> None:
