@@ -286,11 +286,11 @@ def _forecast(args: argparse.Namespace) -> int:
         print("hwms central forecast: --horizon must be at least 1 day", file=sys.stderr)
         return 2
     try:
-        text = Path(args.history).read_text(encoding="utf-8-sig")
+        with Path(args.history).open(encoding="utf-8-sig", newline="") as stream:
+            series = read_history_csv(stream)
     except (OSError, UnicodeDecodeError) as exc:
         print(f"hwms central forecast: cannot read {args.history}: {exc}", file=sys.stderr)
         return 2
-    series = read_history_csv(text)
     forecasts = forecast_all(series, args.horizon, holidays=args.holiday)
     for (location, gtin), f in sorted(forecasts.items()):
         print(json.dumps({"location": location, "gtin": gtin, "start": f.start.isoformat(),
