@@ -28,7 +28,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.NURSE: frozenset({P.READ, P.ACKNOWLEDGE, P.BOOK, P.REQUEST}),
     Role.HEAD: frozenset({P.READ, P.ACKNOWLEDGE, P.BOOK, P.STOCKTAKE, P.REQUEST, P.APPROVE}),
     Role.STOREKEEPER: frozenset({P.READ, P.ACKNOWLEDGE, P.RECEIVE, P.BOOK, P.STOCKTAKE, P.ISSUE}),
-    Role.QUALITY: frozenset({P.READ, P.ACKNOWLEDGE, P.LOCK, P.APPROVE}),
+    Role.QUALITY: frozenset({P.READ, P.ACKNOWLEDGE, P.LOCK, P.APPROVE, P.REVIEW}),
     Role.PURCHASING: frozenset({P.READ, P.PURCHASE, P.APPROVE}),
     Role.ADMIN: frozenset(Permission),
     Role.SUPPLIER: frozenset({P.SUPPLY}),  # nothing of the hospital's stock or alerts

@@ -751,3 +751,34 @@ class PurchaseVariance(Base):
     needs_acceptance: Mapped[bool] = mapped_column(Boolean)
     accepted_by: Mapped[str | None] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Signature(Base):
+    """An electronic signature of a critical action: the user re-entered their password at
+    the moment of the action and said why (in the spirit of 21 CFR Part 11)."""
+
+    __tablename__ = "signature"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(40))  # what was signed, e.g. coldchain_report
+    subject: Mapped[str] = mapped_column(String(400))  # which one
+    reason: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(20))  # "password"
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ColdChainReport(Base):
+    """A unit's cold-chain record for a period as it was reviewed: its content (days,
+    excursions and their acknowledgements) kept as signed, so the report stays what the
+    reviewer saw after the minutes are pruned."""
+
+    __tablename__ = "coldchain_report"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sensor_id: Mapped[int] = mapped_column(ForeignKey("cold_sensor.id"), index=True)
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)  # exclusive
+    content: Mapped[str] = mapped_column(Text)  # canonical JSON
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the content
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    signature_id: Mapped[int | None] = mapped_column(ForeignKey("signature.id"))

@@ -66,11 +66,11 @@ def order_pdf(order: dict[str, Any], buyer: str) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    font = _font(pdfmetrics, UnicodeCIDFont)
+    from central.pdf import cjk_font, escape
+
+    font = cjk_font()
     styles = getSampleStyleSheet()
     for style in styles.byName.values():
         style.fontName = font
@@ -85,12 +85,13 @@ def order_pdf(order: dict[str, Any], buyer: str) -> bytes:
     )
     head = [
         Paragraph(f"Purchase order {order['number']}", styles["Title"]),
-        Paragraph(f"From: {_esc(buyer)}", styles["Normal"]),
+        Paragraph(f"From: {escape(buyer)}", styles["Normal"]),
         Paragraph(
-            f"To: {_esc(order['supplier_name'] or order['supplier'])} ({_esc(order['supplier'])})",
+            f"To: {escape(order['supplier_name'] or order['supplier'])}"
+            f" ({escape(order['supplier'])})",
             styles["Normal"],
         ),
-        Paragraph(f"Deliver to: {_esc(order['location'])}", styles["Normal"]),
+        Paragraph(f"Deliver to: {escape(order['location'])}", styles["Normal"]),
         Paragraph(
             f"Date: {(order['sent_at'] or order['created_at'] or '')[:10]}", styles["Normal"]
         ),
@@ -106,7 +107,7 @@ def order_pdf(order: dict[str, Any], buyer: str) -> bytes:
                 str(i),
                 line["gtin"],
                 line["reference"],
-                Paragraph(_esc(line["name"]), styles["BodyText"]),
+                Paragraph(escape(line["name"]), styles["BodyText"]),
                 str(line["order_units"]),
                 str(line["quantity"]),
                 line["unit_price"] or "",
@@ -141,38 +142,6 @@ def order_pdf(order: dict[str, Any], buyer: str) -> bytes:
     ]
     doc.build([*head, table, *tail])
     return out.getvalue()
-
-
-# TrueType fonts with Chinese glyphs, embedded (subset) so that any reader shows them;
-# Debian's fonts-wqy-zenhei (scripts/system-deps.sh) first
-CJK_FONTS = (
-    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
-    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
-    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0),
-)
-
-
-def _font(pdfmetrics: Any, cid_font: Any) -> str:
-    """An embedded CJK TrueType font when one is installed; otherwise Adobe's STSong-Light
-    by reference (readers with Adobe's CJK packs show it, others may not)."""
-    from pathlib import Path
-
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    registered = set(pdfmetrics.getRegisteredFontNames())
-    for path, index in CJK_FONTS:
-        if Path(path).exists():
-            if "hwms-cjk" not in registered:
-                pdfmetrics.registerFont(TTFont("hwms-cjk", path, subfontIndex=index))
-            return "hwms-cjk"
-    if "STSong-Light" not in registered:
-        pdfmetrics.registerFont(cid_font("STSong-Light"))
-    return "STSong-Light"
-
-
-def _esc(text: str) -> str:
-    """Text for a reportlab Paragraph (a small XML markup)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def supply_request_bundle(order: dict[str, Any], buyer: str) -> dict[str, Any]:

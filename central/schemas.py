@@ -647,6 +647,13 @@ class SupplierKpiOut(KpiFigures):
     products: list[ProductKpiOut]
 
 
+class SignedReportIn(_In):
+    start: Day
+    end: Day  # exclusive
+    password: Annotated[str, Field(min_length=1, max_length=1000)]  # the signer's, again
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
 class Problem(BaseModel):
     detail: Any
 

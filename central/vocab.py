@@ -86,3 +86,4 @@ class Permission(StrEnum):
     ISSUE = "issue"  # requisitions from the store
     ADMINISTER = "administer"  # master data, users, dead letters
     SUPPLY = "supply"  # a supplier confirms its purchase orders and announces deliveries
+    REVIEW = "review"  # sign compliance records (cold-chain reports)

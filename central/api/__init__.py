@@ -27,6 +27,7 @@ from central.api import (
     admin,
     alerts,
     bookings,
+    coldchain,
     purchasing,
     receipts,
     reports,
@@ -77,7 +78,8 @@ def create_app(
         port): for Prometheus on the internal network, not through the public proxy."""
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (stock, receipts, alerts, bookings, requisitions, purchasing, reports, admin):
+    for module in (stock, receipts, alerts, bookings, requisitions, purchasing, coldchain,
+                   reports, admin):  # fmt: skip
         app.include_router(module.router)
     app.include_router(requisitions.witness_router)
     app.include_router(purchasing.proposals_router)
