@@ -11,16 +11,22 @@ import io
 import json
 import math
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from central import signatures
+from central.accounts import Principal
 from central.clock import as_utc
 from central.coldchain import daily
-from central.errors import Invalid
+from central.errors import Conflict, Forbidden, Invalid, NotFound
 from central.models import Alert, ColdChainReport, ColdSensor, SensorHour, Signature
+from central.vocab import Permission
 from rules.coldchain import KELVIN, MKT_DH_OVER_R
+
+if TYPE_CHECKING:
+    from central.ledger import Ledger
 
 MAX_DAYS = 366
 DAY_COLUMNS = ("day", "min_c", "max_c", "mean_c", "mkt_c", "minutes", "outside_minutes", "faults")
@@ -345,7 +351,114 @@ def report_pdf(report: dict[str, Any]) -> bytes:
     return out.getvalue()
 
 
+def download(report: dict[str, Any], fmt: str) -> tuple[bytes, str, str]:
+    """(body, media type, Content-Disposition) of the report as `csv` or `pdf`."""
+    import re
+
+    unit = re.sub(r"[^A-Za-z0-9._-]+", "_", report["unit"]).strip("_") or "unit"  # a header
+    name = f"coldchain-{unit}-{report['start']}"
+    if fmt == "csv":
+        return (report_csv(report).encode(), "text/csv; charset=utf-8",
+                f'attachment; filename="{name}.csv"')  # fmt: skip
+    return report_pdf(report), "application/pdf", f'inline; filename="{name}.pdf"'
+
+
 def previous_month(today: date) -> tuple[date, date]:
     """The calendar month before `today`'s: (its first day, the first day of this one)."""
     this = today.replace(day=1)
     return (this - timedelta(days=1)).replace(day=1), this
+
+
+def scoped_sensor(ledger: Ledger, who: Principal, sensor_id: int) -> ColdSensor:
+    """The unit's sensor if it is in the user's scope; NotFound otherwise."""
+    from central import coldchain
+
+    with ledger.session() as s:
+        if not any(u.id == sensor_id for u in coldchain.units(s, ledger.clock.now(), who)):
+            raise NotFound(f"no cold-chain unit {sensor_id} in your scope")
+        sensor = s.get(ColdSensor, sensor_id)
+        assert sensor is not None
+        return sensor
+
+
+def sign_report(
+    ledger: Ledger, who: Principal, sensor_id: int, start: date, end: date, *,
+    password: str, reason: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Keep the period's record signed by `who` (role quality): the password again and a
+    reason; what was signed stays as it was, with its SHA-256."""
+    if not who.may(Permission.REVIEW):
+        raise Forbidden(f"the {who.role} role may not sign cold-chain records")
+    sensor = scoped_sensor(ledger, who, sensor_id)
+    now = ledger.clock.now()
+    signatures.check_signer(ledger.session.begin, who, password, reason, now)
+    with ledger.session.begin() as s:
+        subject = f"{sensor.site}/{sensor.unit} {start}..{end}"
+        sig = signatures.record(s, who, action="coldchain_report", subject=subject,
+                                reason=reason, now=now)  # fmt: skip
+        row = stored(s, sensor, start, end, now, sig)
+        return as_dict(s, row)
+
+
+def kept_report(ledger: Ledger, who: Principal, report_id: int) -> dict[str, Any]:
+    with ledger.session() as s:
+        row = s.get(ColdChainReport, report_id)
+        if row is None:
+            raise NotFound(f"no cold-chain report {report_id}")
+        scoped_sensor(ledger, who, row.sensor_id)
+        return as_dict(s, row)
+
+
+def kept_reports(ledger: Ledger, sensor_id: int) -> list[dict[str, Any]]:
+    """The unit's kept reports, newest first (without their content)."""
+    with ledger.session() as s:
+        rows = s.execute(
+            select(ColdChainReport, Signature)
+            .join(Signature, Signature.id == ColdChainReport.signature_id, isouter=True)
+            .where(ColdChainReport.sensor_id == sensor_id)
+            .order_by(ColdChainReport.id.desc())
+        ).all()
+        return [{"id": r.id, "start": r.start.isoformat(), "end": r.end.isoformat(),
+                 "last": (r.end - timedelta(days=1)).isoformat(),
+                 "created_at": _iso(r.created_at), "signed_by": sig.user if sig else None,
+                 "reason": sig.reason if sig else ""} for r, sig in rows]  # fmt: skip
+
+
+def sign_kept(
+    ledger: Ledger, who: Principal, report_id: int, *, password: str, reason: str
+) -> dict[str, Any]:
+    """Sign a kept report not signed yet (a monthly one the ledger made), as it was made."""
+    if not who.may(Permission.REVIEW):
+        raise Forbidden(f"the {who.role} role may not sign cold-chain records")
+    found = kept_report(ledger, who, report_id)  # exists and is in scope
+    if found["signature"] is not None:
+        raise Conflict(f"cold-chain report {report_id} is signed already")
+    now = ledger.clock.now()
+    signatures.check_signer(ledger.session.begin, who, password, reason, now)
+    with ledger.session.begin() as s:
+        row = s.get(ColdChainReport, report_id, with_for_update=ledger.engine.dialect.name
+                    == "postgresql")  # fmt: skip
+        assert row is not None
+        if row.signature_id is not None:
+            raise Conflict(f"cold-chain report {report_id} is signed already")
+        subject = f"{found['site']}/{found['unit']} {row.start}..{row.end}"
+        sig = signatures.record(s, who, action="coldchain_report", subject=subject,
+                                reason=reason, now=now)  # fmt: skip
+        row.signature_id = sig.id
+        return as_dict(s, row)
+
+
+def monthly_reports(ledger: Ledger, today: date) -> int:
+    """Last calendar month's record of every unit, kept unsigned for review (once each);
+    returns how many were made."""
+    start, end = previous_month(today)
+    now = ledger.clock.now()
+    made = 0
+    with ledger.session.begin() as s:
+        done = set(s.scalars(select(ColdChainReport.sensor_id).where(
+            ColdChainReport.start == start, ColdChainReport.end == end)))  # fmt: skip
+        for sensor in s.scalars(select(ColdSensor).order_by(ColdSensor.id)):
+            if sensor.id not in done:
+                stored(s, sensor, start, end, now, None)
+                made += 1
+    return made

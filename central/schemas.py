@@ -647,11 +647,14 @@ class SupplierKpiOut(KpiFigures):
     products: list[ProductKpiOut]
 
 
-class SignedReportIn(_In):
-    start: Day
-    end: Day  # exclusive
+class SignIn(_In):
     password: Annotated[str, Field(min_length=1, max_length=1000)]  # the signer's, again
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class SignedReportIn(SignIn):
+    start: Day
+    end: Day  # exclusive
 
 
 class Problem(BaseModel):

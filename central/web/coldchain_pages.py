@@ -4,18 +4,20 @@ by ECharts from an option the server builds) with min/max/MKT per day."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import FastAPI, Path, Request
-from fastapi.responses import Response
+from fastapi import FastAPI, Form, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 
 from central import coldchain
+from central import coldchain_report as reports
 from central.accounts import Principal
 from central.clock import shown_days
-from central.errors import Invalid
+from central.errors import Invalid, LedgerError
 from central.ledger import Ledger
-from central.models import ColdSensor
+from central.models import ColdChainReport, ColdSensor
 from central.schemas import Day
 from central.vocab import Permission
 
@@ -77,10 +79,18 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         sensor_id: int = Path(ge=1, le=2**31 - 1),
         start: Day | None = None,
         end: Day | None = None,
+        saved: int = Query(0, ge=0, le=2**31 - 1),
     ) -> Response:
         who = pages.allowed(request, Permission.READ)
         if not isinstance(who, Principal):
             return who
+        return unit_view(request, who, sensor_id, start, end, saved=saved)
+
+    def unit_view(
+        request: Request, who: Principal, sensor_id: int, start: date | None, end: date | None,
+        *, saved: int = 0, error: str = "", status: int = 200,
+    ) -> Response:  # fmt: skip
+        """The unit's page (with a refusal of the signing form when there is one)."""
         today = ledger.clock.today()
         try:
             first, stop = shown_days(start, end, today, default_days=2)
@@ -104,7 +114,84 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         }
         option = chart_option(points, bucket, sensor, labels)
         return pages.render(
-            request, "coldchain_unit.html", who=who, unit=unit, days=days, bucket=bucket,
+            request, "coldchain_unit.html", status, who=who, unit=unit, days=days, bucket=bucket,
             first=first.date(), last=(stop - timedelta(days=1)).date(), points=len(points),
-            option=option,
+            option=option, stop=stop.date(), kept=reports.kept_reports(ledger, sensor_id),
+            error=error, saved=saved,
         )  # fmt: skip
+
+    @app.get("/ui/coldchain/{sensor_id}/report.{fmt}", include_in_schema=False)
+    def report_file(
+        request: Request, fmt: Literal["pdf", "csv"], start: Day, end: Day,
+        sensor_id: int = Path(ge=1, le=2**31 - 1),
+    ) -> Response:  # fmt: skip
+        """The period's record as it is now (`end` exclusive), not signed."""
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        try:
+            sensor = reports.scoped_sensor(ledger, who, sensor_id)
+            with ledger.session() as s:
+                got = reports.unit_report(s, sensor, start, end) | {"signature": None}
+        except LedgerError as exc:
+            return pages.render(request, "message.html", exc.http_status, who=who,
+                                message=str(exc))  # fmt: skip
+        body, media, disposition = reports.download(got, fmt)
+        return Response(body, media_type=media, headers={"Content-Disposition": disposition})
+
+    @app.post("/ui/coldchain/{sensor_id}/reports", include_in_schema=False)
+    def sign(
+        request: Request, start: Annotated[Day, Form()], end: Annotated[Day, Form()],
+        password: str = Form(max_length=1000), reason: str = Form("", max_length=2000),
+        csrf: str = Form(max_length=100), sensor_id: int = Path(ge=1, le=2**31 - 1),
+    ) -> Response:  # fmt: skip
+        """The reviewer signs the shown period: their password again and a reason."""
+        who = pages.allowed(request, Permission.REVIEW, csrf=csrf)
+        if not isinstance(who, Principal):
+            return who
+        try:
+            kept = reports.sign_report(ledger, who, sensor_id, start, end, password=password,
+                                       reason=reason)  # fmt: skip
+        except LedgerError as exc:
+            last = end - timedelta(days=1)
+            return unit_view(request, who, sensor_id, start, last, error=str(exc),
+                             status=exc.http_status)  # fmt: skip
+        last = end - timedelta(days=1)
+        return RedirectResponse(f"/ui/coldchain/{sensor_id}?start={start}&end={last}"
+                                f"&saved={kept['id']}", status_code=303)  # fmt: skip
+
+    @app.post("/ui/coldchain/reports/{report_id}/sign", include_in_schema=False)
+    def sign_kept(
+        request: Request, password: str = Form(max_length=1000),
+        reason: str = Form("", max_length=2000), csrf: str = Form(max_length=100),
+        report_id: int = Path(ge=1, le=2**31 - 1),
+    ) -> Response:  # fmt: skip
+        """The reviewer signs a kept record the ledger made (a unit's last month)."""
+        who = pages.allowed(request, Permission.REVIEW, csrf=csrf)
+        if not isinstance(who, Principal):
+            return who
+        try:
+            kept = reports.sign_kept(ledger, who, report_id, password=password, reason=reason)
+        except LedgerError as exc:
+            return pages.render(request, "message.html", exc.http_status, who=who,
+                                message=str(exc))  # fmt: skip
+        with ledger.session() as s:
+            sensor_id = s.scalar(select(ColdChainReport.sensor_id)
+                                 .where(ColdChainReport.id == report_id))  # fmt: skip
+        return RedirectResponse(f"/ui/coldchain/{sensor_id}?saved={kept['id']}", status_code=303)
+
+    @app.get("/ui/coldchain/reports/{report_id}.{fmt}", include_in_schema=False)
+    def kept_file(
+        request: Request, fmt: Literal["pdf", "csv"], report_id: int = Path(ge=1, le=2**31 - 1)
+    ) -> Response:
+        """A kept report as it was signed."""
+        who = pages.allowed(request, Permission.READ)
+        if not isinstance(who, Principal):
+            return who
+        try:
+            got = reports.kept_report(ledger, who, report_id)
+        except LedgerError as exc:
+            return pages.render(request, "message.html", exc.http_status, who=who,
+                                message=str(exc))  # fmt: skip
+        body, media, disposition = reports.download(got, fmt)
+        return Response(body, media_type=media, headers={"Content-Disposition": disposition})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from datetime import timedelta
+from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
@@ -119,3 +119,28 @@ def test_a_units_record_is_reported_and_kept_as_signed(db_url: str) -> None:
         params={"start": period["end"], "end": period["start"]},
     )
     assert bad.status_code == 422
+
+
+def test_last_months_records_are_kept_for_review_once(db_url: str) -> None:
+    """The ledger keeps every unit's last calendar month unsigned, once; quality signs it
+    as it was made, and only once."""
+    from central.coldchain_report import monthly_reports, previous_month
+
+    lg = disposed(ledger(db_url))
+    day_of_minutes(lg, warm=range(0))
+    today = DAY0.date().replace(day=1) + timedelta(days=40)  # the month after the minutes'
+    assert previous_month(date(2027, 1, 15)) == (date(2026, 12, 1), date(2027, 1, 1))
+    assert monthly_reports(lg, today) == 1
+    assert monthly_reports(lg, today) == 0
+    with lg.session.begin() as s:
+        accounts.add_user(s, "quinn", role="quality", password=PASSWORD)
+        token = accounts.add_token(s, "quinn", TEST_NOW)
+    api = TestClient(create_app(lg, {}))
+    h = {"Authorization": f"Bearer {token}"}
+    kept = api.get("/coldchain/reports/1", headers=h).json()
+    assert kept["signature"] is None and kept["period"]["minutes"] == 2880
+    body = {"password": PASSWORD, "reason": "monthly review"}
+    signed = api.post("/coldchain/reports/1/sign", json=body, headers=h)
+    assert signed.status_code == 200 and signed.json()["signature"]["user"] == "quinn"
+    assert signed.json()["digest"] == kept["digest"]  # what was made is what was signed
+    assert api.post("/coldchain/reports/1/sign", json=body, headers=h).status_code == 409

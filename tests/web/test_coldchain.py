@@ -15,7 +15,7 @@ from central.imports import import_master_data
 from central.ledger import Ledger
 from central.models import ColdSensor
 from rules.events import AlarmState, ColdChainTransition, Event, TemperatureMinute, stamp
-from tests.web.conftest import axe_violations, log_in
+from tests.web.conftest import PASSWORD, axe_violations, log_in
 
 MINUTE_US = 60_000_000
 
@@ -130,3 +130,80 @@ def test_a_ward_nurse_sees_her_wards_fridge_only(
     response = page.goto(f"{cold_server}/ui/coldchain/{ids['fridge-9']}")
     assert response is not None and response.status == 404
     context.close()
+
+
+def test_quality_signs_the_record_with_the_password_again(
+    cold_server: str, browser: Any, tmp_path: Path
+) -> None:
+    """The record of the shown period as a PDF to read, signed by quality: a wrong password
+    is refused, the signed record is kept and reads back with the signature."""
+    import io
+
+    from pypdf import PdfReader
+
+    page = browser.new_context(bypass_csp=True).new_page()  # for axe
+    log_in(page, cold_server, "quinn")
+    page.get_by_role("link", name="Cold chain", exact=True).first.click()
+    page.get_by_test_id("unit-fridge-1").get_by_role("link").first.click()
+    with page.expect_download() as got:
+        page.get_by_role("link", name="CSV").click()
+    assert Path(got.value.path()).read_text().startswith("day,min_c,max_c,mean_c,mkt_c")
+    page.locator("#sign-reason").fill("weekly review: excursion explained")
+    page.locator("#sign-password").fill("not my password")
+    page.get_by_role("button", name="Sign the record").click()
+    assert "password is not right" in page.get_by_role("alert").inner_text()
+    page.locator("#sign-reason").fill("weekly review: excursion explained")
+    page.locator("#sign-password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign the record").click()
+    assert "Signed and kept" in page.get_by_role("status").inner_text()
+    kept = page.get_by_test_id("kept-reports")
+    assert "signed by quinn" in kept.inner_text()
+    assert axe_violations(page) == []
+    href = kept.get_by_role("link").first.get_attribute("href")
+    pdf = page.context.request.get(f"{cold_server}{href}")
+    text = PdfReader(io.BytesIO(pdf.body())).pages[0].extract_text()
+    assert "Reviewed and signed by quinn (quality)" in text and "fridge-1" in text
+    assert "9.80" in text  # the warm minutes' maximum (9.5 + 0.3)
+    page.screenshot(path=str(tmp_path / "coldchain-signed.png"), full_page=True)
+
+
+def test_quality_signs_a_record_the_ledger_kept(
+    cold_ledger: str, cold_server: str, browser: Any
+) -> None:
+    from central.coldchain_report import stored
+
+    lg = Ledger(db.engine(cold_ledger))
+    now = datetime.now(UTC)
+    with lg.session.begin() as s:
+        sensor = s.query(ColdSensor).filter_by(unit="fridge-1").one()
+        stored(s, sensor, (now - timedelta(days=2)).date(), now.date(), now, None)
+        sensor_id = sensor.id
+    lg.engine.dispose()
+    page = browser.new_context().new_page()
+    log_in(page, cold_server, "quinn")
+    page.goto(f"{cold_server}/ui/coldchain/{sensor_id}")
+    kept = page.get_by_test_id("kept-reports")
+    assert "not signed yet" in kept.inner_text()
+    kept.get_by_label("Review comment (why you sign)").fill("month reviewed")
+    kept.get_by_label("Your password, to sign").fill(PASSWORD)
+    kept.get_by_role("button", name="Sign").click()
+    assert "signed by quinn" in page.get_by_test_id("kept-reports").inner_text()
+
+
+def test_a_nurse_cannot_sign_a_record(cold_server: str, browser: Any) -> None:
+    page = browser.new_context().new_page()
+    log_in(page, cold_server, "anna")
+    page.goto(f"{cold_server}/ui/coldchain")
+    page.get_by_test_id("unit-fridge-1").get_by_role("link").first.click()
+    assert page.locator("#sign-password").count() == 0
+    got = page.context.request.post(
+        f"{cold_server}/ui/coldchain/1/reports",
+        form={
+            "start": "2026-01-01",
+            "end": "2026-01-02",
+            "password": PASSWORD,
+            "reason": "x",
+            "csrf": "x",
+        },
+    )
+    assert got.status == 403
