@@ -91,9 +91,10 @@ class Purchasing(Receiving):
             if s.get(Supplier, supplier) is None:
                 raise Invalid(f"supplier: no supplier {supplier[:40]!r}")
             rows, value, classes = self._ordered(s, supplier, lines)
-            loc_id = self._place(s, code)
-            dest = s.get(Location, loc_id)
-            assert dest is not None
+            dest = s.scalars(select(Location).where(Location.code == code)).one_or_none()
+            if dest is None or dest.kind == "transit":  # a typo must not make a new place
+                raise Invalid(f"location: no location {code[:80]!r}")
+            loc_id = dest.id
             if not who.covers(dest.code, dest.department):
                 raise Forbidden(f"location: {dest.code} is not in your scope")
             levels = self.purchasing_rules.policy().required(value, classes, Priority.ROUTINE)

@@ -187,6 +187,20 @@ def test_who_may_order_what(
         lg.new_purchase_order(who, supplier="medline", lines=lines)
 
 
+def test_an_order_goes_to_a_known_place_of_the_users_scope(db_url: str) -> None:
+    lg = ledger(db_url)
+    with pytest.raises(Invalid, match="no location 's1/stroe'"):
+        lg.new_purchase_order(
+            PAULA, supplier="medline", location="s1/stroe", lines=[OrderLineIn(SALINE, 1)]
+        )
+    with lg.session.begin() as s:
+        import_master_data(s, "locations", "code,name\ns2/store,Other site\n", actor="test")
+    with pytest.raises(Forbidden, match="not in your scope"):
+        lg.new_purchase_order(
+            PAULA, supplier="medline", location="s2/store", lines=[OrderLineIn(SALINE, 1)]
+        )
+
+
 def test_refusals_by_role_and_supplier(db_url: str) -> None:
     lg = ledger(db_url)
     po = sent_order(lg)
@@ -383,8 +397,9 @@ def test_a_notice_received_by_hand_cannot_book_again(db_url: str) -> None:
     so scanning its SSCC later does not book the goods twice."""
     lg = ledger(db_url)
     po = sent_order(lg)
-    notice = lg.submit_ship_notice(MIA, po, number="DA-9", sscc=sscc(9), lines=[
-        NoticeLineIn(SALINE, "L1", days(400), 100)])["ship_notices"][0]  # fmt: skip
+    notice = lg.submit_ship_notice(
+        MIA, po, number="DA-9", sscc=sscc(9), lines=[NoticeLineIn(SALINE, "L1", days(400), 100)]
+    )["ship_notices"][0]
     got = lg.receive_purchase_order(SAM, po, [DeliveredLine(SALINE, "L1", days(400), 100)])
     assert got["ship_notices"][0]["receipt"] is not None
     assert lg.ship_notice_by_sscc(sscc(9)) is None

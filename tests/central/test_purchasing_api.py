@@ -53,6 +53,7 @@ def api(url: str, smtp_port: int | None, fhir_url: str = "") -> TestClient:
     disposed(lg)
     with lg.session.begin() as s:
         import_master_data(s, "products", PRODUCTS, actor="test")
+        import_master_data(s, "locations", "code,name\ns1/store,Central store\n", actor="test")
         import_master_data(
             s,
             "suppliers",
