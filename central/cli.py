@@ -541,7 +541,7 @@ def add_commands(sub: Any) -> None:
     p = user_sub.add_parser("add", help="a user with a role and a scope")
     p.add_argument("name")
     p.add_argument("--role", required=True, help="nurse, head, storekeeper, quality,"
-                   " purchasing, admin, viewer or supplier")  # fmt: skip
+                   " purchasing, admin, viewer, supplier or system")  # fmt: skip
     p.add_argument("--supplier", help="a supplier's user (role supplier): the supplier's code")
     p.add_argument("--site", action="append", help="a site in scope (repeat; none: all)")
     p.add_argument("--department", action="append",

@@ -71,6 +71,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     VIEWER = "viewer"
     SUPPLIER = "supplier"  # a supplier's user in the portal: their own orders only
+    SYSTEM = "system"  # another system (a HIS over FHIR): reads its scope
 
 
 class Permission(StrEnum):

@@ -28,6 +28,7 @@ from central.api import (
     alerts,
     bookings,
     coldchain,
+    fhir,
     purchasing,
     receipts,
     reports,
@@ -84,6 +85,7 @@ def create_app(
     app.include_router(requisitions.witness_router)
     app.include_router(purchasing.proposals_router)
     app.include_router(purchasing.kpi_router)
+    app.include_router(fhir.router)
     add_web(app, ledger, secure_cookies=secure_cookies, label_printer=label_printer)
     return app
 

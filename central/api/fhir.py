@@ -1,0 +1,248 @@
+"""FHIR R5 (IHE SUPPLY, started): the server's CapabilityStatement, the batches on file as
+InventoryItems (product by GTIN, instance with lot and expiry), and a location's stock as an
+InventoryReport snapshot. Every resource is built and validated with fhir.resources (R5);
+searches answer a `searchset` Bundle with paging (`_count`, `_page`). Systems use the same
+bearer tokens: a `system` user (a HIS) reads what its scope covers."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+
+from central.accounts import Principal
+from central.api.deps import Id, LedgerDep, Reader
+from central.errors import NotFound
+from central.ledger.base import iso
+from central.models import Batch, Location, Product, Stock
+from central.schemas import ERRORS, INVALID, NOT_FOUND
+
+GTIN_SYSTEM = "https://www.gs1.org/gtin"
+LOCATION_SYSTEM = "urn:hwms:location"
+RESOURCES = ("InventoryItem", "InventoryReport")
+
+
+class FhirResponse(JSONResponse):
+    media_type = "application/fhir+json"
+
+
+def _plain(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """The ledger's errors keep their plain JSON body on the FHIR routes too."""
+    return {code: r | {"content": {"application/json": {}}} for code, r in responses.items()}
+
+
+router = APIRouter(
+    prefix="/fhir",
+    tags=["fhir"],
+    responses=_plain(ERRORS | INVALID),
+    default_response_class=FhirResponse,
+)
+Count = Annotated[int, Query(alias="_count", ge=1, le=500)]
+Page = Annotated[int, Query(alias="_page", ge=1, le=1_000_000)]
+
+
+def _fhir(resource: Any) -> FhirResponse:
+    return FhirResponse(resource.model_dump(mode="json", exclude_none=True))
+
+
+@router.get("/metadata")
+def metadata(ledger: LedgerDep) -> FhirResponse:
+    """What this server does (no token needed, as FHIR clients expect)."""
+    from fhir.resources.capabilitystatement import CapabilityStatement
+
+    return _fhir(
+        CapabilityStatement.model_validate(
+            {
+                "resourceType": "CapabilityStatement",
+                "status": "active",
+                "date": ledger.clock.now().isoformat(),
+                "kind": "instance",
+                "software": {"name": "hwms", "version": "0.1.0"},
+                "implementation": {"description": "hwms ledger: hospital stock by batch and tag"},
+                "fhirVersion": "5.0.0",
+                "format": ["json"],
+                "rest": [
+                    {
+                        "mode": "server",
+                        "security": {"description": "Bearer tokens per user"},
+                        "resource": [
+                            {
+                                "type": "InventoryItem",
+                                "interaction": [{"code": "read"}, {"code": "search-type"}],
+                                "searchParam": [{"name": "code", "type": "token"}],
+                            },
+                            {
+                                "type": "InventoryReport",
+                                "interaction": [{"code": "search-type"}],
+                                "searchParam": [{"name": "location", "type": "string"}],
+                            },
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+
+
+def inventory_item(batch: Batch, name: str) -> dict[str, Any]:
+    """One batch as an InventoryItem: the product's GTIN and name, its lot and expiry (a
+    non-GS1 tag's batch has no GTIN: no code)."""
+    label = name or batch.gtin or "non-GS1 item"
+    instance: dict[str, Any] = {"lotNumber": batch.lot} if batch.lot else {}
+    if batch.expiry is not None:
+        instance["expiry"] = batch.expiry.isoformat()
+    item: dict[str, Any] = {
+        "resourceType": "InventoryItem",
+        "id": str(batch.id),
+        "status": "active",
+        "name": [
+            {
+                "nameType": {
+                    "system": "http://hl7.org/fhir/inventoryitem-nametype",
+                    "code": "trade-name",
+                },
+                "language": "en",
+                "name": label,
+            }
+        ],
+    }
+    if batch.gtin:
+        item["code"] = [{"coding": [{"system": GTIN_SYSTEM, "code": batch.gtin}], "text": label}]
+    if instance:
+        item["instance"] = instance
+    return item
+
+
+def _bundle(
+    request: Request, entries: list[dict[str, Any]], total: int, page: int, count: int
+) -> FhirResponse:
+    from fhir.resources.bundle import Bundle
+
+    base = str(request.base_url).rstrip("/")
+    here = request.url.remove_query_params("_page")
+    links = [{"relation": "self", "url": str(here.include_query_params(_page=page))}]
+    if page * count < total:
+        links.append({"relation": "next", "url": str(here.include_query_params(_page=page + 1))})
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": links,
+        "entry": [
+            {
+                "fullUrl": f"{base}/fhir/{e['resourceType']}/{e['id']}",
+                "resource": e,
+                "search": {"mode": "match"},
+            }
+            for e in entries
+        ],
+    }
+    return _fhir(Bundle.model_validate(bundle))
+
+
+@router.get("/InventoryItem")
+def search_items(
+    request: Request,
+    ledger: LedgerDep,
+    user: Reader,
+    code: Annotated[str | None, Query(max_length=200)] = None,
+    count: Count = 50,
+    page: Page = 1,
+) -> FhirResponse:
+    """The batches on file, by `code` (`https://www.gs1.org/gtin|<GTIN>` or the GTIN)."""
+    gtin = (code or "").rpartition("|")[2].strip()
+    with ledger.session() as s:
+        q = select(Batch, Product.name).join(Product, Product.gtin == Batch.gtin, isouter=True)
+        n = select(func.count()).select_from(Batch)
+        if gtin:
+            q, n = q.where(Batch.gtin == gtin.zfill(14)), n.where(Batch.gtin == gtin.zfill(14))
+        total = int(s.scalar(n) or 0)
+        rows = s.execute(q.order_by(Batch.id).offset((page - 1) * count).limit(count)).all()
+        entries = [_item(b, name) for b, name in rows]
+    return _bundle(request, entries, total, page, count)
+
+
+def _item(batch: Batch, name: str | None) -> dict[str, Any]:
+    from fhir.resources.inventoryitem import InventoryItem
+
+    return InventoryItem.model_validate(inventory_item(batch, name or "")).model_dump(
+        mode="json", exclude_none=True
+    )
+
+
+@router.get("/InventoryItem/{item_id}", responses=_plain(NOT_FOUND))
+def read_item(item_id: Id, ledger: LedgerDep, user: Reader) -> FhirResponse:
+    with ledger.session() as s:
+        row = s.execute(
+            select(Batch, Product.name)
+            .join(Product, Product.gtin == Batch.gtin, isouter=True)
+            .where(Batch.id == item_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"InventoryItem/{item_id} is not known")
+        return FhirResponse(_item(row[0], row[1]))
+
+
+@router.get("/InventoryReport", responses=_plain(NOT_FOUND))
+def search_reports(
+    request: Request,
+    ledger: LedgerDep,
+    user: Reader,
+    location: Annotated[str, Query(min_length=1, max_length=200)],
+) -> FhirResponse:
+    """A snapshot of the stock at `location` (a location or a site, and what lies below) now:
+    one InventoryReport, a listing per location with a line per batch."""
+    from fhir.resources.inventoryreport import InventoryReport
+
+    with ledger.session() as s:
+        places = _places(s, user, location)
+        rows = s.execute(
+            select(Location.code, Batch.id, Stock.quantity)
+            .join(Location, Location.id == Stock.location_id)
+            .join(Batch, Batch.id == Stock.batch_id)
+            .where(Stock.location_id.in_(places), Stock.quantity > 0)
+            .order_by(Location.code, Batch.id)
+        ).all()
+    per_place: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for code, batch_id, quantity in rows:
+        per_place[code].append(
+            {
+                "quantity": {"value": quantity, "unit": "each"},
+                "item": {"reference": {"reference": f"InventoryItem/{batch_id}"}},
+            }
+        )
+    now = iso(ledger.clock.now())
+    report = InventoryReport.model_validate(
+        {
+            "resourceType": "InventoryReport",
+            "id": f"snapshot-{location.replace('/', '.')}",
+            "status": "active",
+            "countType": "snapshot",
+            "reportedDateTime": now,
+            "inventoryListing": [
+                {
+                    "location": {
+                        "identifier": {"system": LOCATION_SYSTEM, "value": code},
+                        "display": code,
+                    },
+                    "countingDateTime": now,
+                    "item": items,
+                }
+                for code, items in sorted(per_place.items())
+            ],
+        }
+    ).model_dump(mode="json", exclude_none=True)
+    return _bundle(request, [report], 1, 1, 1)
+
+
+def _places(s: Any, who: Principal, code: str) -> list[int]:
+    """The ids of `code` (a location, or a site) and the locations below it, within the
+    user's scope; NotFound when no location is or lies below `code`."""
+    rows = s.execute(select(Location.id, Location.code, Location.department)).all()
+    below = [(i, c, dept) for i, c, dept in rows if c == code or c.startswith(code + "/")]
+    if not below:
+        raise NotFound(f"no location {code[:80]!r}")
+    return [i for i, c, dept in below if who.covers(c, dept)]

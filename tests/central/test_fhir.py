@@ -1,0 +1,102 @@
+"""FHIR R5 on both databases: the CapabilityStatement, batches as InventoryItems searched by
+GTIN with paging, a location's stock as an InventoryReport snapshot; every answer validated
+with fhir.resources; a HIS's `system` token reads what its scope covers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from fhir.resources.bundle import Bundle
+from fhir.resources.capabilitystatement import CapabilityStatement
+from fhir.resources.inventoryitem import InventoryItem
+from fhir.resources.inventoryreport import InventoryReport
+
+from central import accounts
+from central.api import create_app
+from central.imports import import_master_data
+from central.ledger import ReceiptLine
+from tests.central.conftest import disposed
+from tests.central.test_ledger import epcs
+from tests.central.test_operations import GTIN, stocked
+from tests.conftest import TEST_NOW, days
+
+
+def api(db_url: str) -> tuple[TestClient, dict[str, str], dict[str, str]]:
+    lg = disposed(stocked(db_url, 3))  # 3 of lot L1 in s1/store
+    lg.receive(
+        [
+            ReceiptLine(epc=e, gtin=GTIN, lot="W5", expiry=days(200), location="s1/ward-5")
+            for e in epcs(2, 50)
+        ],
+        actor="t",
+        today=days(0),
+    )
+    lg.receive(
+        [
+            ReceiptLine(epc=e, gtin=GTIN, lot="S2", expiry=days(90), location="s2/store")
+            for e in epcs(4, 80)
+        ],
+        actor="t",
+        today=days(0),
+    )
+    with lg.session.begin() as s:
+        import_master_data(s, "products", f"gtin,name\n{GTIN},Saline 0.9%\n", actor="t")
+        accounts.add_user(s, "his", role="system", password="x" * 12, sites=["s1"])
+        accounts.add_user(s, "ada", role="admin", password="x" * 12)
+        his = accounts.add_token(s, "his", TEST_NOW)
+        ada = accounts.add_token(s, "ada", TEST_NOW)
+    client = TestClient(create_app(lg, {}))
+    return client, {"Authorization": f"Bearer {his}"}, {"Authorization": f"Bearer {ada}"}
+
+
+def entries(got: Any) -> list[dict[str, Any]]:
+    assert got.status_code == 200, got.text
+    assert got.headers["content-type"].startswith("application/fhir+json")
+    bundle = Bundle.model_validate(got.json())
+    assert bundle.type == "searchset"
+    return [e["resource"] for e in got.json().get("entry", [])]
+
+
+def test_metadata_items_and_a_snapshot(db_url: str) -> None:
+    client, his, ada = api(db_url)
+    meta = client.get("/fhir/metadata")
+    assert CapabilityStatement.model_validate(meta.json()).fhirVersion == "5.0.0"
+    assert meta.json()["rest"][0]["resource"][0]["type"] == "InventoryItem"
+
+    items = entries(
+        client.get(f"/fhir/InventoryItem?code=https://www.gs1.org/gtin|{GTIN}", headers=his)
+    )
+    for item in items:
+        InventoryItem.model_validate(item)
+    assert sorted(i["instance"]["lotNumber"] for i in items) == ["L1", "S2", "W5"]
+    w5 = next(i for i in items if i["instance"]["lotNumber"] == "W5")
+    assert w5["instance"]["expiry"].startswith(days(200).isoformat())
+    assert w5["code"][0]["coding"][0] == {"system": "https://www.gs1.org/gtin", "code": GTIN}
+    assert w5["name"][0]["name"] == "Saline 0.9%"
+    one = client.get(f"/fhir/InventoryItem/{w5['id']}", headers=his)
+    assert InventoryItem.model_validate(one.json()).id == w5["id"]
+    assert client.get("/fhir/InventoryItem/9999", headers=his).status_code == 404
+
+    first = client.get("/fhir/InventoryItem?_count=2", headers=his)
+    assert len(entries(first)) == 2 and first.json()["total"] == 3
+    (nxt,) = [link["url"] for link in first.json()["link"] if link["relation"] == "next"]
+    assert len(entries(client.get(nxt.replace("http://testserver", ""), headers=his))) == 1
+
+    (report,) = entries(client.get("/fhir/InventoryReport?location=s1", headers=his))
+    parsed = InventoryReport.model_validate(report)
+    assert parsed.countType == "snapshot"
+    listed = {
+        (li["location"]["display"], item["quantity"]["value"])
+        for li in report["inventoryListing"]
+        for item in li["item"]
+    }
+    assert listed == {("s1/store", 3), ("s1/ward-5", 2)}  # s2 is outside the HIS's scope
+    (everywhere,) = entries(client.get("/fhir/InventoryReport?location=s2", headers=ada))
+    assert [li["location"]["display"] for li in everywhere["inventoryListing"]] == ["s2/store"]
+    (none,) = entries(client.get("/fhir/InventoryReport?location=s2", headers=his))
+    assert none.get("inventoryListing", []) == []
+    assert client.get("/fhir/InventoryReport?location=s9", headers=his).status_code == 404
+    assert client.get("/fhir/InventoryItem?colour=red", headers=his).status_code == 422
+    assert client.get("/fhir/InventoryItem").status_code == 401
+    assert client.post("/receipts", json=[], headers=his).status_code == 403  # reads only
