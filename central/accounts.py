@@ -32,7 +32,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PURCHASING: frozenset({P.READ, P.PURCHASE, P.APPROVE}),
     Role.ADMIN: frozenset(Permission),
     Role.SUPPLIER: frozenset({P.SUPPLY}),  # nothing of the hospital's stock or alerts
-    Role.SYSTEM: frozenset({P.READ}),
+    Role.SYSTEM: frozenset({P.READ, P.REQUEST}),  # a HIS orders for its wards
 }
 _hasher = PasswordHasher()  # argon2id with the library's current parameters
 MIN_PASSWORD = 10

@@ -15,14 +15,14 @@ from sqlalchemy import func, select
 
 from central.accounts import Principal
 from central.api.deps import Id, LedgerDep, Reader
-from central.errors import NotFound
+from central.errors import Invalid, NotFound
+from central.ledger import LineIn
 from central.ledger.base import iso
 from central.models import Batch, Location, Product, Stock
-from central.schemas import ERRORS, INVALID, NOT_FOUND
+from central.schemas import CONFLICT, ERRORS, INVALID, NOT_FOUND
 
 GTIN_SYSTEM = "https://www.gs1.org/gtin"
 LOCATION_SYSTEM = "urn:hwms:location"
-RESOURCES = ("InventoryItem", "InventoryReport")
 
 
 class FhirResponse(JSONResponse):
@@ -246,3 +246,155 @@ def _places(s: Any, who: Principal, code: str) -> list[int]:
     if not below:
         raise NotFound(f"no location {code[:80]!r}")
     return [i for i, c, dept in below if who.covers(c, dept)]
+
+
+# --- SupplyRequest (a HIS orders for a ward: a requisition) and its SupplyDelivery --------
+PRIORITIES = {"routine": "routine", "urgent": "urgent", "asap": "urgent", "stat": "emergency"}
+_FHIR_PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
+_FHIR_STATUS = {
+    "submitted": "active",
+    "approved": "active",
+    "issued": "active",
+    "received": "completed",
+    "rejected": "cancelled",
+    "cancelled": "cancelled",
+}
+
+
+def _gtin_of(concept: Any) -> str:
+    for coding in (concept or {}).get("coding") or []:
+        if coding.get("system") == GTIN_SYSTEM and coding.get("code"):
+            return str(coding["code"])
+    raise Invalid("item.concept.coding: a GTIN (system https://www.gs1.org/gtin) is needed")
+
+
+def _location_of(ref: Any) -> str:
+    ident = (ref or {}).get("identifier") or {}
+    if ident.get("system") == LOCATION_SYSTEM and ident.get("value"):
+        return str(ident["value"])
+    raise Invalid(f"deliverTo: a location identifier (system {LOCATION_SYSTEM}) is needed")
+
+
+def supply_request(req: dict[str, Any]) -> dict[str, Any]:
+    """A requisition as a SupplyRequest (its first line: one made over FHIR has one)."""
+    line = req["lines"][0]
+    out: dict[str, Any] = {
+        "resourceType": "SupplyRequest",
+        "id": str(req["id"]),
+        "identifier": [{"system": "urn:hwms:requisition", "value": str(req["id"])}],
+        "status": _FHIR_STATUS.get(req["status"], "unknown"),
+        "priority": _FHIR_PRIORITY.get(req["priority"], "routine"),
+        "item": {
+            "concept": {
+                "coding": [{"system": GTIN_SYSTEM, "code": line["gtin"]}],
+                "text": line["name"] or line["gtin"],
+            }
+        },
+        "quantity": {"value": line["quantity"], "unit": "each"},
+        "authoredOn": req["created_at"],
+        "requester": {"display": req["requester"]},
+        "deliverTo": {
+            "identifier": {"system": LOCATION_SYSTEM, "value": req["to_location"]},
+            "display": req["to_location"],
+        },
+    }
+    if req["from_location"]:
+        out["deliverFrom"] = {
+            "identifier": {"system": LOCATION_SYSTEM, "value": req["from_location"]}
+        }
+    if req["note"]:
+        out["reason"] = [{"concept": {"text": req["note"]}}]
+    return _valid("SupplyRequest", out)
+
+
+def supply_delivery(req: dict[str, Any]) -> dict[str, Any] | None:
+    """What arrived of an issued requisition, as a SupplyDelivery (none before it was issued):
+    completed once it was received at its destination, in progress while on its way."""
+    if not req["issued_at"]:
+        return None
+    arrived = sum(ln["received"] for ln in req["lines"])
+    line = req["lines"][0]
+    out: dict[str, Any] = {
+        "resourceType": "SupplyDelivery",
+        "id": f"requisition-{req['id']}",
+        "basedOn": [{"reference": f"SupplyRequest/{req['id']}"}],
+        "status": "completed" if req["status"] == "received" else "in-progress",
+        "suppliedItem": [
+            {
+                "quantity": {"value": arrived or line["issued"]},
+                "itemCodeableConcept": {"coding": [{"system": GTIN_SYSTEM, "code": line["gtin"]}]},
+            }
+        ],
+        "destination": {
+            "identifier": {"system": LOCATION_SYSTEM, "value": req["to_location"]},
+            "display": req["to_location"],
+        },
+    }
+    when = req["received_at"] or req["issued_at"]
+    if when:
+        out["occurrenceDateTime"] = when
+    return _valid("SupplyDelivery", out)
+
+
+def _valid(kind: str, resource: dict[str, Any]) -> dict[str, Any]:
+    from fhir.resources import get_fhir_model_class
+
+    model = get_fhir_model_class(kind)
+    dumped: dict[str, Any] = model.model_validate(resource).model_dump(
+        mode="json", exclude_none=True
+    )
+    return dumped
+
+
+@router.post("/SupplyRequest", status_code=201, responses=_plain(CONFLICT))
+def create_request(body: dict[str, Any], ledger: LedgerDep, user: Reader) -> FhirResponse:
+    """A HIS orders for a ward (IHE SUPPLY PHARM-S1): a requisition of one line, approved
+    like any other; `system` users need the ward in their scope."""
+    from fhir.resources.supplyrequest import SupplyRequest
+
+    try:
+        parsed = SupplyRequest.model_validate(body)
+    except ValueError as exc:
+        raise Invalid(f"not a FHIR R5 SupplyRequest: {str(exc).splitlines()[0][:300]}") from None
+    raw = parsed.model_dump(mode="json", exclude_none=True)
+    quantity = raw.get("quantity", {}).get("value")
+    if not isinstance(quantity, int | float) or quantity != int(quantity) or quantity < 1:
+        raise Invalid("quantity.value: a whole number of eaches, at least 1")
+    priority = PRIORITIES.get(raw.get("priority", "routine"), "routine")
+    reasons = [r.get("concept", {}).get("text", "") for r in raw.get("reason", [])]
+    his_ids = [f"{i.get('system', '')}|{i.get('value', '')}" for i in raw.get("identifier", [])]
+    note = "; ".join(x for x in [*reasons, *(f"HIS {i}" for i in his_ids)] if x)
+    req = ledger.new_requisition(
+        user,
+        to_location=_location_of(raw.get("deliverTo")),
+        priority=priority,
+        note=note,
+        lines=[LineIn(gtin=_gtin_of(raw["item"].get("concept")).zfill(14), quantity=int(quantity))],
+    )
+    resource = supply_request(req)
+    return FhirResponse(
+        resource, status_code=201, headers={"Location": f"/fhir/SupplyRequest/{req['id']}"}
+    )
+
+
+@router.get("/SupplyRequest/{request_id}", responses=_plain(NOT_FOUND))
+def read_request(request_id: Id, ledger: LedgerDep, user: Reader) -> FhirResponse:
+    return FhirResponse(supply_request(ledger.requisition(user, request_id)))
+
+
+@router.get("/SupplyDelivery")
+def search_deliveries(
+    request: Request,
+    ledger: LedgerDep,
+    user: Reader,
+    based_on: Annotated[str, Query(alias="based-on", pattern=r"^(SupplyRequest/)?[0-9]{1,10}$")],
+) -> FhirResponse:
+    """The delivery of a SupplyRequest (`based-on=SupplyRequest/<id>`), when it was issued."""
+    request_id = int(based_on.rpartition("/")[2])
+    if not 1 <= request_id <= 2**31 - 1:
+        raise Invalid("based-on: no such SupplyRequest")
+    try:
+        found = supply_delivery(ledger.requisition(user, request_id))
+    except NotFound:  # a search finds nothing; it is not an error
+        found = None
+    return _bundle(request, [found] if found else [], 1 if found else 0, 1, 1)

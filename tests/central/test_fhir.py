@@ -100,3 +100,70 @@ def test_metadata_items_and_a_snapshot(db_url: str) -> None:
     assert client.get("/fhir/InventoryItem?colour=red", headers=his).status_code == 422
     assert client.get("/fhir/InventoryItem").status_code == 401
     assert client.post("/receipts", json=[], headers=his).status_code == 403  # reads only
+
+
+def test_a_supply_request_is_followed_to_its_supply_delivery(db_url: str) -> None:
+    """IHE SUPPLY's ward supply: the HIS posts a SupplyRequest (a requisition), the head
+    approves, the store issues, the ward receives: its SupplyDelivery, based on the request."""
+    from fhir.resources.supplydelivery import SupplyDelivery
+    from fhir.resources.supplyrequest import SupplyRequest
+
+    from central.accounts import Principal
+    from central.ledger import Ledger
+    from central.vocab import Role
+
+    client, his, _admin = api(db_url)
+    ledger: Ledger = client.app.state.ledger  # type: ignore[attr-defined]
+    body = {
+        "resourceType": "SupplyRequest",
+        "status": "active",
+        "priority": "asap",
+        "identifier": [{"system": "urn:his:order", "value": "HIS-77"}],
+        "item": {"concept": {"coding": [{"system": "https://www.gs1.org/gtin", "code": GTIN}]}},
+        "quantity": {"value": 2},
+        "deliverTo": {"identifier": {"system": "urn:hwms:location", "value": "s1/ward-5"}},
+        "reason": [{"concept": {"text": "patient in bed 4"}}],
+    }
+    assert (
+        client.post(
+            "/fhir/SupplyRequest", json=body | {"quantity": {"value": 0}}, headers=his
+        ).status_code
+        == 422
+    )
+    assert (
+        client.post(
+            "/fhir/SupplyRequest", json={"resourceType": "SupplyRequest"}, headers=his
+        ).status_code
+        == 422
+    )
+    outside = body | {
+        "deliverTo": {"identifier": {"system": "urn:hwms:location", "value": "s2/store"}}
+    }
+    assert client.post("/fhir/SupplyRequest", json=outside, headers=his).status_code == 403
+    made = client.post("/fhir/SupplyRequest", json=body, headers=his)
+    assert made.status_code == 201, made.text
+    request = SupplyRequest.model_validate(made.json())
+    assert (request.status, request.priority) == ("active", "urgent")
+    rid = int(request.id or 0)
+    assert made.headers["Location"] == f"/fhir/SupplyRequest/{rid}"
+    empty = client.get(f"/fhir/SupplyDelivery?based-on=SupplyRequest/{rid}", headers=his)
+    assert entries(empty) == []
+    admin = Principal("ada", Role.ADMIN)
+    ledger.approve_requisition(admin, rid)
+    ledger.issue_requisition(admin, rid, None, from_location="s1/store")
+    (moving,) = entries(
+        client.get(f"/fhir/SupplyDelivery?based-on=SupplyRequest/{rid}", headers=his)
+    )
+    assert moving["status"] == "in-progress"
+    ledger.receive_requisition(admin, rid, "arrived")
+    (done,) = entries(client.get(f"/fhir/SupplyDelivery?based-on={rid}", headers=his))
+    delivery = SupplyDelivery.model_validate(done)
+    assert delivery.status == "completed" and done["basedOn"] == [
+        {"reference": f"SupplyRequest/{rid}"}
+    ]
+    assert done["suppliedItem"][0]["quantity"]["value"] == 2
+    read = client.get(f"/fhir/SupplyRequest/{rid}", headers=his).json()
+    assert (
+        read["status"] == "completed"
+        and "HIS urn:his:order|HIS-77" in read["reason"][0]["concept"]["text"]
+    )
