@@ -1,13 +1,16 @@
-"""FHIR R5 (IHE SUPPLY, started): the server's CapabilityStatement, the batches on file as
-InventoryItems (product by GTIN, instance with lot and expiry), and a location's stock as an
-InventoryReport snapshot. Every resource is built and validated with fhir.resources (R5);
-searches answer a `searchset` Bundle with paging (`_count`, `_page`). Systems use the same
-bearer tokens: a `system` user (a HIS) reads what its scope covers."""
+"""FHIR R5 (IHE SUPPLY, in part): the server's CapabilityStatement; the batches on file as
+InventoryItems (product by GTIN, instance with lot and expiry); a location's stock as an
+InventoryReport snapshot; a HIS's SupplyRequest as a requisition for a ward, with its
+SupplyDelivery once issued and received; implants and high-value items taken for a case as
+DeviceDispenses with their UDI. Every resource is built and validated with fhir.resources
+(R5); searches answer a `searchset` Bundle with paging (`_count`, `_page`). Systems use the
+same bearer tokens: a `system` user (a HIS) reads its scope and orders for its wards."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -18,7 +21,7 @@ from central.api.deps import Id, LedgerDep, Reader
 from central.errors import Invalid, NotFound
 from central.ledger import LineIn
 from central.ledger.base import iso
-from central.models import Batch, Location, Product, Stock
+from central.models import Batch, Location, Product, Stock, Tag, TagHistory
 from central.schemas import CONFLICT, ERRORS, INVALID, NOT_FOUND
 
 GTIN_SYSTEM = "https://www.gs1.org/gtin"
@@ -78,6 +81,20 @@ def metadata(ledger: LedgerDep) -> FhirResponse:
                                 "type": "InventoryReport",
                                 "interaction": [{"code": "search-type"}],
                                 "searchParam": [{"name": "location", "type": "string"}],
+                            },
+                            {
+                                "type": "SupplyRequest",
+                                "interaction": [{"code": "create"}, {"code": "read"}],
+                            },
+                            {
+                                "type": "SupplyDelivery",
+                                "interaction": [{"code": "search-type"}],
+                                "searchParam": [{"name": "based-on", "type": "reference"}],
+                            },
+                            {
+                                "type": "DeviceDispense",
+                                "interaction": [{"code": "search-type"}],
+                                "searchParam": [{"name": "encounter", "type": "token"}],
                             },
                         ],
                     }
@@ -398,3 +415,77 @@ def search_deliveries(
     except NotFound:  # a search finds nothing; it is not an error
         found = None
     return _bundle(request, [found] if found else [], 1 if found else 0, 1, 1)
+
+
+# --- DeviceDispense: an implant or high-value item used in a case ------------------------
+USED = ("cabinet_take", "dispense")
+
+
+def device_dispense(h: TagHistory, batch: Batch, name: str, place: str | None) -> dict[str, Any]:
+    """A tagged high-value item taken for a case, with its UDI (DI: the GTIN; PI: lot,
+    expiry, serial) as GS1 element strings; the case is the encounter."""
+    serial = unquote(h.epc.rsplit(".", 1)[1]) if h.epc.startswith("urn:epc:id:sgtin:") else ""
+    udi = f"(01){batch.gtin}"
+    if batch.expiry is not None:
+        udi += f"(17){batch.expiry:%y%m%d}"
+    if batch.lot:
+        udi += f"(10){batch.lot}"
+    if serial:
+        udi += f"(21){serial}"
+    case = {"identifier": {"system": "urn:hwms:case", "value": h.case_id}, "display": h.case_id}
+    out: dict[str, Any] = {
+        "resourceType": "DeviceDispense",
+        "id": str(h.id),
+        "status": "completed",
+        "identifier": [{"system": "urn:epc:id", "value": h.epc}],
+        "device": {
+            "concept": {
+                "coding": [{"system": GTIN_SYSTEM, "code": batch.gtin}],
+                "text": f"{name or batch.gtin} UDI {udi}",
+            }
+        },
+        "subject": {"display": f"the patient of case {h.case_id}"},
+        "encounter": case,
+        "performer": [{"actor": {"display": h.actor}}],
+        "quantity": {"value": 1, "unit": "each"},
+        "whenHandedOver": iso(h.at),
+    }
+    if place:
+        out["location"] = {
+            "identifier": {"system": LOCATION_SYSTEM, "value": place},
+            "display": place,
+        }
+    return _valid("DeviceDispense", out)
+
+
+@router.get("/DeviceDispense")
+def search_dispenses(
+    request: Request,
+    ledger: LedgerDep,
+    user: Reader,
+    encounter: Annotated[str | None, Query(max_length=120)] = None,
+    count: Count = 50,
+    page: Page = 1,
+) -> FhirResponse:
+    """Implants and high-value items taken for a case (`encounter`: the case id), in the
+    caller's scope, newest last."""
+    with ledger.session() as s:
+        allowed = user.locations(s)
+        codes = dict(s.execute(select(Location.id, Location.code)).tuples().all())
+        q = (
+            select(TagHistory, Batch, Product.name)
+            .join(Tag, Tag.epc == TagHistory.epc)
+            .join(Batch, Batch.id == Tag.batch_id)
+            .join(Product, Product.gtin == Batch.gtin)
+            .where(TagHistory.kind.in_(USED), TagHistory.case_id != "", Product.high_value)
+        )
+        if encounter:
+            q = q.where(TagHistory.case_id == encounter)
+        if allowed is not None:
+            q = q.where(TagHistory.from_location_id.in_(allowed))
+        total = int(s.scalar(select(func.count()).select_from(q.subquery())) or 0)
+        rows = s.execute(q.order_by(TagHistory.id).offset((page - 1) * count).limit(count)).all()
+        found = [
+            device_dispense(h, b, name, codes.get(h.from_location_id or 0)) for h, b, name in rows
+        ]
+    return _bundle(request, found, total, page, count)

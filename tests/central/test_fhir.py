@@ -62,7 +62,13 @@ def test_metadata_items_and_a_snapshot(db_url: str) -> None:
     client, his, ada = api(db_url)
     meta = client.get("/fhir/metadata")
     assert CapabilityStatement.model_validate(meta.json()).fhirVersion == "5.0.0"
-    assert meta.json()["rest"][0]["resource"][0]["type"] == "InventoryItem"
+    assert [r["type"] for r in meta.json()["rest"][0]["resource"]] == [
+        "InventoryItem",
+        "InventoryReport",
+        "SupplyRequest",
+        "SupplyDelivery",
+        "DeviceDispense",
+    ]
 
     items = entries(
         client.get(f"/fhir/InventoryItem?code=https://www.gs1.org/gtin|{GTIN}", headers=his)
@@ -167,3 +173,57 @@ def test_a_supply_request_is_followed_to_its_supply_delivery(db_url: str) -> Non
         read["status"] == "completed"
         and "HIS urn:his:order|HIS-77" in read["reason"][0]["concept"]["text"]
     )
+
+
+def test_implants_used_in_a_case_are_device_dispenses(db_url: str) -> None:
+    from datetime import timedelta
+
+    from fhir.resources.devicedispense import DeviceDispense
+
+    from central.ledger import Ledger
+    from rules.events import Batch as EventBatch
+    from rules.events import CabinetMovement, stamp
+
+    client, his, admin = api(db_url)
+    ledger: Ledger = client.app.state.ledger  # type: ignore[attr-defined]
+    stems = epcs(3, 700)
+    ledger.receive(
+        [
+            ReceiptLine(epc=e, gtin=GTIN, lot="ST1", expiry=days(400), location="s1/or-cab")
+            for e in stems
+        ],
+        actor="t",
+        today=days(0),
+    )
+    with ledger.session.begin() as s:
+        import_master_data(s, "products", f"gtin,name,high_value\n{GTIN},Hip stem,yes\n")
+    at = TEST_NOW + timedelta(minutes=5)
+    take = CabinetMovement(
+        occurred_at_us=int(at.timestamp() * 1e6),
+        cabinet="or-cab",
+        zone="or-cab",
+        action="take",
+        batch=EventBatch(gtin=GTIN, lot="ST1"),
+        quantity=2,
+        epcs=tuple(stems[:2]),
+        user_id="olga",
+        case_id="OP-7",
+        session_id=None,
+        attributed=True,
+        uncommissioned=False,
+    )
+    assert ledger.apply(stamp(take, site="s1", gateway="gw1", seq=1))
+    found = entries(client.get("/fhir/DeviceDispense?encounter=OP-7", headers=his))
+    assert len(found) == 2
+    for d in found:
+        DeviceDispense.model_validate(d)
+        assert d["encounter"]["identifier"]["value"] == "OP-7"
+        assert (
+            d["location"]["display"] == "s1/or-cab"
+            and d["performer"][0]["actor"]["display"] == "olga"
+        )
+    serial = stems[0].rsplit(".", 1)[1]
+    udi = f"(01){GTIN}(17){days(400):%y%m%d}(10)ST1(21){serial}"
+    assert any(udi in d["device"]["concept"]["text"] for d in found)
+    assert entries(client.get("/fhir/DeviceDispense?encounter=OP-8", headers=his)) == []
+    assert len(entries(client.get("/fhir/DeviceDispense", headers=admin))) == 2
