@@ -182,6 +182,24 @@ def _policy(levels: tuple[ApprovalLevelConfig, ...], *, emergency_bypass: bool) 
     )  # fmt: skip
 
 
+class FhirSubscription(_Model):
+    """A system that wants resources as they happen: each is PUT to `<url>/<type>/<id>`
+    (idempotent, so a retry never makes a second copy)."""
+
+    url: str = Field(pattern=r"^https?://\S+$")
+    resources: tuple[Literal["SupplyDelivery", "DeviceDispense"], ...] = (
+        "SupplyDelivery",
+        "DeviceDispense",
+    )
+    timeout_s: float = Field(10.0, gt=0, le=300)
+
+
+class FhirConfig(_Model):
+    subscriptions: tuple[FhirSubscription, ...] = ()
+    max_attempts: int = Field(8, ge=1, le=100)  # then the push waits in the dead letters
+    retry_s: float = Field(30.0, gt=0)  # the first retry; each next one waits twice as long
+
+
 class CentralConfig(_Model):
     db: str = "sqlite:///hwms.db"
     mqtt: MqttConfig = MqttConfig()
@@ -202,6 +220,7 @@ class CentralConfig(_Model):
     temperature_retention_days: int = Field(365, ge=1, le=36500)
     requisitions: RequisitionConfig = RequisitionConfig()
     purchasing: PurchasingConfig = PurchasingConfig()
+    fhir: FhirConfig = FhirConfig()
 
 
 def parse(data: Any, source: str = "config") -> CentralConfig:

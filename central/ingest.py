@@ -449,7 +449,7 @@ def run(cfg: CentralConfig) -> int:
     configured sites when it changed."""
     import signal
 
-    from central import coldchain_report, db
+    from central import coldchain_report, db, fhir_push
     from central.agv import (
         AgvAdapter,
         LogAgvAdapter,
@@ -499,7 +499,7 @@ def run(cfg: CentralConfig) -> int:
         signal.signal(sig, lambda *_: done.set())
     leader = Leadership(ingestor.ledger.engine)
     commissioning: CommissioningPublisher | None = None
-    next_evaluation = next_prune = next_reports = 0.0
+    next_evaluation = next_prune = next_reports = next_push_scan = 0.0
     next_proposals = ingestor.ledger.clock.now().timestamp() + cfg.purchasing.propose_every_s
     full_evaluation = True
     ingestor.connected.wait(10.0)
@@ -537,6 +537,11 @@ def run(cfg: CentralConfig) -> int:
                     confirm_deliveries(s)
                 ingestor.ledger.watch_requisitions()
                 ingestor.ledger.match_ship_notices()
+                if cfg.fhir.subscriptions:  # resources to the systems that subscribe
+                    if now.timestamp() >= next_push_scan:
+                        next_push_scan = now.timestamp() + 10.0
+                        fhir_push.enqueue(ingestor.ledger, cfg.fhir, now)
+                    fhir_push.deliver(ingestor.ledger, cfg.fhir, now)
                 if now.timestamp() >= next_reports:  # last month's record of every unit
                     next_reports = now.timestamp() + 3600.0
                     if made_reports := coldchain_report.monthly_reports(

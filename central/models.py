@@ -782,3 +782,23 @@ class ColdChainReport(Base):
     digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the content
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     signature_id: Mapped[int | None] = mapped_column(ForeignKey("signature.id"))
+
+
+class FhirPush(Base):
+    """A FHIR resource on its way to a subscribed system: tried until it is taken, then
+    waiting in the dead letters after `fhir.max_attempts` (an operator retries it)."""
+
+    __tablename__ = "fhir_push"
+    __table_args__ = (UniqueConstraint("url", "resource_type", "resource_id",
+                                       name="uq_fhir_push_resource"),)  # fmt: skip
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(400))
+    resource_type: Mapped[str] = mapped_column(String(40))
+    resource_id: Mapped[str] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dead_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str] = mapped_column(Text, default="")

@@ -87,7 +87,7 @@ def outcome(db_url: str, day: Day) -> dict[str, list[list[Any]]]:
 
 
 PARTS = ("stock", "open_alerts", "transport_orders", "requisitions", "purchase_orders",
-         "proposals")  # fmt: skip
+         "proposals", "fhir_pushed")  # fmt: skip
 
 
 def resolve(expected: dict[str, Any], ordered: int) -> dict[str, Any]:
@@ -128,6 +128,9 @@ def summary(out: TextIO, got: dict[str, list[list[Any]]], problems: list[str]) -
     w("Purchase orders:\n")
     for supplier, dst, product, qty, received, status in got["purchase_orders"]:
         w(f"  {supplier} -> {dst}: {qty} x {product}, {received} received ({status})\n")
+    w("FHIR resources the HIS received:\n")
+    for kind, rid, status in got.get("fhir_pushed", []):
+        w(f"  {kind}/{rid} ({status})\n")
     w("Replenishment proposals:\n")
     for where, product, status in got["proposals"]:
         w(f"  {product} @ {where}: {status}\n")

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import yaml
 
 from hwms_demo.day import MODBUS_SPEED, Day
+from hwms_demo.his import DemoHis
 from hwms_demo.narrate import LiveLog, report_orders, watch
 from hwms_demo.outcome import compare, outcome, resolve, summary
 from hwms_demo.scanning import receive_by_scan
@@ -89,6 +90,8 @@ class Demo:
         self.hwms = [sys.executable, "-m", "hwms_cli"]
         self.embedded: EmbeddedBroker | None = None
         self.printer = LabelPrinterEmulator()  # the store's RFID label printer
+        self.his = DemoHis()  # the HIS the ledger pushes FHIR resources to
+        self.his_told = 0
         self.protocol = "v5"
         self.central: dict[str, Any] = {}
         self.requisition = 0  # the day's requisition, once the nurse has sent it
@@ -134,6 +137,7 @@ class Demo:
             self.out.flush()
             self.sup.stop()
             self.printer.stop()
+            self.his.stop()
             if self.embedded is not None:
                 self.embedded.stop()
             self.say("stopped.\n")
@@ -220,7 +224,10 @@ class Demo:
         self.central = yaml.safe_load((DATA / "central.yaml").read_text())
         mqtt = {"port": ports.mqtt, "client_id": "hwms-demo-ledger",
                 "username": "hwms-demo-ledger", "protocol": self.protocol}  # fmt: skip
-        self.central |= {"db": self.db_url, "metrics_port": ports.ledger_metrics, "mqtt": mqtt}
+        self.his.start()
+        fhir = {"subscriptions": [{"url": self.his.url}], "retry_s": 2}
+        self.central |= {"db": self.db_url, "metrics_port": ports.ledger_metrics, "mqtt": mqtt,
+                         "fhir": fhir}  # fmt: skip
         config = _write_yaml(self.workdir / "central.yaml", self.central)
         self.sup.start("ledger", [*self.hwms, "central", "run", "--config", str(config)],
                        lambda: http_ok(self.ledger_metrics))  # fmt: skip
@@ -288,6 +295,7 @@ class Demo:
         for act in day.acts:
             while time.time() < self.t0 + day.at(act):
                 report_orders(ledger, seen_orders, live, day)
+                self._report_his(live)
                 dead = self.sup.dead()
                 if dead:
                     raise RuntimeError(f"{dead[0].name} stopped; see {dead[0].log}")
@@ -306,7 +314,13 @@ class Demo:
         settle_until = time.time() + float(self.central.get("evaluate_every_s", 5)) + 4.0
         while time.time() < settle_until:
             report_orders(ledger, seen_orders, live, self.day)
+            self._report_his(live)
             time.sleep(0.25)
+
+    def _report_his(self, live: LiveLog) -> None:
+        for kind, rid, status in self.his.seen()[self.his_told :]:
+            live.say(f"HIS (FHIR): received {kind}/{rid} ({status}), pushed by the ledger")
+            self.his_told += 1
 
     def _recall(self, ledger: Any, live: LiveLog, r: dict[str, Any]) -> None:
         day = self.day
@@ -378,6 +392,7 @@ class Demo:
 
     def _compare(self) -> list[str]:
         got = outcome(self.db_url, self.day)
+        got["fhir_pushed"] = sorted([kind, rid, status] for kind, rid, status in self.his.seen())
         record = {**got, "values": {"ordered": self.day.ordered}}
         (self.workdir / "outcome.json").write_text(json.dumps(record, indent=1))
         problems = compare(got, resolve(self.day.data.get("expect", {}), self.day.ordered))

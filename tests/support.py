@@ -102,8 +102,8 @@ def smtp_server() -> Iterator[Mailbox]:
 
 
 class Receiver:
-    """A local HTTP server on a free loopback port that keeps each POST's path and JSON body
-    and answers `status` (a FHIR server, a webhook)."""
+    """A local HTTP server on a free loopback port that keeps each POST's or PUT's path and
+    JSON body and answers `status` (a FHIR server, a webhook); `status` may change."""
 
     def __init__(self, status: int = 200) -> None:
         self.port = free_port()
@@ -132,6 +132,9 @@ def http_receiver(status: int = 200) -> Iterator[Receiver]:
             self.send_header("Content-Type", "application/fhir+json")
             self.end_headers()
             self.wfile.write(reply.encode())
+
+        def do_PUT(self) -> None:
+            self.do_POST()  # kept the same way: (path, body)
 
         def log_message(self, *_args: Any) -> None:
             pass

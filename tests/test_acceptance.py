@@ -56,6 +56,7 @@ def test_demo_day_ends_exactly_as_scripted(tmp_path: Path, broker: str) -> None:
         "PO-000001 approved by demo-admin",
         f"ship notice DA-2611-07 with {ordered} EPCs",
         "PO-000001 received: the gate:st-elsewhere/central_store reads matched the ship notice",
+        "HIS (FHIR): received SupplyDelivery/requisition-1 (completed), pushed by the ledger",
         "── 100% ── end of the day",
     ):
         assert line in log, line

@@ -86,6 +86,7 @@ def create_app(
     app.include_router(purchasing.proposals_router)
     app.include_router(purchasing.kpi_router)
     app.include_router(fhir.router)
+    app.include_router(fhir.push_router)
     add_web(app, ledger, secure_cookies=secure_cookies, label_printer=label_printer)
     return app
 

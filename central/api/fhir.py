@@ -10,22 +10,29 @@ from __future__ import annotations
 
 from collections import defaultdict
 from typing import Annotated, Any
-from urllib.parse import unquote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
+from central import fhir_push
 from central.accounts import Principal
-from central.api.deps import Id, LedgerDep, Reader
+from central.api.deps import Admin, Id, LedgerDep, Reader
 from central.errors import Invalid, NotFound
+from central.fhir_resources import (
+    GTIN_SYSTEM,
+    LOCATION_SYSTEM,
+    PRIORITIES,
+    device_dispense,
+    inventory_item,
+    supply_delivery,
+    supply_request,
+    used_items,
+)
 from central.ledger import LineIn
 from central.ledger.base import iso
-from central.models import Batch, Location, Product, Stock, Tag, TagHistory
+from central.models import Batch, Location, Product, Stock, TagHistory
 from central.schemas import CONFLICT, ERRORS, INVALID, NOT_FOUND
-
-GTIN_SYSTEM = "https://www.gs1.org/gtin"
-LOCATION_SYSTEM = "urn:hwms:location"
 
 
 class FhirResponse(JSONResponse):
@@ -102,35 +109,6 @@ def metadata(ledger: LedgerDep) -> FhirResponse:
             }
         )
     )
-
-
-def inventory_item(batch: Batch, name: str) -> dict[str, Any]:
-    """One batch as an InventoryItem: the product's GTIN and name, its lot and expiry (a
-    non-GS1 tag's batch has no GTIN: no code)."""
-    label = name or batch.gtin or "non-GS1 item"
-    instance: dict[str, Any] = {"lotNumber": batch.lot} if batch.lot else {}
-    if batch.expiry is not None:
-        instance["expiry"] = batch.expiry.isoformat()
-    item: dict[str, Any] = {
-        "resourceType": "InventoryItem",
-        "id": str(batch.id),
-        "status": "active",
-        "name": [
-            {
-                "nameType": {
-                    "system": "http://hl7.org/fhir/inventoryitem-nametype",
-                    "code": "trade-name",
-                },
-                "language": "en",
-                "name": label,
-            }
-        ],
-    }
-    if batch.gtin:
-        item["code"] = [{"coding": [{"system": GTIN_SYSTEM, "code": batch.gtin}], "text": label}]
-    if instance:
-        item["instance"] = instance
-    return item
 
 
 def _bundle(
@@ -265,19 +243,6 @@ def _places(s: Any, who: Principal, code: str) -> list[int]:
     return [i for i, c, dept in below if who.covers(c, dept)]
 
 
-# --- SupplyRequest (a HIS orders for a ward: a requisition) and its SupplyDelivery --------
-PRIORITIES = {"routine": "routine", "urgent": "urgent", "asap": "urgent", "stat": "emergency"}
-_FHIR_PRIORITY = {"routine": "routine", "urgent": "urgent", "emergency": "stat"}
-_FHIR_STATUS = {
-    "submitted": "active",
-    "approved": "active",
-    "issued": "active",
-    "received": "completed",
-    "rejected": "cancelled",
-    "cancelled": "cancelled",
-}
-
-
 def _gtin_of(concept: Any) -> str:
     for coding in (concept or {}).get("coding") or []:
         if coding.get("system") == GTIN_SYSTEM and coding.get("code"):
@@ -290,77 +255,6 @@ def _location_of(ref: Any) -> str:
     if ident.get("system") == LOCATION_SYSTEM and ident.get("value"):
         return str(ident["value"])
     raise Invalid(f"deliverTo: a location identifier (system {LOCATION_SYSTEM}) is needed")
-
-
-def supply_request(req: dict[str, Any]) -> dict[str, Any]:
-    """A requisition as a SupplyRequest (its first line: one made over FHIR has one)."""
-    line = req["lines"][0]
-    out: dict[str, Any] = {
-        "resourceType": "SupplyRequest",
-        "id": str(req["id"]),
-        "identifier": [{"system": "urn:hwms:requisition", "value": str(req["id"])}],
-        "status": _FHIR_STATUS.get(req["status"], "unknown"),
-        "priority": _FHIR_PRIORITY.get(req["priority"], "routine"),
-        "item": {
-            "concept": {
-                "coding": [{"system": GTIN_SYSTEM, "code": line["gtin"]}],
-                "text": line["name"] or line["gtin"],
-            }
-        },
-        "quantity": {"value": line["quantity"], "unit": "each"},
-        "authoredOn": req["created_at"],
-        "requester": {"display": req["requester"]},
-        "deliverTo": {
-            "identifier": {"system": LOCATION_SYSTEM, "value": req["to_location"]},
-            "display": req["to_location"],
-        },
-    }
-    if req["from_location"]:
-        out["deliverFrom"] = {
-            "identifier": {"system": LOCATION_SYSTEM, "value": req["from_location"]}
-        }
-    if req["note"]:
-        out["reason"] = [{"concept": {"text": req["note"]}}]
-    return _valid("SupplyRequest", out)
-
-
-def supply_delivery(req: dict[str, Any]) -> dict[str, Any] | None:
-    """What arrived of an issued requisition, as a SupplyDelivery (none before it was issued):
-    completed once it was received at its destination, in progress while on its way."""
-    if not req["issued_at"]:
-        return None
-    arrived = sum(ln["received"] for ln in req["lines"])
-    line = req["lines"][0]
-    out: dict[str, Any] = {
-        "resourceType": "SupplyDelivery",
-        "id": f"requisition-{req['id']}",
-        "basedOn": [{"reference": f"SupplyRequest/{req['id']}"}],
-        "status": "completed" if req["status"] == "received" else "in-progress",
-        "suppliedItem": [
-            {
-                "quantity": {"value": arrived or line["issued"]},
-                "itemCodeableConcept": {"coding": [{"system": GTIN_SYSTEM, "code": line["gtin"]}]},
-            }
-        ],
-        "destination": {
-            "identifier": {"system": LOCATION_SYSTEM, "value": req["to_location"]},
-            "display": req["to_location"],
-        },
-    }
-    when = req["received_at"] or req["issued_at"]
-    if when:
-        out["occurrenceDateTime"] = when
-    return _valid("SupplyDelivery", out)
-
-
-def _valid(kind: str, resource: dict[str, Any]) -> dict[str, Any]:
-    from fhir.resources import get_fhir_model_class
-
-    model = get_fhir_model_class(kind)
-    dumped: dict[str, Any] = model.model_validate(resource).model_dump(
-        mode="json", exclude_none=True
-    )
-    return dumped
 
 
 @router.post("/SupplyRequest", status_code=201, responses=_plain(CONFLICT))
@@ -417,47 +311,6 @@ def search_deliveries(
     return _bundle(request, [found] if found else [], 1 if found else 0, 1, 1)
 
 
-# --- DeviceDispense: an implant or high-value item used in a case ------------------------
-USED = ("cabinet_take", "dispense")
-
-
-def device_dispense(h: TagHistory, batch: Batch, name: str, place: str | None) -> dict[str, Any]:
-    """A tagged high-value item taken for a case, with its UDI (DI: the GTIN; PI: lot,
-    expiry, serial) as GS1 element strings; the case is the encounter."""
-    serial = unquote(h.epc.rsplit(".", 1)[1]) if h.epc.startswith("urn:epc:id:sgtin:") else ""
-    udi = f"(01){batch.gtin}"
-    if batch.expiry is not None:
-        udi += f"(17){batch.expiry:%y%m%d}"
-    if batch.lot:
-        udi += f"(10){batch.lot}"
-    if serial:
-        udi += f"(21){serial}"
-    case = {"identifier": {"system": "urn:hwms:case", "value": h.case_id}, "display": h.case_id}
-    out: dict[str, Any] = {
-        "resourceType": "DeviceDispense",
-        "id": str(h.id),
-        "status": "completed",
-        "identifier": [{"system": "urn:epc:id", "value": h.epc}],
-        "device": {
-            "concept": {
-                "coding": [{"system": GTIN_SYSTEM, "code": batch.gtin}],
-                "text": f"{name or batch.gtin} UDI {udi}",
-            }
-        },
-        "subject": {"display": f"the patient of case {h.case_id}"},
-        "encounter": case,
-        "performer": [{"actor": {"display": h.actor}}],
-        "quantity": {"value": 1, "unit": "each"},
-        "whenHandedOver": iso(h.at),
-    }
-    if place:
-        out["location"] = {
-            "identifier": {"system": LOCATION_SYSTEM, "value": place},
-            "display": place,
-        }
-    return _valid("DeviceDispense", out)
-
-
 @router.get("/DeviceDispense")
 def search_dispenses(
     request: Request,
@@ -472,13 +325,7 @@ def search_dispenses(
     with ledger.session() as s:
         allowed = user.locations(s)
         codes = dict(s.execute(select(Location.id, Location.code)).tuples().all())
-        q = (
-            select(TagHistory, Batch, Product.name)
-            .join(Tag, Tag.epc == TagHistory.epc)
-            .join(Batch, Batch.id == Tag.batch_id)
-            .join(Product, Product.gtin == Batch.gtin)
-            .where(TagHistory.kind.in_(USED), TagHistory.case_id != "", Product.high_value)
-        )
+        q = used_items()
         if encounter:
             q = q.where(TagHistory.case_id == encounter)
         if allowed is not None:
@@ -489,3 +336,21 @@ def search_dispenses(
             device_dispense(h, b, name, codes.get(h.from_location_id or 0)) for h, b, name in rows
         ]
     return _bundle(request, found, total, page, count)
+
+
+push_router = APIRouter(prefix="/fhir-push", tags=["fhir"], responses=ERRORS | INVALID)
+
+
+@push_router.get("")
+def pushes(
+    ledger: LedgerDep, user: Admin,
+    state: Annotated[str, Query(pattern="^(waiting|dead|delivered)$")] = "waiting",
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Resources on their way to the subscribed systems; `dead`: given up, to retry."""
+    return fhir_push.pushes(ledger, state)
+
+
+@push_router.post("/{push_id}/retry", status_code=204, responses=NOT_FOUND | CONFLICT)
+def retry(push_id: Id, ledger: LedgerDep, user: Admin) -> None:
+    """A dead push tried again on the ledger's next pass."""
+    fhir_push.retry(ledger, push_id, ledger.clock.now())
