@@ -44,23 +44,34 @@ def enqueue(ledger: Ledger, cfg: FhirConfig, now: datetime) -> int:
     since = now - WINDOW
     made: list[tuple[str, str, dict[str, Any]]] = []  # (type, id, resource)
     with ledger.session() as s:
+        queued = set(
+            s.execute(
+                select(FhirPush.url, FhirPush.resource_type, FhirPush.resource_id).where(
+                    FhirPush.created_at >= since - WINDOW
+                )
+            ).tuples()
+        )
+
+        def missing(kind: str, rid: str) -> bool:  # built only for a subscriber without it
+            return any(w == kind and (url, kind, rid) not in queued for url, w in wanted)
+
         if any(kind == "SupplyDelivery" for _u, kind in wanted):
-            for rid in s.scalars(
+            for req_id in s.scalars(
                 select(Requisition.id).where(
                     Requisition.status == "received", Requisition.received_at >= since
                 )
             ):
-                resource = supply_delivery(ledger.requisition(_READER, rid))
-                if resource is not None:
-                    made.append(("SupplyDelivery", resource["id"], resource))
+                if missing("SupplyDelivery", f"requisition-{req_id}"):
+                    resource = supply_delivery(ledger.requisition(_READER, req_id))
+                    if resource is not None:
+                        made.append(("SupplyDelivery", resource["id"], resource))
         if any(kind == "DeviceDispense" for _u, kind in wanted):
             codes = dict(s.execute(select(Location.id, Location.code)).tuples().all())
             for h, batch, name in s.execute(used_items().where(TagHistory.at >= since)):
-                resource = device_dispense(h, batch, name, codes.get(h.from_location_id or 0))
-                made.append(("DeviceDispense", resource["id"], resource))
-        queued = set(
-            s.execute(select(FhirPush.url, FhirPush.resource_type, FhirPush.resource_id)).tuples()
-        )
+                if missing("DeviceDispense", str(h.id)):
+                    place = codes.get(h.from_location_id or 0)
+                    made.append(("DeviceDispense", str(h.id),
+                                 device_dispense(h, batch, name, place)))  # fmt: skip
     rows = [
         FhirPush(
             url=url,
