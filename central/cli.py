@@ -393,6 +393,58 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_verify(args: argparse.Namespace) -> int:
+    """Exit 0 and a summary when every chain, checkpoint and chained row matches; 6 and
+    the first records and rows that do not."""
+    from datetime import UTC, datetime, time
+    from pathlib import Path
+
+    from central import db
+    from central.audit_verify import verify
+
+    key = args.public_key
+    if key is not None and Path(key).is_file():
+        key = Path(key).read_text().strip()
+    since = datetime.combine(args.since, time(), tzinfo=UTC) if args.since else None
+    eng = db.engine(args.db)
+    try:
+        with eng.connect() as conn:
+            result = verify(conn, since=since, public_key=key)
+    finally:
+        eng.dispose()
+    print(result.summary(), file=sys.stdout if result.intact else sys.stderr)
+    return 0 if result.intact else 6
+
+
+def _audit_keygen(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from central.audit_checkpoints import new_key, public_hex
+
+    try:
+        key = new_key(Path(args.out))
+    except FileExistsError:
+        print(f"hwms central audit keygen: {args.out} exists (not overwritten)", file=sys.stderr)
+        return 1
+    print(public_hex(key))
+    return 0
+
+
+def _audit_checkpoint(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from central import audit_checkpoints, db
+    from central.ledger import Ledger
+
+    key = audit_checkpoints.load_key(Path(args.key_file).read_text())
+    lg = Ledger(db.engine(args.db))
+    with lg.session.begin() as s:
+        made = audit_checkpoints.make_checkpoints(s, key, lg.clock.now())
+    for cp in made:
+        print(cp.dumps().decode())
+    return 0
+
+
 def _date(text: str) -> Any:
     from datetime import date
 
@@ -561,6 +613,23 @@ def add_commands(sub: Any) -> None:
     p.add_argument("name")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.set_defaults(func=_errors(_token))
+    audit = central.add_parser("audit", help="the tamper-evident ledger").add_subparsers(
+        dest="audit_command", required=True
+    )
+    p = audit.add_parser("verify", help="check the hash chains, checkpoints and chained rows")
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--since", type=_date, help="YYYY-MM-DD: from the last checkpoint before it")
+    p.add_argument("--public-key", help="the checkpoints' Ed25519 key (hex, or a file of it)")
+    p.set_defaults(func=_errors(_audit_verify))
+    p = audit.add_parser(
+        "keygen", help="a new Ed25519 checkpoint signing key (prints its public key)"
+    )
+    p.add_argument("--out", required=True, help="where to write the private key (PEM, mode 600)")
+    p.set_defaults(func=_errors(_audit_keygen))
+    p = audit.add_parser("checkpoint", help="sign the chain heads now")
+    p.add_argument("--db", default="sqlite:///hwms.db")
+    p.add_argument("--key-file", required=True, help="the PEM private key")
+    p.set_defaults(func=_errors(_audit_checkpoint))
     p = central.add_parser("alerts", help="open alerts")
     p.add_argument("--db", default="sqlite:///hwms.db")
     p.add_argument("--json", action="store_true")

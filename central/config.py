@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from hwms_common.config import ConfigError, MqttConnection, read_yaml, validate
+from hwms_common.config import ConfigError, MqttConnection, read_secret, read_yaml, validate
 from hwms_common.config import Model as _Model
 from rules.requisitions import ApprovalLevel, ApprovalPolicy, Priority
 
@@ -200,6 +200,18 @@ class FhirConfig(_Model):
     retry_s: float = Field(30.0, gt=0)  # the first retry; each next one waits twice as long
 
 
+class AuditConfig(_Model):
+    """The tamper-evident ledger's checkpoints: signed with an Ed25519 key (PEM, PKCS#8)
+    from a file or a systemd credential; without one, no checkpoints are made."""
+
+    signing_key_file: Path | None = None
+    signing_key_credential: str | None = None  # a name under $CREDENTIALS_DIRECTORY
+    checkpoint_every_s: float = Field(300.0, gt=0)
+
+    def signing_key(self) -> str | None:
+        return read_secret(self.signing_key_file, self.signing_key_credential)
+
+
 class CentralConfig(_Model):
     db: str = "sqlite:///hwms.db"
     mqtt: MqttConfig = MqttConfig()
@@ -221,6 +233,7 @@ class CentralConfig(_Model):
     requisitions: RequisitionConfig = RequisitionConfig()
     purchasing: PurchasingConfig = PurchasingConfig()
     fhir: FhirConfig = FhirConfig()
+    audit: AuditConfig = AuditConfig()
 
 
 def parse(data: Any, source: str = "config") -> CentralConfig:

@@ -12,13 +12,14 @@ site/gateway differ from its topic, goes to `dead_letter` with the reason and ra
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from paho.mqtt.client import Client, MQTTMessage
@@ -44,6 +45,9 @@ from rules.commissioning import CommissioningMap
 from rules.events import Event, EventSchemaError, loads
 from rules.progress import SeqProgress
 from rules.topics import EVENTS_FILTER, LEDGER_STATUS_TOPIC, STATUS_FILTER, ack_topic
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 log = structlog.get_logger(__name__)
 
@@ -440,6 +444,19 @@ def _alert_gauges(metrics: LedgerMetrics, ledger: Ledger) -> None:
         metrics.open_alerts.labels(kind=kind, severity=severity).set(n)
 
 
+def checkpoint(ingestor: Ingestor, key: Ed25519PrivateKey) -> None:
+    """Signs the chains that grew and publishes their checkpoints, retained."""
+    from central.audit_checkpoints import make_checkpoints
+
+    with ingestor.ledger.session.begin() as s:
+        made = make_checkpoints(s, key, ingestor.ledger.clock.now())
+    for cp in made:
+        ingestor.client.publish(topics.audit_checkpoint_topic(cp.chain), cp.dumps(), qos=1,
+                                retain=True)  # fmt: skip
+    if made:
+        log.info("audit checkpoints signed", chains=[cp.chain for cp in made])
+
+
 PRUNE_EVERY_S = 3600.0  # the cold-chain record's retention is applied hourly
 
 
@@ -449,7 +466,7 @@ def run(cfg: CentralConfig) -> int:
     configured sites when it changed."""
     import signal
 
-    from central import coldchain_report, db, fhir_push
+    from central import audit_checkpoints, coldchain_report, db, fhir_push
     from central.agv import (
         AgvAdapter,
         LogAgvAdapter,
@@ -461,6 +478,15 @@ def run(cfg: CentralConfig) -> int:
     from central.cluster import Leadership
     from central.notify import AlertSink, MqttAlertSink, Tier, WebhookSink, notify_due
 
+    try:
+        pem = cfg.audit.signing_key()
+        signing_key = None if pem is None else audit_checkpoints.load_key(pem)
+    except (OSError, ValueError) as exc:
+        log.error("audit signing key not readable", error=str(exc))
+        return 2
+    if signing_key is None:
+        log.warning("no audit signing key: the chain heads are not checkpointed "
+                    "(audit.signing_key_file or audit.signing_key_credential)")  # fmt: skip
     db.upgrade(cfg.db)
     m = cfg.mqtt
     ingestor = Ingestor(
@@ -499,7 +525,7 @@ def run(cfg: CentralConfig) -> int:
         signal.signal(sig, lambda *_: done.set())
     leader = Leadership(ingestor.ledger.engine)
     commissioning: CommissioningPublisher | None = None
-    next_evaluation = next_prune = next_reports = next_push_scan = 0.0
+    next_evaluation = next_prune = next_reports = next_push_scan = next_checkpoint = 0.0
     next_proposals = ingestor.ledger.clock.now().timestamp() + cfg.purchasing.propose_every_s
     full_evaluation = True
     ingestor.connected.wait(10.0)
@@ -548,6 +574,9 @@ def run(cfg: CentralConfig) -> int:
                         ingestor.ledger, ingestor.ledger.clock.today()
                     ):
                         log.info("monthly cold-chain reports kept", reports=made_reports)
+                if signing_key is not None and now.timestamp() >= next_checkpoint:
+                    next_checkpoint = now.timestamp() + cfg.audit.checkpoint_every_s
+                    checkpoint(ingestor, signing_key)
                 if now.timestamp() >= next_proposals:
                     next_proposals = now.timestamp() + cfg.purchasing.propose_every_s
                     made = ingestor.ledger.propose_replenishment()
@@ -564,6 +593,9 @@ def run(cfg: CentralConfig) -> int:
             break  # logged by the worker; exit non-zero so that systemd restarts the ledger
         if done.wait(cfg.notify_every_s):
             break
+    if signing_key is not None and leader.held():
+        with contextlib.suppress(SQLAlchemyError):
+            checkpoint(ingestor, signing_key)  # the day's last head, signed
     leader.release()
     ingestor.stop()
     log.info("ledger stopped", **dict(ingestor.counts))

@@ -802,3 +802,43 @@ class FhirPush(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dead_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class AuditHead(Base):
+    """The last record of each chain of the tamper-evident ledger (`rules/audit_chain.py`):
+    locked while a transaction numbers its records, so a chain never forks."""
+
+    __tablename__ = "audit_head"
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)  # a site, or "-"
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditRecord(Base):
+    """One chained write of a ledger row: its content as hwms wrote it, hashed onto the
+    record before it in its site's chain."""
+
+    __tablename__ = "audit_record"
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(400))  # the row's primary key, canonical JSON
+    op: Mapped[str] = mapped_column(String(10))  # put, delete
+    at: Mapped[str] = mapped_column(String(32), index=True)  # UTC ISO 8601, as hashed
+    content: Mapped[str] = mapped_column(Text)  # the row, canonical JSON ("" when deleted)
+    prev: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A chain head signed with the ledger's Ed25519 key, also published (retained MQTT) so
+    that an outside party holds a copy: a chain rewritten behind it no longer matches."""
+
+    __tablename__ = "audit_checkpoint"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chain: Mapped[str] = mapped_column(String(64), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[str] = mapped_column(String(32))
+    public_key: Mapped[str] = mapped_column(String(64))  # hex
+    signature: Mapped[str] = mapped_column(String(128))  # hex

@@ -148,6 +148,19 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+class CheckpointOut(BaseModel):
+    """A chain head signed with the ledger's Ed25519 key: the signature covers the canonical
+    JSON of chain, seq, hash and at (`rules.audit_chain.checkpoint_payload`)."""
+
+    chain: str
+    seq: int
+    hash: str
+    at: str
+    public_key: str
+    signature: str
+    alg: Literal["Ed25519"] = "Ed25519"
+
+
 class StockLine(BaseModel):
     location: str
     gtin: str

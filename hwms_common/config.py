@@ -39,7 +39,7 @@ def read_secret(file: Path | None, credential: str | None) -> str | None:
     if credential is not None:
         directory = os.environ.get("CREDENTIALS_DIRECTORY")
         if not directory:
-            raise ConfigError("mqtt.password_credential: $CREDENTIALS_DIRECTORY is not set")
+            raise ConfigError(f"credential {credential!r}: $CREDENTIALS_DIRECTORY is not set")
         return (Path(directory) / credential).read_text().strip()
     return None
 

@@ -8,6 +8,7 @@
     hwms/v1/<site>/commissioning[/delta]            the commissioning map (retained)
     hwms/v1/central/ledger/status                   the ledger online/offline (retained, Will)
     hwms/v1/central/alerts/<kind>                   alert notifications
+    hwms/v1/central/audit/<chain>                   signed audit checkpoints (retained)
 
 A site or gateway is one topic level (`rules.events.NAME`), so a parsed topic is exact.
 """
@@ -22,6 +23,7 @@ EVENTS_FILTER: Final = f"{PREFIX}/+/+/events/#"
 STATUS_FILTER: Final = f"{PREFIX}/+/+/status"
 ALERTS_PREFIX: Final = f"{PREFIX}/central/alerts"
 LEDGER_STATUS_TOPIC: Final = f"{PREFIX}/central/ledger/status"
+AUDIT_PREFIX: Final = f"{PREFIX}/central/audit"
 
 
 def gateway_base(site: str, gateway: str) -> str:
@@ -58,6 +60,11 @@ def commissioning_delta_topic(site: str) -> str:
 
 def alert_topic(kind: str) -> str:
     return f"{ALERTS_PREFIX}/{kind}"
+
+
+def audit_checkpoint_topic(chain: str) -> str:
+    """A chain's last signed checkpoint (`rules.audit_chain.Checkpoint`), retained."""
+    return f"{AUDIT_PREFIX}/{chain}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,11 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from central.clock import FixedClock
 
@@ -260,3 +262,53 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
     else:
         yield from _pg_url()
+
+
+# Every ledger database a test wrote must still verify when the test ends (its audit chain
+# covers every chained row: a write path that bypasses the chain fails here). Tests that
+# change rows behind hwms's back on purpose are marked `tampers`.
+_DATABASES: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _record_databases(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from central import db
+
+    make = db.engine
+
+    def recorded(url: str) -> Any:
+        if url not in _DATABASES:
+            _DATABASES.append(url)
+        return make(url)
+
+    monkeypatch.setattr(db, "engine", recorded)
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Before the test's fixtures (its databases) go: the audit chain of each verifies."""
+    urls = list(_DATABASES)
+    _DATABASES.clear()
+    if item.get_closest_marker("tampers") is None:
+        for url in urls:
+            _verify_chain(url)
+    yield
+
+
+def _verify_chain(url: str) -> None:
+    from sqlalchemy import inspect
+
+    from central.audit_verify import verify
+
+    eng = create_engine(url)
+    try:
+        with eng.connect() as c:
+            if not inspect(c).has_table("audit_head"):
+                return
+            result = verify(c)
+    except SQLAlchemyError:  # the test removed it or never built it: nothing to verify
+        return
+    finally:
+        eng.dispose()
+    assert result.intact, f"the audit chain of {url} does not verify:\n{result.summary()}"

@@ -26,6 +26,7 @@ from central.accounts import Principal, hash_token
 from central.api import (
     admin,
     alerts,
+    audit,
     bookings,
     coldchain,
     fhir,
@@ -87,6 +88,7 @@ def create_app(
     app.include_router(purchasing.kpi_router)
     app.include_router(fhir.router)
     app.include_router(fhir.push_router)
+    app.include_router(audit.router)
     add_web(app, ledger, secure_cookies=secure_cookies, label_printer=label_printer)
     return app
 

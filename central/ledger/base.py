@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from central.audit_chain import ChainWriter, note
 from central.clock import SYSTEM_CLOCK, Clock, as_utc
 from central.config import PurchasingConfig, RequisitionConfig
 from central.models import Batch, Location, Tag
@@ -70,6 +71,7 @@ class LedgerBase:
         self.purchasing_rules = purchasing or PurchasingConfig()
         self.supply = dict(supply or {})
         self.session = sessionmaker(engine, expire_on_commit=False)
+        ChainWriter(self.session, clock)  # every chained row, hashed in its transaction
         self._pg = engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if self._pg else sqlite.insert
         # ids of locations and batches never change once created: remember them
@@ -109,11 +111,14 @@ class LedgerBase:
         known = self._location_ids.get(code)
         if known is not None:
             return known
-        s.execute(
+        made = s.execute(
             self._insert(Location)
             .values(code=code, name=zone, kind="zone")
             .on_conflict_do_nothing(index_elements=["code"])
-        )
+            .returning(Location.id)
+        ).scalar()
+        if made is not None:
+            note(s, "location", [{"id": made, "code": code}])
         found = int(s.execute(select(Location.id).where(Location.code == code)).scalar_one())
         self._fresh_locations[code] = found  # remembered once the transaction committed
         return found
@@ -129,11 +134,14 @@ class LedgerBase:
         if known is not None:
             return known
         expiry = date.fromisoformat(b.expiry) if b.expiry else None
-        s.execute(
+        made = s.execute(
             self._insert(Batch)
             .values(gtin=gtin, lot=lot, expiry=expiry, supplier=supplier, locked=False)
             .on_conflict_do_nothing(index_elements=["gtin", "lot"])
-        )
+            .returning(Batch.id)
+        ).scalar()
+        if made is not None:
+            note(s, "batch", [{"id": made}])
         found = int(
             s.execute(select(Batch.id).where(Batch.gtin == gtin, Batch.lot == lot)).scalar_one()
         )

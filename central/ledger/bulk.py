@@ -9,6 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Table, text
 from sqlalchemy.orm import Session
 
+from central.audit_chain import CHAINED, note
 from central.ledger.base import LedgerBase
 from central.models import Movement, Stock, Tag, TagHistory
 
@@ -57,9 +58,11 @@ PG_INSERTS = {
         " CAST(:biz_step AS varchar[]), CAST(:actor AS varchar[]), CAST(:case_id AS varchar[]),"
         " CAST(:reason AS text[]), CAST(:occurred_at AS timestamptz[]),"
         " CAST(:recorded_at AS timestamptz[]))"
+        " RETURNING id, from_location_id, to_location_id"
     ),
 }
 TAG_HISTORY_TABLE = cast(Table, TagHistory.__table__)
+SITE = {"movement": (MOVEMENT_TABLE.c.from_location_id, MOVEMENT_TABLE.c.to_location_id)}
 
 
 class BulkWrites(LedgerBase):
@@ -115,7 +118,16 @@ class BulkWrites(LedgerBase):
         round trip, one cached plan); SQLite: executemany (in process, already fast)."""
         if not rows:
             return
-        if self._pg:
+        if table.name in CHAINED:  # the rows' ids, to be chained at commit
+            if self._pg:
+                made = s.execute(PG_INSERTS[table.name], columns(rows)).mappings()
+            else:
+                made = s.execute(
+                    table.insert().returning(*table.primary_key.columns, *SITE[table.name]),
+                    rows,
+                ).mappings()
+            note(s, table.name, [dict(row) for row in made])
+        elif self._pg:
             s.execute(PG_INSERTS[table.name], columns(rows))
         else:
             s.execute(table.insert(), rows)

@@ -1,0 +1,37 @@
+"""The tamper-evident ledger from outside: the last signed checkpoint of each chain, for a
+party that keeps its own copy and later checks the ledger against it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from central import audit_checkpoints
+from central.api.deps import LedgerDep, Reader
+from central.schemas import ERRORS, INVALID, CheckpointOut
+
+router = APIRouter(prefix="/audit", tags=["audit"], responses=ERRORS | INVALID)
+
+
+@router.get("/checkpoints")
+def checkpoints(
+    ledger: LedgerDep,
+    _user: Reader,
+    chain: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[CheckpointOut]:
+    """The last checkpoint of every chain (a site, or "-" for hospital-wide records), or of
+    one chain."""
+    with ledger.session() as s:
+        found = audit_checkpoints.latest(s, chain)
+    return [
+        CheckpointOut(
+            chain=c.chain,
+            seq=c.seq,
+            hash=c.hash,
+            at=c.at,
+            public_key=c.public_key,
+            signature=c.signature,
+        )
+        for c in found
+    ]
