@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ARRAY,
@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from central.clock import as_utc
-from central.errors import Conflict, NotFound
+from central.errors import Conflict, Forbidden, NotFound
 from central.models import (
     OPEN_ALERT,
     Alert,
@@ -46,6 +46,9 @@ from central.models import (
     StockLimit,
 )
 from central.vocab import OPEN_STATES, AlertState, Severity
+
+if TYPE_CHECKING:
+    from central.signatures import Signed
 from rules.events import (
     AlarmState,
     BatchMovement,
@@ -253,12 +256,28 @@ def sync_seq_gaps(s: Session, now: datetime, after_s: float) -> None:
     sync(s, ("seq_gap",), still, now)
 
 
-def acknowledge(s: Session, alert_id: int, user: str, comment: str, now: datetime) -> Alert:
+SIGNED_KINDS = ("coldchain",)  # an excursion's acknowledgement is signed: the record
+
+
+def needs_signature(kind: str) -> bool:
+    return kind in SIGNED_KINDS
+
+
+def acknowledge(s: Session, alert_id: int, user: str, comment: str, now: datetime,
+                signed: Signed | None = None) -> Alert:  # fmt: skip
+    """Someone is on it. A cold-chain excursion is acknowledged with a signature (`signed`:
+    the password re-entered; the comment is its reason)."""
     alert = s.get(Alert, alert_id)
     if alert is None:
         raise NotFound(f"no alert {alert_id}")
     if alert.state == AlertState.CLEARED:
         raise Conflict(f"alert {alert_id} is already cleared")
+    if needs_signature(alert.kind):
+        if signed is None or signed.who.user != user:
+            raise Forbidden(f"acknowledging alert {alert_id} needs your signature: your "
+                            "password and a comment")  # fmt: skip
+        signed.record(s, action="excursion_ack", subject=f"alert {alert.id} {alert.key}",
+                      now=now)  # fmt: skip
     alert.state = AlertState.ACKNOWLEDGED
     alert.acknowledged_by, alert.acknowledged_at, alert.ack_comment = user, now, comment
     return alert

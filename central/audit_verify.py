@@ -85,6 +85,7 @@ def verify(
     (which vouches for what came before) and the rows chained since then; `public_key`:
     the hex Ed25519 key the checkpoints must be signed with."""
     started = time.perf_counter()
+    conn = _snapshot(conn)
     out = Verification(pinned=public_key is not None)
     checkpoints = _checkpoints(conn, out, public_key)
     latest: dict[str, dict[str, _Latest]] = {table: {} for table in CHAINED}
@@ -99,6 +100,19 @@ def verify(
         _compare_rows(conn, out, table, latest[table], full=since is None)
     out.seconds = time.perf_counter() - started
     return out
+
+
+def _snapshot(conn: Connection) -> Connection:
+    """The connection reading one snapshot of the ledger: a ledger in service goes on
+    writing, and a row committed between the chains' walk and the rows' would look
+    inserted behind hwms's back (chain and rows are written in one transaction, so one
+    snapshot always agrees)."""
+    if conn.in_transaction():
+        return conn  # the caller's transaction: its snapshot, if it has one
+    if conn.dialect.name == "postgresql":
+        return conn.execution_options(isolation_level="REPEATABLE READ")
+    conn.exec_driver_sql("BEGIN")  # SQLite: one read transaction from the first read on
+    return conn
 
 
 def _checkpoints(

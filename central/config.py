@@ -98,6 +98,9 @@ class RequisitionConfig(_Model):
     witness_alert_s: float = Field(900.0, gt=0)
     # bookings that wait for an approval (the first rule that applies); none by default
     bookings: tuple[BookingApprovalConfig, ...] = ()
+    # approving scrap or a loss worth this much or more is signed (password and reason);
+    # None: never
+    signed_bookings_min_value: Decimal | None = Field(Decimal(0), ge=0)
 
     @model_validator(mode="after")
     def _names_once(self) -> RequisitionConfig:

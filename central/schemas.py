@@ -68,6 +68,16 @@ class ReceiptIn(_In):
 
 class AckIn(_In):
     comment: Text = ""
+    # a cold-chain excursion's acknowledgement is signed: the password again (the comment
+    # is the signature's reason)
+    password: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
+
+
+class ApproveIn(_In):
+    comment: Text = ""
+    # approving scrap or a loss is signed (from a configured value): the password again
+    # (the comment is the signature's reason)
+    password: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
 
 
 class BookingIn(_In):

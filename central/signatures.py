@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -17,6 +18,63 @@ from central.errors import Forbidden, Invalid
 from central.models import Signature
 
 
+@dataclass(frozen=True)
+class Signed:
+    """A signer whose password was checked for an action, with their reason: the action
+    records it in its own transaction (`record`)."""
+
+    who: Principal
+    reason: str
+
+    def record(self, s: Session, *, action: str, subject: str, now: datetime) -> Signature:
+        return record(s, self.who, action=action, subject=subject, reason=self.reason, now=now)
+
+
+def sign_as(
+    begin: Callable[[], AbstractContextManager[Session]],
+    user: str,
+    password: str,
+    reason: str,
+    now: datetime,
+) -> Signed:
+    """Forbidden unless `password` is `user`'s (in a transaction of its own: a failure
+    counts towards the login throttle even though the action is refused); Invalid without a
+    reason."""
+    if not reason.strip():
+        raise Invalid("reason: a signature says why")
+    try:
+        with begin() as s:
+            found = accounts.login(s, user, password, now)
+    except accounts.ThrottledError as exc:
+        raise Forbidden(f"signature: {exc}") from None
+    if found is None:
+        raise Forbidden("signature: the password is not right")
+    return Signed(found, reason.strip())
+
+
+def sign(
+    begin: Callable[[], AbstractContextManager[Session]],
+    who: Principal,
+    password: str,
+    reason: str,
+    now: datetime,
+) -> Signed:
+    """The signature of the caller `who` (`sign_as`)."""
+    return sign_as(begin, who.user, password, reason, now)
+
+
+def if_given(
+    begin: Callable[[], AbstractContextManager[Session]],
+    who: Principal,
+    password: str | None,
+    reason: str,
+    now: datetime,
+) -> Signed | None:
+    """The caller's signature when they gave their password (checked now), else None: an
+    action that must be signed then refuses, one that need not goes on."""
+    return sign(begin, who, password, reason, now) if password else None
+
+
 def check_signer(
     begin: Callable[[], AbstractContextManager[Session]],
     who: Principal,
@@ -24,18 +82,8 @@ def check_signer(
     reason: str,
     now: datetime,
 ) -> None:
-    """Forbidden unless `password` is `who`'s (in a transaction of its own: a failure counts
-    towards the login throttle even though the action is refused); Invalid without a
-    reason."""
-    if not reason.strip():
-        raise Invalid("reason: a signature says why")
-    try:
-        with begin() as s:
-            found = accounts.login(s, who.user, password, now)
-    except accounts.ThrottledError as exc:
-        raise Forbidden(f"signature: {exc}") from None
-    if found is None or found.user != who.user:
-        raise Forbidden("signature: the password is not right")
+    """Forbidden or Invalid unless `who` signs (`sign_as`)."""
+    sign(begin, who, password, reason, now)
 
 
 def record(

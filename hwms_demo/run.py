@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -91,6 +92,7 @@ class Demo:
         self.embedded: EmbeddedBroker | None = None
         self.printer = LabelPrinterEmulator()  # the store's RFID label printer
         self.his = DemoHis()  # the HIS the ledger pushes FHIR resources to
+        self.audit_key = ""  # the public key of the ledger's checkpoints, once it runs
         self.his_told = 0
         self.protocol = "v5"
         self.central: dict[str, Any] = {}
@@ -219,6 +221,7 @@ class Demo:
 
     def _start_central(self) -> None:
         from central.api import hash_token
+        from central.audit_checkpoints import new_key, public_hex
 
         ports = self.ports
         self.central = yaml.safe_load((DATA / "central.yaml").read_text())
@@ -226,8 +229,12 @@ class Demo:
                 "username": "hwms-demo-ledger", "protocol": self.protocol}  # fmt: skip
         self.his.start()
         fhir = {"subscriptions": [{"url": self.his.url}], "retry_s": 2}
+        key_file = self.workdir / "audit-signing-key.pem"  # the ledger's credential
+        key_file.unlink(missing_ok=True)
+        self.audit_key = public_hex(new_key(key_file))  # what an auditor would pin
+        audit = {"signing_key_file": str(key_file), "checkpoint_every_s": 5}
         self.central |= {"db": self.db_url, "metrics_port": ports.ledger_metrics, "mqtt": mqtt,
-                         "fhir": fhir}  # fmt: skip
+                         "fhir": fhir, "audit": audit}  # fmt: skip
         config = _write_yaml(self.workdir / "central.yaml", self.central)
         self.sup.start("ledger", [*self.hwms, "central", "run", "--config", str(config)],
                        lambda: http_ok(self.ledger_metrics))  # fmt: skip
@@ -324,7 +331,11 @@ class Demo:
 
     def _recall(self, ledger: Any, live: LiveLog, r: dict[str, Any]) -> None:
         day = self.day
-        ledger.lock_batch(day.gtin(r["product"]), r["lot"], user="quality-1")
+        from central.signatures import sign_as
+
+        signed = sign_as(ledger.session.begin, "demo-quality", DEMO_PASSWORD,
+                         f"recall notice for lot {r['lot']}", ledger.clock.now())  # fmt: skip
+        ledger.lock_batch(day.gtin(r["product"]), r["lot"], signed=signed)
         trace = ledger.trace(day.gtin(r["product"]), r["lot"])
         where: dict[str, int] = {}
         for u in trace["units"]:
@@ -396,6 +407,7 @@ class Demo:
         record = {**got, "values": {"ordered": self.day.ordered}}
         (self.workdir / "outcome.json").write_text(json.dumps(record, indent=1))
         problems = compare(got, resolve(self.day.data.get("expect", {}), self.day.ordered))
+        problems += self._audit_verify()
         summary(self.out, got, problems)
         self.say(
             "\nStill running:\n"
@@ -410,6 +422,16 @@ class Demo:
             f"  ledger          hwms central stock --db {self.db_url}\n"
         )
         return problems
+
+    def _audit_verify(self) -> list[str]:
+        """The day's ledger checked as an auditor would: `hwms central audit verify` with
+        the checkpoints' key pinned. Its problems are the day's."""
+        done = subprocess.run([*self.hwms, "central", "audit", "verify", "--db", self.db_url,
+                               "--public-key", self.audit_key],
+                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        said = (done.stdout + done.stderr).strip()
+        self.say(f"\nhwms central audit verify: {said}\n")
+        return [] if done.returncode == 0 else [f"audit verify: {said.splitlines()[0]}"]
 
     def _wait_until_stopped(self) -> None:
         self.say("Press Ctrl-C to stop.\n")

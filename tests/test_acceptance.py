@@ -58,8 +58,10 @@ def test_demo_day_ends_exactly_as_scripted(tmp_path: Path, broker: str) -> None:
         "PO-000001 received: the gate:st-elsewhere/central_store reads matched the ship notice",
         "HIS (FHIR): received SupplyDelivery/requisition-1 (completed), pushed by the ledger",
         "── 100% ── end of the day",
+        "hwms central audit verify: intact:",  # the day's chain and rows, as written
     ):
         assert line in log, line
+    assert "not pinned" not in log and " 0 checkpoints" not in log  # signed, key pinned
     assert "stopped." in proc.stdout
     assert ("MQTT 3.1.1" in proc.stdout) == (broker == "embedded")
 

@@ -11,6 +11,7 @@ from central import audit_checkpoints
 from central.api.deps import LedgerDep, Reader
 from central.schemas import ERRORS, INVALID, CheckpointOut
 
+CHAIN = r"^(-|[A-Za-z0-9][A-Za-z0-9._-]{0,63})$"  # a site, or "-" (rules.audit_chain)
 router = APIRouter(prefix="/audit", tags=["audit"], responses=ERRORS | INVALID)
 
 
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/audit", tags=["audit"], responses=ERRORS | INVALID)
 def checkpoints(
     ledger: LedgerDep,
     _user: Reader,
-    chain: Annotated[str | None, Query(max_length=64)] = None,
+    chain: Annotated[str | None, Query(pattern=CHAIN)] = None,
 ) -> list[CheckpointOut]:
     """The last checkpoint of every chain (a site, or "-" for hospital-wide records), or of
     one chain."""

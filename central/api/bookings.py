@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from central.api.deps import Booker, Counter, Id, LedgerDep, Reader, in_scope
+from central import signatures
+from central.api.deps import Booker, Counter, Id, LedgerDep, Reader, in_scope, signature
 from central.schemas import (
     CONFLICT,
     ERRORS,
     INVALID,
     NOT_FOUND,
+    ApproveIn,
     Booked,
     BookingIn,
-    CommentIn,
     PendingBookingOut,
     RejectIn,
+    SignIn,
     StocktakeIn,
     StocktakeOut,
 )
@@ -42,12 +44,15 @@ def pending(ledger: LedgerDep, user: Reader) -> list[PendingBookingOut]:
 
 @router.post("/bookings/{booking_id}/approve", responses=NOT_FOUND | CONFLICT)
 def approve(
-    booking_id: Id, ledger: LedgerDep, user: Reader, body: CommentIn | None = None
+    booking_id: Id, ledger: LedgerDep, user: Reader, body: ApproveIn | None = None
 ) -> PendingBookingOut:
-    """Approve: the stock moves now (by the role the rule names, not the one who asked)."""
-    out = ledger.decide_booking(
-        user, booking_id, approve=True, comment=body.comment if body else ""
-    )
+    """Approve: the stock moves now (by the role the rule names, not the one who asked).
+    Scrap and losses are approved with a signature: `password` again, `comment` the
+    reason."""
+    body = body or ApproveIn()
+    signed = signature(ledger, user, body.password, body.comment)
+    out = ledger.decide_booking(user, booking_id, approve=True, comment=body.comment,
+                                signed=signed)  # fmt: skip
     return PendingBookingOut.model_validate(out)
 
 
@@ -73,6 +78,9 @@ def stocktake_report(stocktake_id: Id, ledger: LedgerDep, user: Reader) -> Stock
 
 
 @router.post("/stocktakes/{stocktake_id}/confirm", responses=NOT_FOUND | CONFLICT)
-def confirm(stocktake_id: Id, ledger: LedgerDep, user: Counter) -> StocktakeOut:
+def confirm(stocktake_id: Id, body: SignIn, ledger: LedgerDep, user: Counter) -> StocktakeOut:
+    """Book the count, signed: the password again and a reason."""
     in_scope(ledger, user, [ledger.stocktake_report(stocktake_id)["location"]])
-    return StocktakeOut.model_validate(ledger.confirm_stocktake(stocktake_id, user=user.user))
+    signed = signatures.sign(ledger.session.begin, user, body.password, body.reason,
+                             ledger.clock.now())  # fmt: skip
+    return StocktakeOut.model_validate(ledger.confirm_stocktake(stocktake_id, signed=signed))

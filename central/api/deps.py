@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from central import accounts
+from central import accounts, signatures
 from central.accounts import Principal, hash_token
 from central.errors import Forbidden, Invalid
 from central.jobs import Jobs
 from central.ledger import Ledger
 from central.schemas import LOT_PATTERN, MAX_ID
+from central.signatures import Signed
 from central.vocab import Permission, Role
 
 ROLES = tuple(Role)
@@ -121,3 +122,9 @@ def known_query(request: Request) -> None:
     repeated = sorted(k for k in known if len(request.query_params.getlist(k)) > 1)
     if repeated:  # which of the values would count is a guess
         raise Invalid(f"query parameter(s) {repeated} given twice")
+
+
+def signature(ledger: Ledger, who: Principal, password: str | None, reason: str) -> Signed | None:
+    """The caller's signature when they gave their password (checked now), else None: the
+    action refuses to go on unsigned where it must be signed."""
+    return signatures.if_given(ledger.session.begin, who, password, reason, ledger.clock.now())

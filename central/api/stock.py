@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from central import accounts
+from central import accounts, signatures
 from central.accounts import Principal
 from central.api.deps import GtinPath, LedgerDep, Locker, LotPath, Reader
 from central.errors import NotFound
@@ -19,6 +19,7 @@ from central.schemas import (
     NOT_FOUND,
     BatchLock,
     EpcHistory,
+    SignIn,
     StockLine,
     Trace,
 )
@@ -51,20 +52,27 @@ def trace(gtin: GtinPath, lot: LotPath, ledger: LedgerDep, _: Reader) -> Trace:
     return Trace.model_validate(result)
 
 
-def _lock(ledger: Ledger, gtin: str, lot: str, user: Principal, locked: bool) -> BatchLock:
-    ledger.lock_batch(gtin.zfill(14), lot, user=user.user, locked=locked)
+def _lock(ledger: Ledger, gtin: str, lot: str, user: Principal, body: SignIn,
+          locked: bool) -> BatchLock:  # fmt: skip
+    signed = signatures.sign(ledger.session.begin, user, body.password, body.reason,
+                             ledger.clock.now())  # fmt: skip
+    ledger.lock_batch(gtin.zfill(14), lot, signed=signed, locked=locked)
     return BatchLock(gtin=gtin.zfill(14), lot=lot, locked=locked)
 
 
 @router.post("/batches/{gtin}/{lot}/lock", responses=NOT_FOUND)
-def lock(gtin: GtinPath, lot: LotPath, ledger: LedgerDep, user: Locker) -> BatchLock:
-    """Recall lock: any later movement of the batch raises an alert."""
-    return _lock(ledger, gtin, lot, user, True)
+def lock(gtin: GtinPath, lot: LotPath, body: SignIn, ledger: LedgerDep,
+         user: Locker) -> BatchLock:  # fmt: skip
+    """Recall lock, signed (the password again and a reason): any later movement of the
+    batch raises an alert."""
+    return _lock(ledger, gtin, lot, user, body, True)
 
 
 @router.post("/batches/{gtin}/{lot}/unlock", responses=NOT_FOUND)
-def unlock(gtin: GtinPath, lot: LotPath, ledger: LedgerDep, user: Locker) -> BatchLock:
-    return _lock(ledger, gtin, lot, user, False)
+def unlock(gtin: GtinPath, lot: LotPath, body: SignIn, ledger: LedgerDep,
+           user: Locker) -> BatchLock:  # fmt: skip
+    """Lift a recall lock, signed like the lock."""
+    return _lock(ledger, gtin, lot, user, body, False)
 
 
 @router.get("/epcs/{epc}", responses=NOT_FOUND)

@@ -16,6 +16,7 @@ from central.errors import Conflict, Forbidden, NotFound
 from central.ledger.base import iso, location_problem, tag_column
 from central.ledger.bookings import BOOKING_KINDS, BookingError, Bookings
 from central.models import Batch, Location, PendingBooking, Product, Tag
+from central.signatures import Signed
 from central.vocab import Permission, Role
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
@@ -68,6 +69,11 @@ class BookingApprovals(Bookings):
         return sum((prices.get(gtins.get(b, ""), Decimal(0)) for b in batches.values()),
                    Decimal(0))  # fmt: skip
 
+    def needs_signature(self, kind: str, value: Decimal | None) -> bool:
+        """Whether approving a booking of `kind` and `value` must be signed."""
+        least = self.requisition_rules.signed_bookings_min_value
+        return kind in ("scrap", "loss") and least is not None and (value or 0) >= least
+
     def _pending_in_scope(self, s: Session, who: Principal, row: PendingBooking) -> bool:
         dept = s.scalar(select(Location.department).where(Location.code == row.location))
         return who.covers(row.location, dept)
@@ -82,10 +88,12 @@ class BookingApprovals(Bookings):
             return [_as_dict(r) for r in rows if self._pending_in_scope(s, who, r)]
 
     def decide_booking(
-        self, who: Principal, booking_id: int, *, approve: bool, comment: str = ""
-    ) -> dict[str, Any]:
+        self, who: Principal, booking_id: int, *, approve: bool, comment: str = "",
+        signed: Signed | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         """Approve (the stock moves now) or reject a waiting booking: by a user of the role
-        its rule names (or an admin), in scope, not the one who asked."""
+        its rule names (or an admin), in scope, not the one who asked. Approving scrap or a
+        loss worth `requisitions.signed_bookings_min_value` or more needs `signed`."""
         with self.transaction() as s:
             row = s.get(PendingBooking, booking_id, with_for_update=self._pg)
             if row is None:
@@ -98,6 +106,12 @@ class BookingApprovals(Bookings):
                 raise Forbidden(f"booking #{booking_id} is outside your scope")
             if row.status != PENDING:
                 raise Conflict(f"booking #{booking_id} is already {row.status}")
+            if approve and self.needs_signature(row.kind, row.value):
+                if signed is None or signed.who.user != who.user:
+                    raise Forbidden(f"approving booking #{booking_id} needs your signature: "
+                                    "your password and a reason")  # fmt: skip
+                signed.record(s, action=f"{row.kind}_approval", subject=f"booking {row.id}",
+                              now=self.clock.now())  # fmt: skip
             if approve:
                 self._book(s, row.kind, row.location, row.requester,
                            f"{row.reason} (approved by {who.user})",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +17,9 @@ from central.ledger.moves import Moving, Pending, TagMove
 from central.ledger.queries import Queries
 from central.models import Batch, Movement, Stock, Stocktake, StocktakeLine, Tag
 from central.vocab import BookingKind, StocktakeState
+
+if TYPE_CHECKING:
+    from central.signatures import Signed
 
 
 class BookingError(Invalid):
@@ -166,11 +169,12 @@ class Bookings(Moving, Queries):
                                 ledger_location_id=where.get(epc)))  # fmt: skip
         return take
 
-    def confirm_stocktake(self, stocktake_id: int, *, user: str) -> dict[str, Any]:
+    def confirm_stocktake(self, stocktake_id: int, *, signed: Signed) -> dict[str, Any]:
         """Book the count: missing items leave stock, unexpected ones are put where they were
         counted (each a `stocktake` movement with the reason). Uncommissioned EPCs cannot be
-        booked and stay as lines to resolve at receiving."""
+        booked and stay as lines to resolve at receiving. Signed by who confirms."""
         now = self.clock.now()
+        user = signed.who.user
         with self.transaction() as s:
             take = s.get(Stocktake, stocktake_id)
             if take is None:
@@ -208,13 +212,14 @@ class Bookings(Moving, Queries):
                 self._move_tags(s, p, move)
             self._write(s, p)
             take.state, take.confirmed_by, take.confirmed_at = StocktakeState.CONFIRMED, user, now
+            signed.record(s, action="stocktake_confirm", subject=f"stocktake {take.id}", now=now)
         return self.stocktake_report(stocktake_id)
 
-    def lock_batch(
-        self, gtin: str, lot: str, *, user: str, locked: bool = True, reason: str = "recall"
-    ) -> None:
-        """Recall lock (or unlock) a batch; while locked, any movement of it raises an alert."""
+    def lock_batch(self, gtin: str, lot: str, *, signed: Signed, locked: bool = True) -> None:
+        """Recall lock (or unlock) a batch, signed with a reason; while locked, any movement
+        of it raises an alert."""
         now = self.clock.now()
+        user, reason = signed.who.user, signed.reason
         with self.transaction() as s:
             batch = s.scalars(
                 select(Batch).where(Batch.gtin == gtin, Batch.lot == lot)
@@ -236,3 +241,5 @@ class Bookings(Moving, Queries):
                     case_id="", reason=reason[:500], occurred_at=now, recorded_at=now,
                 )
             )  # fmt: skip
+            signed.record(s, action="recall_lock" if locked else "recall_unlock",
+                          subject=f"{gtin}/{lot}", now=now)  # fmt: skip

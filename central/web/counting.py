@@ -11,6 +11,7 @@ from fastapi import FastAPI, Form, Path, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from central import signatures
 from central.accounts import Principal
 from central.errors import Invalid, LedgerError
 from central.imports import COLUMNS, import_master_data
@@ -74,13 +75,18 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
     def confirm(
         request: Request,
         stocktake_id: int = Path(ge=1, le=2**31 - 1),
+        reason: str = Form(min_length=1, max_length=2000),
+        password: str = Form(min_length=1, max_length=1000),
         csrf: str = Form(max_length=100),
     ) -> Response:
+        """The count booked, signed: the password again and a reason."""
         who = pages.allowed(request, Permission.STOCKTAKE, csrf=csrf)
         if not isinstance(who, Principal):
             return who
         try:
-            ledger.confirm_stocktake(stocktake_id, user=who.user)
+            signed = signatures.sign(ledger.session.begin, who, password, reason,
+                                     ledger.clock.now())  # fmt: skip
+            ledger.confirm_stocktake(stocktake_id, signed=signed)
         except LedgerError as exc:
             return pages.render(request, "message.html", exc.http_status, who=who, message=str(exc))
         return RedirectResponse(f"/ui/stocktakes/{stocktake_id}", status_code=303)

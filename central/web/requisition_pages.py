@@ -6,12 +6,14 @@ action goes through the ledger, which checks role and scope again."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from central import signatures
 from central.accounts import Principal
 from central.errors import Invalid, LedgerError
 from central.ledger import Ledger, LineIn, PickIn
@@ -53,7 +55,8 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         if not isinstance(who, Principal):
             return who
         found = ledger.requisitions(who)
-        waiting = ledger.pending_bookings(who)
+        waiting = [b | {"signed": ledger.needs_signature(b["kind"], Decimal(b["value"]))}
+                   for b in ledger.pending_bookings(who)]  # fmt: skip
         checks = ledger.witness_checks(who)
         return pages.render(request, "requisitions.html", who=who, found=found, waiting=waiting,
                             checks=checks)  # fmt: skip
@@ -83,9 +86,16 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         booking_id: int = Path(ge=1, le=2**31 - 1),
     ) -> Response:
         """A waiting return, loss, scrap or adjustment approved (stock moves) or rejected."""
-        return await back_to_list(request, lambda who, data: ledger.decide_booking(
-            who, booking_id, approve=decision == "approve",
-            comment=str(data.get("comment", ""))[:2000]))  # fmt: skip
+
+        def act(who: Principal, data: Any) -> object:
+            comment = str(data.get("comment", ""))[:2000]
+            password = str(data.get("password", ""))[:1000] if decision == "approve" else ""
+            signed = signatures.if_given(ledger.session.begin, who, password, comment,
+                                         ledger.clock.now())  # fmt: skip
+            return ledger.decide_booking(who, booking_id, approve=decision == "approve",
+                                         comment=comment, signed=signed)  # fmt: skip
+
+        return await back_to_list(request, act)
 
     @app.get("/ui/requisitions/new", include_in_schema=False)
     def new(request: Request) -> Response:

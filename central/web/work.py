@@ -1,5 +1,6 @@
 """Alerts and recalls: the alert inbox with acknowledgement, a batch's trace with the
-recall lock (quality role, with a reason), the list of locked batches."""
+recall lock (quality role, signed with a reason), the list of locked batches. Locks and
+cold-chain acknowledgements are signed: the password again, at the moment of the action."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi import FastAPI, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from central import alerts
+from central import alerts, signatures
 from central.accounts import Principal, alerts_in_scope
 from central.errors import LedgerError
 from central.ledger import Ledger
@@ -69,14 +70,18 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         request: Request,
         alert_id: int = Path(ge=1, le=2**31 - 1),
         comment: str = Form("", max_length=2000),
+        password: str = Form("", max_length=1000),
         csrf: str = Form(max_length=100),
     ) -> Response:
+        """An excursion's acknowledgement is signed: the password again, the comment why."""
         who = pages.allowed(request, Permission.ACKNOWLEDGE, csrf=csrf)
         if not isinstance(who, Principal):
             return who
         try:
+            signed = signatures.if_given(ledger.session.begin, who, password, comment,
+                                         ledger.clock.now())  # fmt: skip
             with ledger.session.begin() as s:
-                alerts.acknowledge(s, alert_id, who.user, comment, ledger.clock.now())
+                alerts.acknowledge(s, alert_id, who.user, comment, ledger.clock.now(), signed)
         except LedgerError as exc:
             return pages.render(request, "message.html", exc.http_status, who=who,
                                 message=str(exc))  # fmt: skip
@@ -106,14 +111,18 @@ def register(app: FastAPI, pages: Pages, ledger: Ledger) -> None:
         gtin: str = Form(pattern=r"^[0-9]{1,14}$"),
         lot: str = Form(pattern=r"^[!-~]{1,20}$"),
         reason: str = Form(min_length=3, max_length=500),
+        password: str = Form(min_length=1, max_length=1000),
         locked: bool = Form(True),
         csrf: str = Form(max_length=100),
     ) -> Response:
+        """A recall lock or its lifting, signed: the password again and the reason."""
         who = pages.allowed(request, Permission.LOCK, csrf=csrf)
         if not isinstance(who, Principal):
             return who
         try:
-            ledger.lock_batch(gtin.zfill(14), lot, user=who.user, locked=locked, reason=reason)
+            signed = signatures.sign(ledger.session.begin, who, password, reason,
+                                     ledger.clock.now())  # fmt: skip
+            ledger.lock_batch(gtin.zfill(14), lot, signed=signed, locked=locked)
         except LedgerError as exc:
             return pages.render(request, "message.html", exc.http_status, who=who,
                                 message=str(exc))  # fmt: skip

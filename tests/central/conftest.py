@@ -38,3 +38,21 @@ def _dispose_ledgers() -> Iterator[None]:
     yield
     while _LEDGERS:
         _LEDGERS.pop().engine.dispose()
+
+
+SIGNING_PASSWORD = "correct horse battery"
+
+
+def signed(ledger: Any, user: str, reason: str = "checked", role: str = "quality") -> Any:
+    """`user`'s signature (made a login user of `role` when new), as an action takes it."""
+    from central import accounts
+    from central.models import AppUser
+    from central.signatures import sign_as
+
+    with ledger.session.begin() as s:
+        found = s.get(AppUser, user)
+        if found is None or found.role is None:
+            accounts.add_user(s, user, role=role, password=SIGNING_PASSWORD)
+        else:  # a login user of the test: their password, to sign with
+            found.password_hash = accounts._hasher.hash(SIGNING_PASSWORD)
+    return sign_as(ledger.session.begin, user, SIGNING_PASSWORD, reason, ledger.clock.now())

@@ -64,8 +64,9 @@ def test_a_users_token_acts_with_the_users_role(db_url: str) -> None:
 
     assert api.get("/stock", headers=h(nurse)).status_code == 200
     lock = "/batches/04012345000016/L1/lock"
-    assert api.post(lock, headers=h(nurse)).status_code == 403  # a nurse cannot recall
-    assert api.post(lock, headers=h(quality)).status_code == 200
+    sign = {"password": GOOD, "reason": "recall notice R-7"}
+    assert api.post(lock, json=sign, headers=h(nurse)).status_code == 403  # a nurse cannot
+    assert api.post(lock, json=sign, headers=h(quality)).status_code == 200
     assert api.get("/stock", headers=h("not-a-token")).status_code == 401
     with lg.session.begin() as s:
         accounts.disable_user(s, "nina")

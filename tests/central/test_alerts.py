@@ -10,6 +10,7 @@ from central import alerts
 from central.ledger import Ledger, ReceiptLine
 from central.models import Alert, Location, StockLimit
 from rules.events import Direction
+from tests.central.conftest import signed
 from tests.central.test_ledger import epcs, ledger, move
 from tests.conftest import TEST_NOW, TEST_TODAY, days
 
@@ -110,14 +111,14 @@ def test_stock_levels_low_stockout_overstock(db_url: str) -> None:
 def test_recall_lock_alerts_and_flags_later_movements(db_url: str) -> None:
     lg = ledger(db_url)
     receive(lg, 5, days(1134))
-    lg.lock_batch("04012345000016", "L1", user="quality-1")
+    lg.lock_batch("04012345000016", "L1", signed=signed(lg, "quality-1"))
     assert [k for k, _, _ in open_kinds(lg)] == ["recall"]
     lg.apply(move(Direction.OUT, "store", "ward-1", epcs(2)))
     assert sorted(k for k, _, _ in open_kinds(lg)) == ["locked_batch_moved", "recall"]
     trace = lg.trace("04012345000016", "L1")
     assert trace["locked"] is True
     assert sorted(u["location"] for u in trace["units"]) == ["s1/store"] * 3 + ["s1/ward-1"] * 2
-    lg.lock_batch("04012345000016", "L1", user="quality-1", locked=False)
+    lg.lock_batch("04012345000016", "L1", locked=False, signed=signed(lg, "quality-1"))
     assert [k for k, _, _ in open_kinds(lg)] == [
         "locked_batch_moved"
     ]  # a person still reviews the move

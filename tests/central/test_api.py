@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from central.api import create_app, hash_token
+from tests.central.conftest import SIGNING_PASSWORD, signed
 from tests.central.test_ledger import ledger
 
 TOKENS = {
@@ -20,7 +21,9 @@ def auth(token: str) -> dict[str, str]:
 
 
 def test_roles_and_endpoints(db_url: str) -> None:
-    api = TestClient(create_app(ledger(db_url), TOKENS))
+    lg = ledger(db_url)
+    signed(lg, "quinn")  # quinn logs in too: a recall lock is signed with the password
+    api = TestClient(create_app(lg, TOKENS))
     assert api.get("/health").json() == {"status": "ok"}
     assert api.get("/stock").status_code == 401
     assert api.get("/stock", headers=auth("wrong")).status_code == 401
@@ -32,14 +35,18 @@ def test_roles_and_endpoints(db_url: str) -> None:
     assert api.get("/stock", headers=auth("v-token")).json()[0]["quantity"] == 3
     trace = api.get("/batches/04012345000016/L1/trace", headers=auth("v-token")).json()
     assert len(trace["units"]) == 3
-    # a viewer cannot lock a batch; quality can
-    assert api.post("/batches/04012345000016/L1/lock", headers=auth("v-token")).status_code == 403
-    assert api.post("/batches/04012345000016/L1/lock", headers=auth("s-token")).status_code == 403
+    # a viewer cannot lock a batch; quality can, signed
+    lock, sign = "/batches/04012345000016/L1/lock", {"password": SIGNING_PASSWORD, "reason": "R-7"}
+    assert api.post(lock, json=sign, headers=auth("v-token")).status_code == 403
+    assert api.post(lock, json=sign, headers=auth("s-token")).status_code == 403
+    assert api.post(lock, headers=auth("q-token")).status_code == 422  # unsigned
+    wrong = {"password": "not quinn's", "reason": "R-7"}
+    assert api.post(lock, json=wrong, headers=auth("q-token")).status_code == 403
+    assert api.post(lock, json={**sign, "reason": " "}, headers=auth("q-token")).status_code == 422
+    assert api.post(lock, json=sign, headers=auth("q-token")).json()["locked"] is True
     assert (
-        api.post("/batches/04012345000016/L1/lock", headers=auth("q-token")).json()["locked"]
-        is True
+        api.post("/batches/0000/none/lock", json=sign, headers=auth("q-token")).status_code == 404
     )
-    assert api.post("/batches/0000/none/lock", headers=auth("q-token")).status_code == 404
     open_alerts = api.get("/alerts", headers=auth("v-token")).json()
     kinds = {a["kind"] for a in open_alerts}
     assert "recall" in kinds and "expiry" in kinds  # expiry within 30 days, raised at receiving

@@ -19,7 +19,7 @@ from central.api import create_app
 from central.audit_verify import verify
 from central.ledger import Ledger, ReceiptLine
 from rules.audit_chain import GENESIS, canonical_key, record_hash
-from tests.central.conftest import disposed
+from tests.central.conftest import disposed, signed
 from tests.central.test_ledger import epcs
 from tests.central.test_operations import GTIN, stocked
 from tests.conftest import ROOT, TEST_NOW, days, fixed_clock
@@ -38,9 +38,9 @@ def day_of_work(db_url: str) -> Ledger:
         actor="sam",
         today=days(-300),
     )
-    lg.lock_batch(GTIN, "L1", locked=True, user="quinn", reason="recall R-1")
+    lg.lock_batch(GTIN, "L1", locked=True, signed=signed(lg, "quinn", "recall R-1"))
     taken = lg.stocktake("s1/store", list(e[1:4]), user="sam", source="handheld")
-    lg.confirm_stocktake(taken["id"], user="sam")
+    lg.confirm_stocktake(taken["id"], signed=signed(lg, "sam", role="storekeeper"))
     return lg
 
 
@@ -100,7 +100,7 @@ def test_a_row_changed_behind_hwms_is_named(db_url: str, sql: str, named: str) -
     assert not intact
     assert named in summary
     done = cli("verify", "--db", db_url)
-    assert done.returncode == 6
+    assert done.returncode == 7
     assert named in done.stderr and done.stderr.startswith("NOT INTACT")
 
 

@@ -9,15 +9,18 @@ import io
 import math
 from datetime import date, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
 from central import accounts, alerts
 from central.api import create_app
+from central.errors import Forbidden
 from central.models import Alert, ColdSensor
 from rules.coldchain import mean_kinetic_temperature
 from rules.events import AlarmState, ColdChainTransition, stamp
 from tests.central.conftest import disposed
+from tests.central.conftest import signed as signature
 from tests.central.test_coldchain import DAY0, MIN_US, T0, day_of_minutes
 from tests.central.test_ledger import ledger
 from tests.conftest import TEST_NOW
@@ -40,12 +43,13 @@ def test_a_units_record_is_reported_and_kept_as_signed(db_url: str) -> None:
         excursion_started_us=T0 + 600 * MIN_US,
     )
     lg.apply(stamp(alarm, site="s1", gateway="gw1", seq=5000))
+    why = "door left open by cleaning; stock checked"
+    by = signature(lg, "quinn", why)  # the acknowledgement of an excursion is signed
     with lg.session.begin() as s:
         (raised,) = s.query(Alert).filter(Alert.kind == "coldchain").all()
-        alerts.acknowledge(
-            s, raised.id, "quinn", "door left open by cleaning; stock checked", TEST_NOW
-        )
-        accounts.add_user(s, "quinn", role="quality", password=PASSWORD)
+        with pytest.raises(Forbidden, match="needs your signature"):
+            alerts.acknowledge(s, raised.id, "quinn", why, TEST_NOW)
+        alerts.acknowledge(s, raised.id, "quinn", why, TEST_NOW, by)
         accounts.add_user(s, "anna", role="nurse", password=PASSWORD)
         quinn = accounts.add_token(s, "quinn", TEST_NOW)
         anna = accounts.add_token(s, "anna", TEST_NOW)

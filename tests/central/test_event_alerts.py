@@ -31,6 +31,7 @@ from rules.events import (
     stamp,
 )
 from rules.topics import ALERTS_PREFIX, alert_topic
+from tests.central.conftest import signed
 from tests.central.test_ledger import T, epcs, ledger, move
 from tests.conftest import TEST_NOW, Mosquitto, days
 from tests.support import client
@@ -145,9 +146,10 @@ def test_notify_once_renotify_escalate_ack_clear(db_url: str) -> None:
     assert run(NOW + timedelta(seconds=1801)) == []  # failed: stays due
     sink.fail = False
     assert run(NOW + timedelta(seconds=1802)) == [("raised", 2, "pharmacist on call")]
+    by = signed(lg, "nurse-7", "door closed", role="nurse")  # an excursion's ack is signed
     with lg.session.begin() as s:
         alert_id = alerts.open_alerts(s)[0].id
-        alerts.acknowledge(s, alert_id, "nurse-7", "door closed", NOW)
+        alerts.acknowledge(s, alert_id, "nurse-7", "door closed", NOW, by)
     assert run(NOW + timedelta(seconds=1803)) == [("acknowledged", 2, "pharmacist on call")]
     assert run(NOW + timedelta(seconds=9000)) == []  # acknowledged: no more repeats
     lg.apply(cold(AlarmState.CLEARED, 2))

@@ -16,6 +16,7 @@ from central.ledger import Ledger
 from central.models import DeadLetter
 from hwms_common.config import MqttConnection
 from rules.events import BatchMovement, Direction, dumps
+from tests.central.conftest import signed
 from tests.central.test_ledger import epcs, move
 from tests.conftest import Mosquitto, days, ledger_process, require_tool
 from tests.support import client, until
@@ -295,7 +296,7 @@ def test_ledger_metrics_pass_promtool(db_url: str) -> None:
         == "applied"
     )
     ing.metrics.events.labels(outcome="applied").inc()
-    lg.lock_batch("04012345000016", "L1", user="q")
+    lg.lock_batch("04012345000016", "L1", signed=signed(lg, "q"))
     _alert_gauges(ing.metrics, lg)
     text = generate_latest(ing.metrics.registry)
     assert b'hwms_ledger_open_alerts{kind="recall",severity="critical"} 1.0' in text

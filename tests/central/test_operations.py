@@ -20,7 +20,7 @@ from central.imports import MasterDataError, import_master_data
 from central.ledger import BookingError, Ledger, ReceiptError, ReceiptLine, epcis_receipt
 from central.models import Movement
 from rules.events import Batch, CabinetMovement, stamp
-from tests.central.conftest import finish_job
+from tests.central.conftest import SIGNING_PASSWORD, finish_job, signed
 from tests.central.test_ledger import T, epcs, ledger
 from tests.conftest import days, wall_days
 
@@ -88,13 +88,13 @@ def test_stocktake_accuracy_lines_and_confirmation(db_url: str) -> None:
         ("unexpected", "s1/ward"),
     ]
     assert qty(lg, "s1/store") == 5  # nothing moves until someone confirms
-    done = lg.confirm_stocktake(report["id"], user="head-nurse")
+    done = lg.confirm_stocktake(report["id"], signed=signed(lg, "head-nurse", role="storekeeper"))
     assert done["state"] == "confirmed"
     assert qty(lg, "s1/store") == 5 and qty(lg, "s1/ward") == 0
     again = lg.stocktake("s1/store", counted, user="anna")
     assert again["accuracy"] == 1.0 and again["lines"] == []
     with pytest.raises(Conflict, match="already confirmed"):
-        lg.confirm_stocktake(report["id"], user="head-nurse")
+        lg.confirm_stocktake(report["id"], signed=signed(lg, "head-nurse", role="storekeeper"))
 
 
 def test_master_data_import_checks_and_upserts(db_url: str) -> None:
@@ -228,9 +228,13 @@ def test_api_bookings_stocktake_reports_and_roles(db_url: str) -> None:
     take = api.post("/stocktakes", json={"location": "s1/store", "epcs": list(epcs(3))[1:]},
                     headers=h("k")).json()  # fmt: skip
     assert take["accuracy"] == 1.0
-    assert (
-        api.post(f"/stocktakes/{take['id']}/confirm", headers=h("k")).json()["state"] == "confirmed"
-    )
+    confirm = f"/stocktakes/{take['id']}/confirm"
+    signed(lg, "kim", role="storekeeper")  # kim logs in too: a confirmation is signed
+    assert api.post(confirm, headers=h("k")).status_code == 422  # no signature
+    wrong = {"password": "not kim's", "reason": "counted twice"}
+    assert api.post(confirm, json=wrong, headers=h("k")).status_code == 403
+    right = {"password": SIGNING_PASSWORD, "reason": "counted twice"}
+    assert api.post(confirm, json=right, headers=h("k")).json()["state"] == "confirmed"
     hist = api.get(f"/epcs/{epcs(1)[0]}", headers=h("v")).json()
     assert [m["kind"] for m in hist["movements"]] == ["receiving", "scrap"]
     assert api.get("/epcs/urn:epc:id:sgtin:0.0.0", headers=h("v")).status_code == 404
@@ -278,13 +282,24 @@ def test_cli_errors_are_one_line_and_an_exit_code(tmp_path: Path) -> None:
     """The ledger's errors map to exit codes once (1 invalid, 3 not found, 4 conflict,
     5 database), with the message on stderr and no traceback."""
     url = f"sqlite:///{tmp_path / 'l.db'}"
-    stocked(url, 3)
+    lg = stocked(url, 3)
+    signed(lg, "q")  # who signs at the command line: the password on stdin
+    signed(lg, "anna", role="storekeeper")
+    lg.engine.dispose()
 
-    def hwms(*args: str, db: str = url) -> subprocess.CompletedProcess[str]:
+    def hwms(*args: str, db: str = url, stdin: str = SIGNING_PASSWORD + "\n"
+             ) -> subprocess.CompletedProcess[str]:  # fmt: skip
         return subprocess.run([sys.executable, "-m", "hwms_cli", "central", *args, "--db", db],
-                              capture_output=True, text=True, check=False)  # fmt: skip
+                              capture_output=True, text=True, check=False, input=stdin)  # fmt: skip
 
-    out = hwms("recall", "--gtin", GTIN, "--lot", "NOPE", "--user", "q")
+    recall = ("recall", "--gtin", GTIN, "--lot", "L1", "--user", "q", "--reason", "notice R-7")
+    out = hwms(*recall, stdin="wrong\n")
+    assert (out.returncode, out.stderr.strip()) == (
+        6,
+        "hwms central recall: signature: the password is not right",
+    )
+    assert hwms(*recall).returncode == 0
+    out = hwms("recall", "--gtin", GTIN, "--lot", "NOPE", "--user", "q", "--reason", "x")
     assert (out.returncode, out.stderr.strip()) == (
         3,
         f"hwms central recall: no batch {GTIN} lot NOPE",
@@ -293,8 +308,10 @@ def test_cli_errors_are_one_line_and_an_exit_code(tmp_path: Path) -> None:
     counted.write_text("\n".join(epcs(3)) + "\n")
     take = json.loads(hwms("stocktake", "--location", "s1/store", "--epcs", str(counted),
                            "--user", "anna", "--json").stdout)  # fmt: skip
-    assert hwms("stocktake", "--confirm", str(take["id"]), "--user", "anna").returncode == 0
-    again = hwms("stocktake", "--confirm", str(take["id"]), "--user", "anna")
+    confirm = ("stocktake", "--confirm", str(take["id"]), "--user", "anna")
+    assert hwms(*confirm).returncode == 2  # the confirmation is signed: --reason
+    assert hwms(*confirm, "--reason", "counted").returncode == 0
+    again = hwms(*confirm, "--reason", "counted")
     assert again.returncode == 4 and "already confirmed" in again.stderr
     bad = hwms("book", "scrap", "--location", "", "--user", "a", "--reason", "r", "--epc",
                epcs(1)[0])  # fmt: skip

@@ -21,10 +21,10 @@ from central.config import ApprovalLevelConfig, RequisitionConfig
 from central.errors import Conflict, Forbidden, Invalid
 from central.imports import import_master_data
 from central.ledger import Ledger, LineIn, PickIn, ReceiptLine
-from central.models import Alert, Movement, Requisition
+from central.models import Alert, Movement, Requisition, Signature
 from central.vocab import AlertState, Role
 from rules.events import Batch, BatchMovement, Direction, stamp
-from tests.central.conftest import disposed
+from tests.central.conftest import disposed, signed
 from tests.conftest import TEST_NOW, days, fixed_clock
 
 SALINE, DRESSING, BOX, MORPHINE = "04012345000016", "04012345000061", "14012345000068", "04012345000078"  # fmt: skip
@@ -76,7 +76,7 @@ def ledger(url: str, rules: RequisitionConfig | None = None) -> Ledger:
     old = [ReceiptLine(epc=e, gtin=SALINE, lot="EXPIRED", expiry=days(-1), location=store)
            for e in tags(range(30, 32))]  # fmt: skip
     lg.receive(old, actor="test", opening=True)
-    lg.lock_batch(SALINE, "RECALLED", user="quinn")
+    lg.lock_batch(SALINE, "RECALLED", signed=signed(lg, "recall-officer"))
     return lg
 
 
@@ -493,8 +493,18 @@ def test_a_loss_above_the_rules_value_waits_for_the_head(db_url: str) -> None:
     with pytest.raises(Forbidden, match="scope"):
         lg.decide_booking(HANA, dear["pending"], approve=True)  # ward 5's head, the store
     store_head = Principal("stan", Role.HEAD, departments=frozenset({"store"}))
-    out = lg.decide_booking(store_head, dear["pending"], approve=True, comment="searched")
+    with pytest.raises(Forbidden, match="needs your signature"):  # a loss: approved signed
+        lg.decide_booking(store_head, dear["pending"], approve=True, comment="searched")
+    with pytest.raises(Forbidden, match="needs your signature"):  # someone else's will not do
+        lg.decide_booking(store_head, dear["pending"], approve=True,
+                          signed=signed(lg, "quinn-2", "searched"))  # fmt: skip
+    out = lg.decide_booking(store_head, dear["pending"], approve=True, comment="searched",
+                            signed=signed(lg, "stan", "searched", role="head"))  # fmt: skip
     assert out["status"] == "approved" and out["decided_by"] == "stan"
+    with lg.session() as s:
+        sig = s.scalars(select(Signature).where(Signature.action == "loss_approval")).one()
+        assert (sig.user, sig.subject, sig.reason) == ("stan", f"booking {dear['pending']}",
+                                                       "searched")  # fmt: skip
     assert stock(lg, "s1/store")[(DRESSING, "D1")] == before[(DRESSING, "D1")] - 12
     with pytest.raises(Conflict):
         lg.decide_booking(store_head, dear["pending"], approve=False)
@@ -629,7 +639,7 @@ def test_a_count_at_the_ward_receives_what_it_finds(db_url: str) -> None:
     epcs = [p["epc"] for p in lg.issue_requisition(SAM, rid)["picks"]]
     take = lg.stocktake("s1/ward-5", epcs, user="nina", source="handheld")
     assert take["counted"] == 3
-    lg.confirm_stocktake(take["id"], user="hana")
+    lg.confirm_stocktake(take["id"], signed=signed(lg, "hana", role="storekeeper"))
     assert lg.watch_requisitions() == 1
     got = lg.requisition(ANNA, rid)
     assert got["status"] == "received" and got["history"][-1]["actor"] == "hana"

@@ -15,6 +15,7 @@ from central.models import Movement
 from rules import epc, hibc
 from rules.labels import gs1_data
 from rules.scan import ItemIdentity
+from tests.central.conftest import signed
 from tests.conftest import TEST_NOW, days, fixed_clock
 
 SALINE, STENT, DRUG = "04012345000016", "04012345000023", "04012345000047"
@@ -194,7 +195,7 @@ def test_moves_refuse_with_the_reason(
 
 def test_a_recall_locked_or_expired_batch_is_never_picked(db_url: str) -> None:
     lg = _stocked(db_url)
-    lg.lock_batch(SALINE, "EARLY", user="quinn")
+    lg.lock_batch(SALINE, "EARLY", signed=signed(lg, "quinn"))
     lg.move_scans(
         ScanPurpose.ISSUE, [SALINE[1:]], location="s1/store", to_location="s1/ward-5", user="sam"
     )
@@ -219,7 +220,7 @@ def test_count_by_scan_merged_with_rfid_reads(db_url: str) -> None:
         for ln in report["lines"]
     }
     assert findings == {("missing", None, None, None), ("short", "LATE", 5, 4)}
-    lg.confirm_stocktake(report["id"], user="sam")
+    lg.confirm_stocktake(report["id"], signed=signed(lg, "sam", role="storekeeper"))
     assert stock(lg, "s1/store") == {(STENT, "S1"): 2, (SALINE, "EARLY"): 2, (SALINE, "LATE"): 4}
 
 

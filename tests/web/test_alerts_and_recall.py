@@ -10,7 +10,7 @@ import urllib.request
 from typing import Any
 
 from tests.central.test_operations import GTIN
-from tests.web.conftest import axe_violations, log_in
+from tests.web.conftest import PASSWORD, axe_violations, log_in
 
 
 def test_acknowledge_an_alert_and_lock_a_batch(server: str, browser: Any) -> None:
@@ -45,6 +45,7 @@ def test_acknowledge_an_alert_and_lock_a_batch(server: str, browser: Any) -> Non
     log_in(page, server, "quinn")
     page.goto(f"{server}/ui/batches?gtin={GTIN}&lot=L1")
     page.locator("#reason").fill("supplier recall R-2026-11")
+    page.locator("#lock-password").fill(PASSWORD)  # signed
     page.get_by_role("button", name="锁定批次（召回）").click()
     assert "已锁定" in page.locator("section.card h2").inner_text()
     assert page.get_by_role("link", name=f"{GTIN} · L1").count() == 1
@@ -67,7 +68,13 @@ def test_a_nurse_cannot_lock_a_batch_by_posting(server: str) -> None:
     with opener.open(f"{server}/", timeout=10) as r:  # the logged-in session's own token
         match = re.search(r'name="csrf" value="([^"]+)"', r.read().decode())
     assert match is not None
-    lock = {"gtin": GTIN, "lot": "L1", "reason": "just because", "csrf": match.group(1)}
+    lock = {
+        "gtin": GTIN,
+        "lot": "L1",
+        "reason": "just because",
+        "password": PASSWORD,
+        "csrf": match.group(1),
+    }
     try:
         opener.open(f"{server}/ui/batches/lock", urllib.parse.urlencode(lock).encode(), timeout=10)
         raise AssertionError("a nurse locked a batch")
@@ -99,6 +106,7 @@ def test_a_new_alert_appears_on_an_open_dashboard(
     log_in(other, second_server, "quinn")
     other.goto(f"{second_server}/ui/batches?gtin={GTIN}&lot=L1")
     other.locator("#reason").fill("supplier recall R-2026-12")
+    other.locator("#lock-password").fill(PASSWORD)  # signed
     other.get_by_role("button", name="Lock the batch (recall)").click()
     locked_at = time.monotonic()
     expect(critical).to_have_text(str(before + 1), timeout=2000)
@@ -148,6 +156,7 @@ def test_the_inbox_updates_itself_speaks_chinese_and_keeps_the_history(
     log_in(other, server, "quinn")
     other.goto(f"{server}/ui/batches?gtin={GTIN}&lot=L1")
     other.locator("#reason").fill("supplier recall R-2026-12")
+    other.locator("#lock-password").fill(PASSWORD)  # signed
     other.get_by_role("button", name="Lock the batch (recall)").click()
     expect(page.locator("ul.alerts li")).to_have_count(before + 1, timeout=3000)
     newest = page.locator("ul.alerts li").first.inner_text()
@@ -156,6 +165,7 @@ def test_the_inbox_updates_itself_speaks_chinese_and_keeps_the_history(
 
     other.goto(f"{server}/ui/batches?gtin={GTIN}&lot=L1")
     other.locator("#reason").fill("recall withdrawn by the supplier")
+    other.locator("#lock-password").fill(PASSWORD)  # signed
     other.get_by_role("button", name="Unlock the batch").click()
     page.goto(f"{server}/ui/alerts?view=history")
     history = page.locator("ul.alerts").inner_text()

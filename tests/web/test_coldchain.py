@@ -207,3 +207,28 @@ def test_a_nurse_cannot_sign_a_record(cold_server: str, browser: Any) -> None:
         },
     )
     assert got.status == 403
+
+
+def test_a_nurse_acknowledges_her_fridges_excursion_signed(cold_server: str, browser: Any) -> None:
+    """In the alert inbox, the excursion asks for a comment and the password again; a wrong
+    password is refused and the alert stays open; the right one acknowledges it."""
+    context = browser.new_context(locale="en-GB", bypass_csp=True)
+    page = context.new_page()
+    log_in(page, cold_server, "anna")
+    page.goto(f"{cold_server}/ui/alerts")
+    excursion = page.locator("ul.alerts li", has_text="fridge-1").first
+    excursion.locator("input[name=comment]").fill("door shut; vaccines moved to fridge 9")
+    excursion.locator("input[name=password]").fill("not my password")
+    excursion.get_by_role("button", name="Acknowledge and sign").click()
+    assert "the password is not right" in page.locator("main").inner_text()
+    page.goto(f"{cold_server}/ui/alerts")
+    excursion = page.locator("ul.alerts li", has_text="fridge-1").first
+    assert "Acknowledged by" not in excursion.inner_text()
+    assert axe_violations(page) == []
+    excursion.locator("input[name=comment]").fill("door shut; vaccines moved to fridge 9")
+    excursion.locator("input[name=password]").fill(PASSWORD)
+    excursion.get_by_role("button", name="Acknowledge and sign").click()
+    page.wait_for_url(f"{cold_server}/ui/alerts")
+    acknowledged = page.locator("ul.alerts li", has_text="fridge-1").first.inner_text()
+    assert "Acknowledged by anna: door shut; vaccines moved to fridge 9" in acknowledged
+    context.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.central.test_ledger import epcs
-from tests.web.conftest import axe_violations, log_in
+from tests.web.conftest import PASSWORD, axe_violations, log_in
 
 
 def test_count_then_confirm(server: str, browser: Any) -> None:
@@ -23,6 +23,8 @@ def test_count_then_confirm(server: str, browser: Any) -> None:
     findings = page.locator("tbody").inner_text()
     assert "missing" in findings and "unexpected" in findings
     assert axe_violations(page) == []
+    page.locator("#confirm-reason").fill("weekly count of the store")
+    page.locator("#confirm-password").fill(PASSWORD)  # the confirmation is signed
     page.get_by_role("button", name="Confirm: book the differences").click()
     assert "confirmed" in page.locator("h2#h-take").inner_text()
     assert page.get_by_role("button", name="Confirm: book the differences").count() == 0

@@ -173,7 +173,14 @@ def test_a_scrap_waits_for_the_heads_approval_on_the_list(
     assert waiting.count() == 1 and "dropped" in waiting.inner_text()
     assert axe_violations(page) == []
     page.screenshot(path=str(tmp_path / "bookings-waiting.png"), full_page=True)
-    page.get_by_role("button", name="Approve").click()
+    waiting.locator("input[name=comment]").first.fill("saw the broken vial")  # signed: why
+    waiting.locator("input[name=password]").fill("not hana's")
+    page.get_by_role("button", name="Approve and sign").click()
+    assert "the password is not right" in page.locator("main").inner_text()
+    page.goto(f"{workflow_server}/ui/requisitions")
+    waiting.locator("input[name=comment]").first.fill("saw the broken vial")
+    waiting.locator("input[name=password]").fill(PASSWORD)
+    page.get_by_role("button", name="Approve and sign").click()
     assert page.locator("#h-waiting").count() == 0
     assert sum(r["quantity"] for r in lg.stock("s1/ward-5")) == 1
     lg.engine.dispose()
