@@ -29,6 +29,7 @@ from central.api import (
     audit,
     bookings,
     coldchain,
+    epcis,
     fhir,
     purchasing,
     receipts,
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(fhir.router)
     app.include_router(fhir.push_router)
     app.include_router(audit.router)
+    app.include_router(epcis.router)
     add_web(app, ledger, secure_cookies=secure_cookies, label_printer=label_printer)
     return app
 

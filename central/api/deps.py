@@ -128,3 +128,9 @@ def signature(ledger: Ledger, who: Principal, password: str | None, reason: str)
     """The caller's signature when they gave their password (checked now), else None: the
     action refuses to go on unsigned where it must be signed."""
     return signatures.if_given(ledger.session.begin, who, password, reason, ledger.clock.now())
+
+
+def plain(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """The ledger's errors keep their plain JSON body on routes that answer another media
+    type (FHIR, EPCIS JSON-LD)."""
+    return {code: r | {"content": {"application/json": {}}} for code, r in responses.items()}

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from central import fhir_push
 from central.accounts import Principal
-from central.api.deps import Admin, Id, LedgerDep, Reader
+from central.api.deps import Admin, Id, LedgerDep, Reader, plain
 from central.errors import Invalid, NotFound
 from central.fhir_resources import (
     GTIN_SYSTEM,
@@ -39,15 +39,10 @@ class FhirResponse(JSONResponse):
     media_type = "application/fhir+json"
 
 
-def _plain(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
-    """The ledger's errors keep their plain JSON body on the FHIR routes too."""
-    return {code: r | {"content": {"application/json": {}}} for code, r in responses.items()}
-
-
 router = APIRouter(
     prefix="/fhir",
     tags=["fhir"],
-    responses=_plain(ERRORS | INVALID),
+    responses=plain(ERRORS | INVALID),
     default_response_class=FhirResponse,
 )
 Count = Annotated[int, Query(alias="_count", ge=1, le=500)]
@@ -168,7 +163,7 @@ def _item(batch: Batch, name: str | None) -> dict[str, Any]:
     )
 
 
-@router.get("/InventoryItem/{item_id}", responses=_plain(NOT_FOUND))
+@router.get("/InventoryItem/{item_id}", responses=plain(NOT_FOUND))
 def read_item(item_id: Id, ledger: LedgerDep, user: Reader) -> FhirResponse:
     with ledger.session() as s:
         row = s.execute(
@@ -181,7 +176,7 @@ def read_item(item_id: Id, ledger: LedgerDep, user: Reader) -> FhirResponse:
         return FhirResponse(_item(row[0], row[1]))
 
 
-@router.get("/InventoryReport", responses=_plain(NOT_FOUND))
+@router.get("/InventoryReport", responses=plain(NOT_FOUND))
 def search_reports(
     request: Request,
     ledger: LedgerDep,
@@ -257,7 +252,7 @@ def _location_of(ref: Any) -> str:
     raise Invalid(f"deliverTo: a location identifier (system {LOCATION_SYSTEM}) is needed")
 
 
-@router.post("/SupplyRequest", status_code=201, responses=_plain(CONFLICT))
+@router.post("/SupplyRequest", status_code=201, responses=plain(CONFLICT))
 def create_request(body: dict[str, Any], ledger: LedgerDep, user: Reader) -> FhirResponse:
     """A HIS orders for a ward (IHE SUPPLY PHARM-S1): a requisition of one line, approved
     like any other; `system` users need the ward in their scope."""
@@ -288,7 +283,7 @@ def create_request(body: dict[str, Any], ledger: LedgerDep, user: Reader) -> Fhi
     )
 
 
-@router.get("/SupplyRequest/{request_id}", responses=_plain(NOT_FOUND))
+@router.get("/SupplyRequest/{request_id}", responses=plain(NOT_FOUND))
 def read_request(request_id: Id, ledger: LedgerDep, user: Reader) -> FhirResponse:
     return FhirResponse(supply_request(ledger.requisition(user, request_id)))
 
