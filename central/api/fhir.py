@@ -31,7 +31,7 @@ from central.fhir_resources import (
 )
 from central.ledger import LineIn
 from central.ledger.base import iso
-from central.models import Batch, Location, Product, Stock, TagHistory
+from central.models import Batch, Location, Movement, Product, Stock, TagHistory
 from central.schemas import CONFLICT, ERRORS, INVALID, NOT_FOUND
 
 
@@ -82,7 +82,10 @@ def metadata(ledger: LedgerDep) -> FhirResponse:
                             {
                                 "type": "InventoryReport",
                                 "interaction": [{"code": "search-type"}],
-                                "searchParam": [{"name": "location", "type": "string"}],
+                                "searchParam": [
+                                    {"name": "location", "type": "string"},
+                                    {"name": "countType", "type": "token"},
+                                ],
                             },
                             {
                                 "type": "SupplyRequest",
@@ -182,11 +185,20 @@ def search_reports(
     ledger: LedgerDep,
     user: Reader,
     location: Annotated[str, Query(min_length=1, max_length=200)],
+    countType: Annotated[str, Query(pattern="^(snapshot|difference)$")] = "snapshot",  # noqa: N803
+    count: Count = 20,
+    page: Page = 1,
 ) -> FhirResponse:
     """A snapshot of the stock at `location` (a location or a site, and what lies below) now:
-    one InventoryReport, a listing per location with a line per batch."""
+    one InventoryReport, a listing per location with a line per batch. `countType=difference`:
+    one report per cabinet door cycle there (its takes negative, its returns positive, per
+    batch, with who and the case), newest first."""
     from fhir.resources.inventoryreport import InventoryReport
 
+    if countType == "difference":
+        with ledger.session() as s:
+            reports, total = _differences(s, _places(s, user, location), page, count)
+        return _bundle(request, reports, total, page, count)
     with ledger.session() as s:
         places = _places(s, user, location)
         rows = s.execute(
@@ -226,6 +238,56 @@ def search_reports(
         }
     ).model_dump(mode="json", exclude_none=True)
     return _bundle(request, [report], 1, 1, 1)
+
+
+CABINET_KINDS = ("cabinet_take", "cabinet_return")
+
+
+def _differences(s: Any, places: list[int], page: int,
+                 count: int) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
+    """InventoryReports of countType `difference`: one per cabinet door cycle (a cabinet's
+    takes and returns of one user at one moment, as its scan at the door's closing booked
+    them) at `places`, newest first, a page of them and how many there are."""
+    from fhir.resources.inventoryreport import InventoryReport
+
+    place = func.coalesce(Movement.from_location_id, Movement.to_location_id)
+    cycle = (place, Movement.actor, Movement.case_id, Movement.occurred_at)
+    cycles = (select(*cycle, func.min(Movement.id).label("first"))
+              .where(Movement.kind.in_(CABINET_KINDS), place.in_(places))
+              .group_by(*cycle))  # fmt: skip
+    total = s.scalar(select(func.count()).select_from(cycles.subquery())) or 0
+    shown = s.execute(cycles.order_by(Movement.occurred_at.desc(), func.min(Movement.id).desc())
+                      .offset((page - 1) * count).limit(count)).all()  # fmt: skip
+    codes = dict(s.execute(select(Location.id, Location.code)).all())
+    out = []
+    for loc, actor, case_id, at, first in shown:
+        moves = s.execute(
+            select(Movement.kind, Movement.batch_id, Movement.quantity).where(
+                Movement.kind.in_(CABINET_KINDS), place == loc, Movement.actor == actor,
+                Movement.case_id == case_id, Movement.occurred_at == at)
+        ).all()  # fmt: skip
+        change: dict[int, int] = defaultdict(int)
+        for kind, batch_id, quantity in moves:
+            change[batch_id] += quantity if kind == "cabinet_return" else -quantity
+        when = iso(at)
+        note = f"{actor}" + (f", case {case_id}" if case_id else "")
+        out.append(InventoryReport.model_validate({
+            "resourceType": "InventoryReport",
+            "id": f"cabinet-cycle-{first}",
+            "status": "active",
+            "countType": "difference",
+            "reportedDateTime": when,
+            "inventoryListing": [{
+                "location": {"identifier": {"system": LOCATION_SYSTEM, "value": codes[loc]},
+                             "display": codes[loc]},
+                "countingDateTime": when,
+                "item": [{"quantity": {"value": delta, "unit": "each"},
+                          "item": {"reference": {"reference": f"InventoryItem/{batch}"}}}
+                         for batch, delta in sorted(change.items()) if delta],
+            }],
+            "note": [{"text": f"cabinet door cycle: {note}"}],
+        }).model_dump(mode="json", exclude_none=True))  # fmt: skip
+    return out, total
 
 
 def _places(s: Any, who: Principal, code: str) -> list[int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,13 +17,15 @@ from sqlalchemy import text
 
 from central import accounts, audit_checkpoints, db
 from central.api import create_app
+from central.audit_verify import signed as signature_holds
 from central.audit_verify import verify
 from central.ledger import Ledger, ReceiptLine
-from rules.audit_chain import GENESIS, canonical_key, record_hash
+from rules.audit_chain import GENESIS, Checkpoint, canonical_key, record_hash
+from rules.events import dumps
 from tests.central.conftest import disposed, signed
 from tests.central.test_ledger import epcs
 from tests.central.test_operations import GTIN, stocked
-from tests.conftest import ROOT, TEST_NOW, days, fixed_clock
+from tests.conftest import ROOT, TEST_NOW, Mosquitto, days, fixed_clock, ledger_process
 
 
 def day_of_work(db_url: str) -> Ledger:
@@ -298,11 +301,55 @@ def test_checkpoints_are_served(db_url: str, tmp_path: Path) -> None:
 def audit_checkpoints_verify(body: dict[str, object]) -> bool:
     import json
 
-    from central.audit_verify import signed
-    from rules.audit_chain import Checkpoint
-
-    return signed(Checkpoint.loads(json.dumps(body)))
+    return signature_holds(Checkpoint.loads(json.dumps(body)))
 
 
 def test_keys_and_rows_encode_alike() -> None:
     assert canonical_key([1]) == "[1]" and canonical_key(["a", 2]) == '["a",2]'
+
+
+def test_the_running_ledger_signs_and_publishes_checkpoints(
+    db_url: str, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """`hwms central run` with a signing key (a credentials file): after an event, the
+    chain head of its site is signed, kept and published retained on MQTT, where a
+    client that subscribes later still finds it."""
+    import json
+
+    import yaml
+
+    from tests.central.test_ingest import publisher, receipt
+    from tests.support import client, until
+
+    key_file = tmp_path / "audit.pem"
+    public = audit_checkpoints.public_hex(audit_checkpoints.new_key(key_file))
+    config = tmp_path / "central.yaml"
+    config.write_text(yaml.safe_dump({
+        "db": db_url, "mqtt": {"port": mosquitto.port, "client_id": "ledger-audit"},
+        "audit": {"signing_key_file": str(key_file), "checkpoint_every_s": 1},
+        "notify_every_s": 0.2,
+    }))  # fmt: skip
+    db.upgrade(db_url)
+    proc = ledger_process("ledger-audit", config=config)
+    pub = publisher(mosquitto.port)
+    lg = disposed(Ledger(db.engine(db_url), clock=fixed_clock()))
+    try:
+        time.sleep(2)
+        pub.publish("hwms/v1/s1/gw1/events/batch_movement", dumps(receipt(0, 3)), qos=1)
+        until(lambda: sum(r["quantity"] for r in lg.stock()) == 3, timeout=30)
+        with lg.session() as s:
+            until(lambda: any(c.chain == "s1" for c in audit_checkpoints.latest(s)), timeout=30)
+        got: list[bytes] = []
+        later = client(mosquitto.port, "auditor")  # subscribes after it was published
+        later.on_message = lambda _c, _u, msg: got.append(bytes(msg.payload))
+        later.subscribe("hwms/v1/central/audit/s1", qos=1)
+        until(lambda: got, timeout=15)
+        later.loop_stop()
+        cp = Checkpoint.loads(got[-1])
+        assert cp.chain == "s1" and cp.public_key == public and signature_holds(cp)
+        assert check(lg, public_key=public)[0]
+        assert json.loads(got[-1])["alg"] == "Ed25519"
+    finally:
+        pub.loop_stop()
+        proc.terminate()
+        proc.wait(timeout=30)

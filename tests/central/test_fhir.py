@@ -4,6 +4,7 @@ with fhir.resources; a HIS's `system` token reads what its scope covers."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -227,3 +228,37 @@ def test_implants_used_in_a_case_are_device_dispenses(db_url: str) -> None:
     assert any(udi in d["device"]["concept"]["text"] for d in found)
     assert entries(client.get("/fhir/DeviceDispense?encounter=OP-8", headers=his)) == []
     assert len(entries(client.get("/fhir/DeviceDispense", headers=admin))) == 2
+    # the cabinet's door cycle as a difference report: two stems out for the case
+    (cycle,) = entries(client.get("/fhir/InventoryReport?location=s1/or-cab&countType=difference",
+                                  headers=his))  # fmt: skip
+    report = InventoryReport.model_validate(cycle)
+    assert report.countType == "difference"
+    (listing,) = cycle["inventoryListing"]
+    assert listing["location"]["display"] == "s1/or-cab"
+    assert [
+        (i["quantity"]["value"], i["item"]["reference"]["reference"]) for i in listing["item"]
+    ] == [(-2, f"InventoryItem/{_batch_id(ledger, 'ST1')}")]
+    assert cycle["note"][0]["text"] == "cabinet door cycle: olga, case OP-7"
+    later = int((at + timedelta(minutes=40)).timestamp() * 1e6)
+    back = dataclasses.replace(
+        take, action="return", quantity=1, epcs=tuple(stems[1:2]), occurred_at_us=later
+    )
+    assert ledger.apply(stamp(back, site="s1", gateway="gw1", seq=2))
+    newest, oldest = entries(client.get(
+        "/fhir/InventoryReport?location=s1&countType=difference", headers=his))  # fmt: skip
+    assert newest["inventoryListing"][0]["item"][0]["quantity"]["value"] == 1  # returned
+    assert oldest["id"] == cycle["id"]
+    page = client.get("/fhir/InventoryReport?location=s1&countType=difference&_count=1",
+                      headers=his).json()  # fmt: skip
+    assert page["total"] == 2 and any(link["relation"] == "next" for link in page["link"])
+    assert client.get("/fhir/InventoryReport?location=s1&countType=sum",
+                      headers=his).status_code == 422  # fmt: skip
+
+
+def _batch_id(ledger: Any, lot: str) -> int:
+    from sqlalchemy import select
+
+    from central.models import Batch
+
+    with ledger.session() as s:
+        return int(s.scalar(select(Batch.id).where(Batch.lot == lot)))
