@@ -5,6 +5,7 @@ and publishes it (retained MQTT), so that a copy lives outside the database."""
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
@@ -63,16 +64,7 @@ def make_checkpoints(s: Session, key: Ed25519PrivateKey, now: datetime) -> list[
         if seq <= signed_upto.get(chain, 0):
             continue
         cp = sign(key, chain, seq, head, now)
-        s.add(
-            AuditCheckpoint(
-                chain=cp.chain,
-                seq=cp.seq,
-                hash=cp.hash,
-                at=cp.at,
-                public_key=cp.public_key,
-                signature=cp.signature,
-            )
-        )
+        s.add(AuditCheckpoint(**asdict(cp)))
         made.append(cp)
     return made
 

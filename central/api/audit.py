@@ -3,6 +3,7 @@ party that keeps its own copy and later checks the ledger against it."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -25,14 +26,4 @@ def checkpoints(
     one chain."""
     with ledger.session() as s:
         found = audit_checkpoints.latest(s, chain)
-    return [
-        CheckpointOut(
-            chain=c.chain,
-            seq=c.seq,
-            hash=c.hash,
-            at=c.at,
-            public_key=c.public_key,
-            signature=c.signature,
-        )
-        for c in found
-    ]
+    return [CheckpointOut.model_validate(asdict(c)) for c in found]

@@ -5,6 +5,7 @@ one is recorded with who, what and why, in the audit chain."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
@@ -66,39 +67,35 @@ def test_an_excursion_is_acknowledged_signed(db_url: str) -> None:
     assert len(chained) == 1 and "excursion_ack" in chained[0]
 
 
-def scrap_rule(db_url: str, signed_from: Decimal) -> Ledger:
-    """Three items in s1/store; scrap waits for a head's approval, signed from a value."""
+def scrap_waiting(db_url: str, signed_from: Decimal) -> tuple[Ledger, TestClient, Any, str]:
+    """A scrap asked for by sam, waiting for hana's (a head's) approval, which is signed
+    from `signed_from`: the ledger, the API, the users' headers, the approval's path."""
     rules = RequisitionConfig(
         bookings=(BookingApprovalConfig(kinds=("scrap",), role="head"),),
         signed_bookings_min_value=signed_from,
     )
     stocked(db_url, 3).engine.dispose()
     lg: Ledger = disposed(Ledger(db.engine(db_url), fixed_clock(), requisitions=rules))
-    return lg
-
-
-def test_approving_scrap_is_signed_from_the_configured_value(db_url: str) -> None:
-    lg = scrap_rule(db_url, Decimal("0"))
     h = users(lg, ("sam", "storekeeper"), ("hana", "head"))
     api = TestClient(create_app(lg, {}))
     body = {"kind": "scrap", "location": "s1/store", "reason": "vial cracked",
             "epcs": [epcs(1)[0]]}  # fmt: skip
     pending = api.post("/bookings", json=body, headers=h["sam"]).json()["pending"]
-    approve = f"/bookings/{pending}/approve"
+    return lg, api, h, f"/bookings/{pending}/approve"
+
+
+def test_approving_scrap_is_signed_from_the_configured_value(db_url: str) -> None:
+    lg, api, h, approve = scrap_waiting(db_url, Decimal("0"))
     refused = api.post(approve, json={"comment": "seen"}, headers=h["hana"])
     assert refused.status_code == 403 and "signature" in refused.json()["detail"]
     ok = api.post(approve, json={"comment": "seen the vial", "password": SIGNING_PASSWORD},
                   headers=h["hana"])  # fmt: skip
     assert ok.status_code == 200 and ok.json()["status"] == "approved"
-    assert signatures(lg) == [("hana", "scrap_approval", f"booking {pending}", "seen the vial")]
+    booking = approve.split("/")[2]
+    assert signatures(lg) == [("hana", "scrap_approval", f"booking {booking}", "seen the vial")]
 
 
-def test_rejecting_needs_no_signature_and_none_above_a_higher_value(db_url: str) -> None:
-    lg = scrap_rule(db_url, Decimal("1000"))
-    h = users(lg, ("sam", "storekeeper"), ("hana", "head"))
-    api = TestClient(create_app(lg, {}))
-    body = {"kind": "scrap", "location": "s1/store", "reason": "vial cracked",
-            "epcs": [epcs(1)[0]]}  # fmt: skip
-    pending = api.post("/bookings", json=body, headers=h["sam"]).json()["pending"]
-    ok = api.post(f"/bookings/{pending}/approve", json={"comment": "cheap"}, headers=h["hana"])
+def test_below_the_configured_value_an_approval_is_not_signed(db_url: str) -> None:
+    lg, api, h, approve = scrap_waiting(db_url, Decimal("1000"))
+    ok = api.post(approve, json={"comment": "cheap"}, headers=h["hana"])
     assert ok.status_code == 200 and signatures(lg) == []  # worth less than 1000
