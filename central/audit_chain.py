@@ -147,13 +147,14 @@ def note(s: Session, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
 
 def _after_flush(s: Session, _flush: UOWTransaction) -> None:
     notes = s.info.setdefault(NOTES, {})
-    for obj in (*s.new, *s.dirty, *s.deleted):
+    dirty = s.dirty  # a fresh set at each access: once
+    for obj in (*s.new, *dirty, *s.deleted):
         table = getattr(obj, "__tablename__", None)
         spec = CHAINED.get(table) if isinstance(table, str) else None
         if spec is None:
             continue
         state = instance_state(obj)
-        if obj in s.dirty and not any(
+        if obj in dirty and not any(
             attr.history.has_changes() for attr in state.attrs if attr.key not in spec.excluded
         ):
             continue  # only left-out counters changed
