@@ -9,6 +9,8 @@ same bearer tokens: a `system` user (a HIS) reads its scope and orders for its w
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -18,6 +20,7 @@ from sqlalchemy import func, select
 from central import fhir_push
 from central.accounts import Principal
 from central.api.deps import Admin, Id, LedgerDep, Reader, plain
+from central.clock import as_utc
 from central.errors import Invalid, NotFound
 from central.fhir_resources import (
     GTIN_SYSTEM,
@@ -186,19 +189,26 @@ def search_reports(
     user: Reader,
     location: Annotated[str, Query(min_length=1, max_length=200)],
     countType: Annotated[str, Query(pattern="^(snapshot|difference)$")] = "snapshot",  # noqa: N803
+    date: Annotated[str | None, Query(pattern=DATE_SEARCH)] = None,
     count: Count = 20,
     page: Page = 1,
 ) -> FhirResponse:
     """A snapshot of the stock at `location` (a location or a site, and what lies below) now:
     one InventoryReport, a listing per location with a line per batch. `countType=difference`:
     one report per cabinet door cycle there (its takes negative, its returns positive, per
-    batch, with who and the case), newest first."""
+    batch, with who and the case), newest first. `date` (FHIR prefixes eq, ne, lt, gt, le,
+    ge, sa, eb; a day or a UTC moment) filters by the reported time: a snapshot's is now."""
     from fhir.resources.inventoryreport import InventoryReport
 
+    window = _date_window(date)
     if countType == "difference":
         with ledger.session() as s:
-            reports, total = _differences(s, _places(s, user, location), page, count)
+            reports, total = _differences(s, _places(s, user, location), page, count, window)
         return _bundle(request, reports, total, page, count)
+    if not window(ledger.clock.now()):
+        with ledger.session() as s:
+            _places(s, user, location)  # still: an unknown location is not found
+        return _bundle(request, [], 0, page, count)
     with ledger.session() as s:
         places = _places(s, user, location)
         rows = s.execute(
@@ -243,8 +253,40 @@ def search_reports(
 CABINET_KINDS = ("cabinet_take", "cabinet_return")
 
 
-def _differences(s: Any, places: list[int], page: int,
-                 count: int) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
+DATE_SEARCH = (
+    r"^(eq|ne|lt|gt|le|ge|sa|eb)?[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2}))?$"
+)
+
+
+def _date_window(value: str | None) -> Callable[[datetime], bool]:
+    """A FHIR date search (`ge2026-11-01`, `lt2026-11-24T08:00:00Z`, a day alone: within
+    it) as a test of a moment."""
+    if value is None:
+        return lambda _at: True
+    prefix = value[:2] if value[:2].isalpha() else "eq"
+    text = value[len(prefix) :] if value[:2].isalpha() else value
+    try:
+        if "T" in text:
+            start = datetime.fromisoformat(text).astimezone(UTC)
+            end = start + timedelta(microseconds=1)
+        else:
+            start = datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+            end = start + timedelta(days=1)
+    except (ValueError, OverflowError):
+        raise Invalid(f"date: {value[:40]!r} is not a FHIR date") from None
+    tests: dict[str, Callable[[datetime], bool]] = {
+        "eq": lambda at: start <= at < end, "ne": lambda at: not start <= at < end,
+        "lt": lambda at: at < start, "gt": lambda at: at >= end, "le": lambda at: at < end,
+        "ge": lambda at: at >= start, "sa": lambda at: at >= end, "eb": lambda at: at < start,
+    }  # fmt: skip
+    return tests[prefix]
+
+
+Window = Callable[[datetime], bool]
+
+
+def _differences(s: Any, places: list[int], page: int, count: int,
+                 window: Window) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
     """InventoryReports of countType `difference`: one per cabinet door cycle (a cabinet's
     takes and returns of one user at one moment, as its scan at the door's closing booked
     them) at `places`, newest first, a page of them and how many there are."""
@@ -255,9 +297,11 @@ def _differences(s: Any, places: list[int], page: int,
     cycles = (select(*cycle, func.min(Movement.id).label("first"))
               .where(Movement.kind.in_(CABINET_KINDS), place.in_(places))
               .group_by(*cycle))  # fmt: skip
-    total = s.scalar(select(func.count()).select_from(cycles.subquery())) or 0
-    shown = s.execute(cycles.order_by(Movement.occurred_at.desc(), func.min(Movement.id).desc())
-                      .offset((page - 1) * count).limit(count)).all()  # fmt: skip
+    every = s.execute(cycles.order_by(Movement.occurred_at.desc(),
+                                      func.min(Movement.id).desc())).all()  # fmt: skip
+    chosen = [c for c in every if window(as_utc(c[3]) or datetime.min.replace(tzinfo=UTC))]
+    total = len(chosen)
+    shown = chosen[(page - 1) * count : page * count]
     codes = dict(s.execute(select(Location.id, Location.code)).all())
     out = []
     for loc, actor, case_id, at, first in shown:
@@ -343,6 +387,24 @@ def create_request(body: dict[str, Any], ledger: LedgerDep, user: Reader) -> Fhi
     return FhirResponse(
         resource, status_code=201, headers={"Location": f"/fhir/SupplyRequest/{req['id']}"}
     )
+
+
+REQUEST_STATUS = "^(draft|active|suspended|cancelled|completed|entered-in-error|unknown)$"
+
+
+@router.get("/SupplyRequest")
+def search_requests(
+    request: Request, ledger: LedgerDep, user: Reader,
+    status: Annotated[str | None, Query(pattern=REQUEST_STATUS)] = None,
+    count: Count = 20, page: Page = 1,
+) -> FhirResponse:  # fmt: skip
+    """The requisitions the caller may see (the last 1 000) as SupplyRequests, newest
+    first; `status`: their FHIR status."""
+    found = [supply_request(ledger.requisition(user, r["id"]))
+             for r in ledger.requisitions(user, limit=1000)]  # fmt: skip
+    found = [f for f in found if status is None or f["status"] == status]
+    found.sort(key=lambda f: int(f["id"]), reverse=True)
+    return _bundle(request, found[(page - 1) * count : page * count], len(found), page, count)
 
 
 @router.get("/SupplyRequest/{request_id}", responses=plain(NOT_FOUND))

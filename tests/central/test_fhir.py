@@ -174,6 +174,14 @@ def test_a_supply_request_is_followed_to_its_supply_delivery(db_url: str) -> Non
         read["status"] == "completed"
         and "HIS urn:his:order|HIS-77" in read["reason"][0]["concept"]["text"]
     )
+    second = client.post("/fhir/SupplyRequest", json=body, headers=his).json()
+    searched = entries(client.get("/fhir/SupplyRequest", headers=his))  # newest first
+    assert [SupplyRequest.model_validate(r).id for r in searched] == [second["id"], str(rid)]
+    active = entries(client.get("/fhir/SupplyRequest?status=active", headers=his))
+    assert [r["id"] for r in active] == [second["id"]]
+    page = client.get("/fhir/SupplyRequest?_count=1", headers=his).json()
+    assert page["total"] == 2 and len(page["entry"]) == 1
+    assert client.get("/fhir/SupplyRequest?status=nope", headers=his).status_code == 422
 
 
 def test_implants_used_in_a_case_are_device_dispenses(db_url: str) -> None:
@@ -253,6 +261,20 @@ def test_implants_used_in_a_case_are_device_dispenses(db_url: str) -> None:
     assert page["total"] == 2 and any(link["relation"] == "next" for link in page["link"])
     assert client.get("/fhir/InventoryReport?location=s1&countType=sum",
                       headers=his).status_code == 422  # fmt: skip
+    differences = "/fhir/InventoryReport?location=s1&countType=difference&date="
+    day = at.date().isoformat()
+    assert len(entries(client.get(differences + day, headers=his))) == 2  # that day
+    late = (at + timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [r["id"] for r in entries(client.get(differences + "ge" + late, headers=his))] == [
+        newest["id"]
+    ]
+    assert [r["id"] for r in entries(client.get(differences + "lt" + late, headers=his))] == [
+        cycle["id"]
+    ]
+    snapshot = "/fhir/InventoryReport?location=s1&date="
+    assert len(entries(client.get(snapshot + "ge" + day, headers=his))) == 1  # now: after
+    assert entries(client.get(snapshot + "lt" + day, headers=his)) == []
+    assert client.get(snapshot + "yesterday", headers=his).status_code == 422
 
 
 def _batch_id(ledger: Any, lot: str) -> int:
