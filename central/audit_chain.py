@@ -116,17 +116,17 @@ def stored_rows(
     clause = sa_table(table, *[sa_column(n) for n in names])
     q = select(*clause.c)
     if keys is None:
-        for values in conn.execute(q.execution_options(yield_per=10_000)):
-            row = dict(zip(names, values, strict=True))
-            yield tuple(row[k] for k in pk), row
-        return
-    pk_cols = [clause.c[k] for k in pk]
-    for i in range(0, len(keys), IN_CHUNK):
-        chunk = keys[i : i + IN_CHUNK]
-        where = (
-            pk_cols[0].in_([k[0] for k in chunk]) if len(pk) == 1 else tuple_(*pk_cols).in_(chunk)
-        )
-        for values in conn.execute(q.where(where)):
+        queries = [q.execution_options(yield_per=10_000)]
+    else:
+        pk_cols = [clause.c[k] for k in pk]
+        chunks = [keys[i : i + IN_CHUNK] for i in range(0, len(keys), IN_CHUNK)]
+        queries = [
+            q.where(pk_cols[0].in_([k[0] for k in chunk]) if len(pk) == 1
+                    else tuple_(*pk_cols).in_(chunk))
+            for chunk in chunks
+        ]  # fmt: skip
+    for query in queries:
+        for values in conn.execute(query):
             row = dict(zip(names, values, strict=True))
             yield tuple(row[k] for k in pk), row
 
@@ -139,7 +139,7 @@ def note(s: Session, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
     """Rows a bulk statement wrote to a chained table (each with its primary key and the
     columns that say its site), to be chained when the transaction commits."""
     notes = s.info.setdefault(NOTES, {})
-    pk = [c.name for c in TABLES[table].primary_key.columns]
+    pk = primary_key(table)
     fields = CHAINED[table].site_fields()
     for row in rows:
         notes[(table, tuple(row[k] for k in pk))] = {f: row.get(f) for f in fields}

@@ -391,11 +391,10 @@ def sign_report(
         raise Forbidden(f"the {who.role} role may not sign cold-chain records")
     sensor = scoped_sensor(ledger, who, sensor_id)
     now = ledger.clock.now()
-    signatures.check_signer(ledger.session.begin, who, password, reason, now)
+    signed = signatures.sign(ledger.session.begin, who, password, reason, now)
     with ledger.session.begin() as s:
         subject = f"{sensor.site}/{sensor.unit} {start}..{end}"
-        sig = signatures.record(s, who, action="coldchain_report", subject=subject,
-                                reason=reason, now=now)  # fmt: skip
+        sig = signed.record(s, action="coldchain_report", subject=subject, now=now)
         row = stored(s, sensor, start, end, now, sig)
         return as_dict(s, row)
 
@@ -434,7 +433,7 @@ def sign_kept(
     if found["signature"] is not None:
         raise Conflict(f"cold-chain report {report_id} is signed already")
     now = ledger.clock.now()
-    signatures.check_signer(ledger.session.begin, who, password, reason, now)
+    signed = signatures.sign(ledger.session.begin, who, password, reason, now)
     with ledger.session.begin() as s:
         row = s.get(ColdChainReport, report_id, with_for_update=ledger.engine.dialect.name
                     == "postgresql")  # fmt: skip
@@ -442,8 +441,7 @@ def sign_kept(
         if row.signature_id is not None:
             raise Conflict(f"cold-chain report {report_id} is signed already")
         subject = f"{found['site']}/{found['unit']} {row.start}..{row.end}"
-        sig = signatures.record(s, who, action="coldchain_report", subject=subject,
-                                reason=reason, now=now)  # fmt: skip
+        sig = signed.record(s, action="coldchain_report", subject=subject, now=now)
         row.signature_id = sig.id
         return as_dict(s, row)
 

@@ -18,6 +18,8 @@ from central.accounts import Principal
 from central.errors import Invalid
 from central.models import Batch, Location, Movement, Tag, TagHistory
 from rules.epcis import (
+    BIZ_STEPS,
+    CBV_BIZ_STEPS,
     DIGITAL_LINK,
     KIND_STEPS,
     LedgerMove,
@@ -73,9 +75,7 @@ def _location_ids(s: Session, uris: tuple[str, ...], name: str) -> list[int]:
 
 def _steps(wanted: tuple[str, ...]) -> Any:
     """A condition on movements whose CBV business step is one of `wanted`."""
-    known = {"receiving", "storing", "picking", "departing", "shipping", "arriving",
-             "dispensing", "returning", "stock_taking", "cycle_counting"}  # fmt: skip
-    own = [b for b in known if step_of("", b)[0] in wanted]
+    own = [b for b in (*BIZ_STEPS, *CBV_BIZ_STEPS) if step_of("", b)[0] in wanted]
     kinds = [k for k in KIND_STEPS if step_of(k, "")[0] in wanted]
     return or_(Movement.biz_step.in_(own + list(wanted)),
                and_(Movement.biz_step == "", Movement.kind.in_(kinds)))  # fmt: skip

@@ -75,17 +75,6 @@ def if_given(
     return sign(begin, who, password, reason, now) if password else None
 
 
-def check_signer(
-    begin: Callable[[], AbstractContextManager[Session]],
-    who: Principal,
-    password: str,
-    reason: str,
-    now: datetime,
-) -> None:
-    """Forbidden or Invalid unless `who` signs (`sign_as`)."""
-    sign(begin, who, password, reason, now)
-
-
 def record(
     s: Session, who: Principal, *, action: str, subject: str, reason: str, now: datetime
 ) -> Signature:
